@@ -1,0 +1,1 @@
+"""Grading package of the course: hidden checks, grader, report."""

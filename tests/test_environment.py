@@ -1,0 +1,26 @@
+"""environment.yml and requirements.txt pin the same packages and versions."""
+import pathlib
+import re
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PIN = re.compile(r"^\s*(?:-\s*)?([A-Za-z0-9_.\-]+)==([^\s#]+)")
+
+
+def pins(path):
+    found = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        match = PIN.match(line)
+        if match:
+            found[match.group(1).lower()] = match.group(2)
+    return found
+
+
+def test_requirements_are_exact_pins():
+    lines = [l for l in (ROOT / "requirements.txt").read_text().splitlines()
+             if l.strip() and not l.startswith("#")]
+    assert lines and all("==" in l for l in lines), "every requirement must be an exact pin"
+    assert pins(ROOT / "requirements.txt")["torch"] == "2.13.0"
+
+
+def test_environment_yml_matches_requirements():
+    assert pins(ROOT / "environment.yml") == pins(ROOT / "requirements.txt")
