@@ -24,7 +24,7 @@ CONFIGS = [
 ]
 SHAPES = [[(3, 16), (1, 1), (2, 7)], [(2, 8), (1, 5)]]
 DROPOUT = 0.3
-DROPOUT_REPEATS = 300
+DROPOUT_REPEATS = 200
 RTOL, ATOL = 1e-4, 1e-5
 
 

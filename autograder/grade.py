@@ -1,0 +1,242 @@
+"""``python -m autograder grade``: submissions in, grades, feedback and report out."""
+import concurrent.futures
+import csv
+import hashlib
+import json
+import os
+import pathlib
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import nbformat
+from nbgrader.api import Gradebook
+from nbgrader.preprocessors import SaveAutoGrades
+
+from . import checks, collect
+from .execute import reference_results
+from .notebooks import NOTEBOOK_OF_TASK, NOTEBOOKS
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+ASSIGNMENT = "gpt"
+COLUMNS = ["student_id", "head", "multihead", "feedforward", "block", "gpt_model", "total", "status"]
+MAX_NOTEBOOK_BYTES = 100 * 2**20
+COURSE_CONFIG = """\
+c = get_config()
+c.CourseDirectory.course_id = "gpt-from-scratch"
+c.CourseDirectory.db_assignments = [dict(name="gpt")]
+c.ClearSolutions.code_stub = {"python": "# НАЧАЛО ВАШЕГО РЕШЕНИЯ\\nraise NotImplementedError() # удалить эту строку в процессе решения\\n# КОНЕЦ ВАШЕГО РЕШЕНИЯ"}
+"""
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def prepare_course(out):
+    """OUT/course: an nbgrader course with the assignment and a gradebook."""
+    course = out / "course"
+    if not (course / "gradebook.db").is_file():
+        course.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(ROOT / "source", course / "source", dirs_exist_ok=True)
+        (course / "nbgrader_config.py").write_text(COURSE_CONFIG, encoding="utf-8")
+        subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", ASSIGNMENT,
+                        "--force", "--CourseDirectory.root=" + str(course)],
+                       cwd=course, check=True, capture_output=True)
+    secret_file = out / "secret.txt"
+    if not secret_file.is_file():
+        secret_file.write_text(secrets.token_hex(16))
+        secret_file.chmod(0o600)
+    secret = secret_file.read_text().strip()
+    for task in checks.TASKS:  # computed once, read by every worker
+        reference_results(task, secret, course / "reference")
+    return course, secret
+
+
+def normalize(path):
+    """(notebook, problem): a v4 notebook without outputs, or the reason it is unusable."""
+    try:
+        if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+            return None, "файл больше 100 МБ"
+        raw = path.read_bytes()
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None, "not UTF-8"
+    except (ValueError, RecursionError):
+        return None, "not JSON"
+    except OSError as exc:
+        return None, f"unreadable: {exc.strerror}"
+    if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
+        return None, "not a notebook"
+    try:
+        nb = nbformat.reads(json.dumps(data), as_version=4)
+    except Exception as exc:
+        return None, f"not a notebook ({type(exc).__name__})"
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        if not isinstance(cell.get("source", ""), str):
+            return None, "not a notebook"
+    return nb, None
+
+
+def stage(student, course):
+    """Copy a student's notebooks into submitted/; return problems and a hash."""
+    folder = course / "submitted" / student.student_id / ASSIGNMENT
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    problems = list(student.notes)
+    status = []
+    digest = hashlib.sha256()
+    release = course / "release" / ASSIGNMENT
+    for name in NOTEBOOKS:
+        path = student.notebooks.get(name)
+        nb, problem = (None, None) if path is None else normalize(path)
+        if path is None:
+            status.append(f"missing {name}")
+        elif problem:
+            status.append(f"invalid notebook {name}: {problem}")
+        if nb is None:
+            nb = nbformat.read(str(release / f"{name}.ipynb"), as_version=4)
+        text = nbformat.writes(nb)
+        digest.update(name.encode() + text.encode())
+        (folder / f"{name}.ipynb").write_text(text, encoding="utf-8")
+    for extra in release.iterdir():
+        if extra.suffix != ".ipynb":
+            shutil.copy(extra, folder / extra.name)
+    return status, problems, digest.hexdigest()
+
+
+def run_worker(course, student_id, secret, sandbox, cell_timeout, student_timeout):
+    """Grade one student in a private course copy; return (verdicts, problem)."""
+    work = pathlib.Path(tempfile.mkdtemp(prefix=f"grade-{student_id}-", dir=course / "work"))
+    shutil.copy(course / "gradebook.db", work / "gradebook.db")
+    shutil.copy(course / "nbgrader_config.py", work / "nbgrader_config.py")
+    shutil.copytree(course / "source", work / "source")
+    shutil.copytree(course / "submitted" / student_id, work / "submitted" / student_id)
+    env = dict(os.environ, OMP_NUM_THREADS="1", GPT_COURSE_DATA=str(ROOT / "data" / "input.txt"), GPT_MAX_ITERS="1",
+               PYTHONPATH=str(ROOT), MPLBACKEND="Agg")
+    command = [sys.executable, "-m", "autograder.worker", str(work), student_id,
+               "--cell-timeout", str(cell_timeout),
+               "--reference-dir", str(course / "reference")] + (["--sandbox"] if sandbox else [])
+    problem = None
+    try:
+        proc = subprocess.run(command, input=secret + "\n", text=True, env=env, cwd=work,
+                              capture_output=True, timeout=student_timeout, start_new_session=True)
+        if proc.returncode != 0:
+            problem = "grading error"
+    except subprocess.TimeoutExpired:
+        problem = "timeout"
+    verdict_file = work / "verdicts.json"
+    verdicts = json.loads(verdict_file.read_text(encoding="utf-8")) if verdict_file.is_file() else {}
+    for kind in ("autograded", "feedback"):
+        src = work / kind / student_id
+        if src.is_dir():
+            dst = course / kind / student_id
+            shutil.rmtree(dst, ignore_errors=True)
+            shutil.copytree(src, dst)
+    shutil.rmtree(work, ignore_errors=True)
+    return verdicts, problem
+
+
+def merge_scores(course, student_id):
+    """Record the autograded notebooks' scores in the course gradebook."""
+    url = f"sqlite:///{course / 'gradebook.db'}"
+    with Gradebook(url) as gb:
+        gb.update_or_create_student(student_id)
+        gb.update_or_create_submission(ASSIGNMENT, student_id)
+    scores = {}
+    for task, name in NOTEBOOK_OF_TASK.items():
+        path = course / "autograded" / student_id / ASSIGNMENT / f"{name}.ipynb"
+        if not path.is_file():
+            continue
+        nb = nbformat.read(str(path), as_version=4)
+        resources = {"nbgrader": {"notebook": name, "assignment": ASSIGNMENT,
+                                  "student": student_id, "db_url": url}}
+        SaveAutoGrades().preprocess(nb, resources)
+    with Gradebook(url) as gb:
+        for task, name in NOTEBOOK_OF_TASK.items():
+            try:
+                scores[task] = gb.find_grade(f"{task}_tests", name, ASSIGNMENT, student_id).score
+            except Exception:
+                scores[task] = 0.0
+    return scores
+
+
+def timeouts(course, student_id):
+    found = []
+    for name in NOTEBOOK_OF_TASK.values():
+        path = course / "autograded" / student_id / ASSIGNMENT / f"{name}.ipynb"
+        if path.is_file() and "CellTimeoutError" in path.read_text(encoding="utf-8", errors="replace"):
+            found.append(f"timeout in {name}")
+    return found
+
+
+def grade_all(submissions, out, sandbox=True, jobs=None, cell_timeout=60):
+    """Grade every student; return the rows of grades.csv."""
+    out = pathlib.Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    course, secret = prepare_course(out)
+    (course / "work").mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        source = pathlib.Path(submissions)
+        if source.is_file():
+            source = collect.extract(source, pathlib.Path(tmp) / "x")
+        students = collect.collect(source)
+        state_file = out / "state.json"
+        state = json.loads(state_file.read_text()) if state_file.is_file() else {}
+        todo, staged = [], {}
+        for sid, student in students.items():
+            status, notes, digest = stage(student, course)
+            staged[sid] = (status, notes)
+            if state.get(sid, {}).get("digest") != digest:
+                todo.append(sid)
+                state[sid] = {"digest": digest}
+        log(f"студентов: {len(students)}, проверяется заново: {len(todo)}")
+        jobs = jobs or os.cpu_count() or 1
+        student_timeout = cell_timeout * 12 + 60
+        started = time.time()
+        with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+            futures = {pool.submit(run_worker, course, sid, secret, sandbox, cell_timeout,
+                                   student_timeout): sid for sid in todo}
+            for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
+                sid = futures[future]
+                verdicts, problem = future.result()
+                scores = merge_scores(course, sid)
+                status = staged[sid][0] + timeouts(course, sid) + ([problem] if problem else [])
+                state[sid].update(scores=scores, verdicts=verdicts, status=status,
+                                  notes=staged[sid][1])
+                log(f"[{done}/{len(todo)}] {sid}: {sum(scores.values()):g}/10 "
+                    f"({time.time() - started:.0f} с)")
+        state_file.write_text(json.dumps(state, ensure_ascii=False, indent=1), encoding="utf-8")
+    rows = []
+    for sid in students:
+        entry = state[sid]
+        scores = entry["scores"]
+        row = {"student_id": sid, **{t: f"{scores.get(t, 0):g}" for t in checks.TASKS}}
+        row["total"] = f"{sum(scores.get(t, 0) for t in checks.TASKS):g}"
+        row["status"] = "; ".join(entry["status"]) or "ok"
+        rows.append(row)
+    with open(out / "grades.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    feedback = out / "feedback"
+    for sid in students:
+        src = course / "feedback" / sid / ASSIGNMENT
+        if src.is_dir():
+            shutil.rmtree(feedback / sid, ignore_errors=True)
+            shutil.copytree(src, feedback / sid)
+    shutil.copy(course / "gradebook.db", out / "gradebook.db")
+    return rows, {sid: state[sid] for sid in students}
+
+
+def print_table(rows):
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) if rows else len(c) for c in COLUMNS}
+    print("  ".join(c.ljust(widths[c]) for c in COLUMNS))
+    for row in rows:
+        print("  ".join(row[c].ljust(widths[c]) for c in COLUMNS))

@@ -1,0 +1,71 @@
+"""Grade one student in an nbgrader course folder of its own (nbgrader #174).
+
+Run as ``python -m autograder.worker COURSE STUDENT``; the secret comes on
+standard input. Writes ``verdicts.json`` beside the course folder's gradebook.
+"""
+import argparse
+import json
+import os
+import sys
+
+from nbgrader.apps import NbGraderAPI
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, GetGrades,
+                                    IgnorePattern, LimitOutput, SaveAutoGrades)
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+from traitlets.config import Config
+
+from .execute import ProbingExecute
+from .feedback import StripHiddenTests
+
+ASSIGNMENT = "gpt"
+GRADED_NOTEBOOKS = "0[1-5]_*"
+
+
+def grading_config(course, student, secret, cell_timeout, sandbox, reference_dir=""):
+    c = Config()
+    c.CourseDirectory.root = course
+    c.CourseDirectory.notebook_id = GRADED_NOTEBOOKS
+    c.Autograde.autograde_preprocessors = [
+        ProbingExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+        SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+    c.OverwriteCells.add_missing_cells = True
+    c.ProbingExecute.timeout = cell_timeout
+    c.ProbingExecute.probe_timeout = max(cell_timeout, 60)
+    c.ProbingExecute.secret = secret
+    c.ProbingExecute.student = student
+    c.ProbingExecute.siblings = os.path.join(course, "submitted", student, ASSIGNMENT)
+    c.ProbingExecute.reference_dir = reference_dir
+    c.ProbingExecute.verdict_file = os.path.join(course, "verdicts.json")
+    if sandbox:
+        from .sandbox import SandboxedKernelManager
+        c.ProbingExecute.kernel_manager_class = SandboxedKernelManager
+    c.LimitOutput.max_lines = 300
+    c.LimitOutput.max_traceback = 60
+    c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, StripHiddenTests]
+    return c
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("course")
+    parser.add_argument("student")
+    parser.add_argument("--cell-timeout", type=int, default=60)
+    parser.add_argument("--sandbox", action="store_true")
+    parser.add_argument("--reference-dir", default="")
+    args = parser.parse_args(argv)
+    secret = sys.stdin.readline().strip()
+    config = grading_config(os.path.abspath(args.course), args.student, secret,
+                            args.cell_timeout, args.sandbox, args.reference_dir)
+    api = NbGraderAPI(CourseDirectory(config=config), config=config)
+    result = api.autograde(ASSIGNMENT, args.student, force=True, create=True)
+    if not result.get("success"):
+        print(result.get("error", ""), file=sys.stderr)
+    feedback = api.generate_feedback(ASSIGNMENT, args.student, force=True)
+    if not feedback.get("success"):
+        print(feedback.get("error", ""), file=sys.stderr)
+    return 0 if result.get("success") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
