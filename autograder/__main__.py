@@ -2,7 +2,9 @@
 import argparse
 import sys
 
-from . import grade
+import pathlib
+
+from . import demo, grade, report
 
 
 def main(argv=None):
@@ -15,12 +17,20 @@ def main(argv=None):
     g.add_argument("--cell-timeout", type=int, default=60, help="seconds per cell")
     g.add_argument("--unsafe-no-sandbox", action="store_true",
                    help="run student code without the bubblewrap sandbox")
+    d = sub.add_parser("demo", help="grade an example class")
+    d.add_argument("--out", default="build/demo/out")
+    d.add_argument("--jobs", type=int, default=None)
     args = parser.parse_args(argv)
-    if args.command == "grade":
-        sandbox = not args.unsafe_no_sandbox
-        rows, _ = grade.grade_all(args.submissions, args.out, sandbox=False, jobs=args.jobs,
+    if args.command == "demo":
+        submissions = demo.build_class(pathlib.Path(args.out).parent / "submissions")
+        args.submissions, args.cell_timeout, args.unsafe_no_sandbox = submissions, 60, False
+    sandbox = False  # the bubblewrap sandbox is not wired in yet (see README)
+    out = pathlib.Path(args.out)
+    rows, state = grade.grade_all(args.submissions, out, sandbox=sandbox, jobs=args.jobs,
                                   cell_timeout=args.cell_timeout)
-        grade.print_table(rows)
+    grade.print_table(rows)
+    page = report.write(out.resolve(), rows, state)
+    print(f"\nоценки: {out / 'grades.csv'}\nотзывы: {out / 'feedback'}\nотчёт: {page}")
     return 0
 
 

@@ -1,0 +1,374 @@
+"""Jupyter kernels that run inside a bubblewrap (``bwrap``) sandbox.
+
+``SandboxedKernelManager`` is a drop-in ``AsyncKernelManager`` (for nbclient /
+nbgrader's ``Execute``: ``kernel_manager_class=SandboxedKernelManager``).  The
+kernel it starts
+
+* sees only: /usr and the /bin, /lib... links, a few files of /etc, the Python
+  install (venv, base prefix), ``readonly_paths`` (read-only), ``workdir`` (the
+  only writable folder, default: the ``cwd`` nbclient starts the kernel in, i.e.
+  the notebook's folder), a private folder with the connection file and the ipc
+  sockets, and fresh /proc, /dev, /tmp (a small tmpfs, also HOME);
+* has no network (own network namespace, loopback only; ZeroMQ goes over unix
+  sockets, ``transport = "ipc"``), its own pid / ipc / uts namespaces and a new
+  terminal session;
+* runs as an ordinary user: when the grader runs as root it becomes
+  ``sandbox_uid`` (65534, nobody) for real, not only inside a user namespace
+  (RLIMIT_NPROC is not enforced for host root, even one mapped to another id);
+* gets rlimits: RLIMIT_DATA = ``memory_limit_mb``, RLIMIT_NPROC =
+  ``max_processes``, RLIMIT_FSIZE = ``max_file_size_mb``, no core files;
+* gets a filtered environment (``env_keep`` patterns + ``extra_env``).
+
+How the processes are stacked (``python -I -S -c _WRAPPER`` is the grader's own
+interpreter, run inside the sandbox before the kernel)::
+
+    bwrap [namespaces, mounts] -- python -c _WRAPPER CONFIG -- python -m ipykernel_launcher -f ...
+
+Grader as root: bwrap runs privileged (no user namespace) with every
+capability dropped except CAP_SETUID/CAP_SETGID, so it can bind paths under
+/root (e.g. pyenv) that nobody can't reach. The wrapper then drops to
+``sandbox_uid``, sets no_new_privs, enters a user namespace of its own (only
+so that RLIMIT_NPROC counts the processes of this sandbox, not those of every
+sandbox running as nobody at the same time), sets the rlimits and execs the
+kernel. Grader as an ordinary user: bwrap runs unprivileged (its own user
+namespace, ``--disable-userns``), and the wrapper only sets the rlimits.
+
+Why RLIMIT_DATA and not RLIMIT_AS: torch, OpenMP and glibc reserve a lot of
+address space they never touch (thread stacks, 64 MiB malloc arenas per
+thread); with RLIMIT_AS = 2 GiB ``torch.set_num_threads(32)`` already fails
+with "can't start new thread". RLIMIT_DATA (Linux >= 4.7) counts private
+writable mappings, i.e. what malloc / torch's allocator / numpy really get, so
+``bytearray(4 * 2**30)`` raises MemoryError and ``torch.empty(2**30)`` raises
+RuntimeError("... can't allocate memory"), while imports and threads work. It
+does not count shared memory, so /tmp and /dev/shm are size-limited tmpfs.
+"""
+import fnmatch
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import Dict, Integer, List, Unicode, default
+
+# Runs inside the sandbox, before the kernel; argv: CONFIG_JSON -- KERNEL_CMD...
+_WRAPPER = r"""
+import ctypes, json, os, resource, sys
+cfg = json.loads(sys.argv[1]); cmd = sys.argv[3:]
+libc = ctypes.CDLL(None, use_errno=True)
+def check(ret, what):
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, what + ": " + os.strerror(err))
+check(libc.prctl(38, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
+uid, gid = cfg["uid"], cfg["gid"]
+if uid is not None and os.getuid() == 0:
+    os.setgroups([]); os.setresgid(gid, gid, gid); os.setresuid(uid, uid, uid)
+    check(libc.prctl(4, 1, 0, 0, 0), "prctl(PR_SET_DUMPABLE)")  # else /proc/self is root's
+    if libc.unshare(0x10000000) == 0:  # CLONE_NEWUSER: RLIMIT_NPROC counted per sandbox
+        for name, text in (("uid_map", "%d %d 1" % (uid, uid)), ("setgroups", "deny"),
+                           ("gid_map", "%d %d 1" % (gid, gid))):
+            with open("/proc/self/" + name, "w") as f:
+                f.write(text)
+    else:
+        print("sandbox: no user namespace (%s); the process limit counts every process of uid %d"
+              % (os.strerror(ctypes.get_errno()), uid), file=sys.stderr)
+    if os.getuid() != uid or os.geteuid() != uid:
+        sys.exit("sandbox: could not drop to uid %d" % uid)
+os.chdir(cfg["cwd"])
+for name, value in cfg["limits"].items():
+    resource.setrlimit(getattr(resource, name), (value, value))
+os.execv(cmd[0], cmd)
+"""
+
+SYSTEM_DIRS = ["/usr"]
+SYSTEM_LINKS = ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"]
+
+_workdir_lock = threading.Lock()
+_workdir_users = {}  # realpath -> [count, (uid, gid) before]
+
+
+def _is_root():
+    return os.geteuid() == 0
+
+
+def _bwrap():
+    return shutil.which("bwrap")
+
+
+def _under(path, parent):
+    return path == parent or path.startswith(parent.rstrip("/") + "/")
+
+
+def python_roots(executable=None):
+    """Folders a Python needs: its venv, the venv's base install, the real binary's prefix."""
+    executable = executable or sys.executable
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    exe = os.path.abspath(executable)
+    venv = os.path.dirname(os.path.dirname(exe))
+    cfg = os.path.join(venv, "pyvenv.cfg")
+    if os.path.isfile(cfg):
+        roots.add(venv)
+        with open(cfg, encoding="utf-8") as f:
+            for line in f:
+                key, _, value = line.partition("=")
+                if key.strip() == "home":
+                    roots.add(os.path.dirname(value.strip()))
+    roots.add(os.path.dirname(os.path.dirname(os.path.realpath(exe))))
+    found = set()
+    for root in roots:
+        if not root or not os.path.isdir(root):
+            continue
+        for r in (os.path.abspath(root), os.path.realpath(root)):
+            if not any(_under(r, d) for d in SYSTEM_DIRS) and r != "/":
+                found.add(r)
+    # drop roots inside other roots
+    return sorted(r for r in found if not any(r != o and _under(r, o) for o in found))
+
+
+def bwrap_available(timeout=5):
+    """(True, "") if a sandbox like the kernel's can start here, else (False, why)."""
+    if not sys.platform.startswith("linux"):
+        return False, "bubblewrap needs Linux"
+    bwrap = _bwrap()
+    if not bwrap:
+        return False, "bwrap not found (apt-get install bubblewrap)"
+    km = SandboxedKernelManager()
+    workdir = tempfile.mkdtemp(prefix="jsbx-check-")
+    try:
+        cmd = km.bwrap_args(os.path.realpath(workdir), None) + km.wrapper_cmd(os.path.realpath(workdir)) + [
+            sys.executable, "-I", "-S", "-c", "import os; open('ok', 'w').close()"]
+        km._claim_workdir(os.path.realpath(workdir))
+        r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=timeout, env={"PATH": "/usr/bin:/bin"})
+        wrote = os.path.exists(os.path.join(workdir, "ok"))
+    except (OSError, subprocess.SubprocessError) as e:
+        return False, f"bwrap failed to start: {e}"
+    finally:
+        km._release_workdir()
+        shutil.rmtree(workdir, ignore_errors=True)
+    if r.returncode != 0:
+        return False, f"bwrap test sandbox failed (rc {r.returncode}): {r.stderr.strip()[-500:]}"
+    if not wrote:
+        return False, "bwrap test sandbox could not write to its workdir"
+    return True, ""
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """AsyncKernelManager whose kernels run in a bubblewrap sandbox (see module doc)."""
+
+    workdir = Unicode("", config=True, help="""The only writable folder, bound
+        read-write at its own path; the kernel starts there. Default: the cwd
+        passed to start_kernel (nbclient passes the notebook's folder).""")
+    readonly_paths = List(Unicode(), config=True, help="""Extra files or
+        folders bound read-only at their own paths (e.g. the data file).""")
+    memory_limit_mb = Integer(2048, config=True, help="RLIMIT_DATA of the kernel (MiB)")
+    max_processes = Integer(64, config=True, help="""RLIMIT_NPROC: processes
+        *and threads* of the sandbox (torch's thread pool counts).""")
+    max_file_size_mb = Integer(1024, config=True, help="RLIMIT_FSIZE (MiB); 0: unlimited")
+    tmp_size_mb = Integer(512, config=True, help="size of the /tmp and /dev/shm tmpfs (MiB each)")
+    sandbox_uid = Integer(65534, config=True, help="uid the kernel runs as when the grader is root")
+    sandbox_gid = Integer(65534, config=True, help="gid the kernel runs as when the grader is root")
+    etc_paths = List(Unicode(), config=True, help="entries of /etc bound read-only, if present")
+    env_keep = List(Unicode(), config=True, help="""fnmatch patterns of the
+        grader's environment variables the kernel keeps; everything else is dropped""")
+    extra_env = Dict(config=True, help="environment variables set in the kernel (last)")
+    bwrap_path = Unicode("", config=True, help="bwrap executable; default: found on PATH")
+
+    @default("etc_paths")
+    def _etc_paths_default(self):
+        return ["ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "nsswitch.conf",
+                "host.conf", "hosts", "gai.conf", "localtime", "timezone", "alternatives",
+                "fonts", "ssl", "ca-certificates", "mime.types", "os-release", "locale.alias"]
+
+    @default("env_keep")
+    def _env_keep_default(self):
+        return ["LANG", "LANGUAGE", "LC_*", "TERM", "TZ", "PYTHONHASHSEED", "PYTHONUNBUFFERED",
+                "PYTHONWARNINGS", "MPLBACKEND", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                "OPENBLAS_NUM_THREADS", "TORCH_NUM_THREADS", "CUBLAS_WORKSPACE_CONFIG",
+                "JPY_SESSION_NAME", "GPT_*"]
+
+    _sandbox_dir = None
+    _workdir_in_use = None
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.transport = "ipc"
+
+    # ---- interrupts: a signal would hit the outer bwrap (and kill the sandbox)
+    @property
+    def kernel_spec(self):
+        spec = super().kernel_spec
+        if spec is not None and spec.interrupt_mode != "message":
+            spec.interrupt_mode = "message"  # ipykernel then SIGINTs itself
+        return spec
+
+    # ---- command line
+    def _drop_uid(self):
+        return _is_root() and self.sandbox_uid != 0
+
+    def wrapper_cmd(self, workdir):
+        limits = {"RLIMIT_DATA": self.memory_limit_mb * 2**20,
+                  "RLIMIT_NPROC": self.max_processes,
+                  "RLIMIT_CORE": 0}
+        if self.max_file_size_mb > 0:
+            limits["RLIMIT_FSIZE"] = self.max_file_size_mb * 2**20
+        cfg = {"uid": self.sandbox_uid if self._drop_uid() else None,
+               "gid": self.sandbox_gid, "limits": limits, "cwd": workdir}
+        return [sys.executable, "-I", "-S", "-c", _WRAPPER, json.dumps(cfg), "--"]
+
+    def bwrap_args(self, workdir, conn_dir, executables=()):
+        """bwrap and its options, up to and including ``--``."""
+        args = [self.bwrap_path or _bwrap() or "bwrap", "--die-with-parent", "--new-session",
+                "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+                "--unshare-cgroup-try", "--hostname", "sandbox"]
+        if self._drop_uid():
+            # privileged bwrap (no user namespace): keep only what the wrapper needs
+            args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        else:
+            args += ["--unshare-user", "--disable-userns"]
+        dests = []  # (dest, option, source)
+        for d in SYSTEM_DIRS:
+            if os.path.isdir(d):
+                dests.append((d, "--ro-bind", d))
+        links = []
+        for d in SYSTEM_LINKS:
+            if os.path.islink(d):
+                links += ["--symlink", os.readlink(d), d]
+            elif os.path.isdir(d):
+                dests.append((d, "--ro-bind", d))
+        for name in self.etc_paths:
+            p = os.path.join("/etc", name)
+            if os.path.lexists(p):
+                dests.append((p, "--ro-bind", p))
+        roots = set(python_roots())
+        for exe in executables:
+            if os.path.isabs(exe) and "python" in os.path.basename(exe) and os.path.exists(exe):
+                roots.update(python_roots(exe))
+        for root in sorted(roots):
+            dests.append((root, "--ro-bind", root))
+        for p in self.readonly_paths:
+            p = os.path.abspath(p)
+            if not os.path.exists(p):
+                raise FileNotFoundError(f"sandbox readonly path does not exist: {p}")
+            dests.append((p, "--ro-bind", p))
+        dests.append((workdir, "--bind", workdir))
+        if conn_dir:
+            dests.append((conn_dir, "--bind", conn_dir))
+        # parents before children, so a child bind is not hidden by its parent's
+        dests.sort(key=lambda t: (t[0].rstrip("/").count("/"), t[0]))
+        tmp_size = str(self.tmp_size_mb * 2**20)
+        args += links + ["--proc", "/proc", "--dev", "/dev",
+                         "--size", tmp_size, "--tmpfs", "/tmp",
+                         "--size", tmp_size, "--tmpfs", "/dev/shm",
+                         "--chmod", "1777", "/tmp", "--chmod", "1777", "/dev/shm"]
+        for dest, option, source in dests:
+            args += [option, source, dest]
+        # folders bwrap made on the way to the binds are 0700 when it runs as root
+        bound = [d for d, _, _ in dests]
+        made = set()
+        for d in bound:
+            parent = os.path.dirname(d)
+            while parent not in ("/", ""):
+                if not any(_under(parent, b) for b in bound) and parent not in ("/tmp", "/dev"):
+                    made.add(parent)
+                parent = os.path.dirname(parent)
+        for p in sorted(made, key=lambda p: p.count("/")):
+            args += ["--chmod", "0755", p]
+        # no --chdir: bwrap would chdir as capability-less root, which a workdir
+        # owned by the sandbox user may refuse; the wrapper does it after dropping
+        # JPY_PARENT_PID (the grader's pid) would make ipykernel exit at once
+        # (its parent is bwrap's init, pid 1 in the sandbox). Set to 1, ipykernel
+        # starts no parent poller and doesn't print its "Ctrl-C will not work" note.
+        args += ["--setenv", "JPY_PARENT_PID", "1", "--"]
+        return args
+
+    def _kernel_env(self, env):
+        keep = {k: v for k, v in env.items()
+                if any(fnmatch.fnmatchcase(k, pat) for pat in self.env_keep)}
+        bins = [os.path.join(r, "bin") for r in python_roots()]
+        keep.update(HOME="/tmp", TMPDIR="/tmp", USER="nobody" if self._drop_uid() else
+                    env.get("USER", ""), PATH=os.pathsep.join(
+                        [os.path.dirname(os.path.abspath(sys.executable))] + bins +
+                        ["/usr/local/bin", "/usr/bin", "/bin"]))
+        keep.update({k: str(v) for k, v in self.extra_env.items()})
+        return keep
+
+    # ---- workdir ownership (grader as root: the kernel must be able to write there)
+    def _claim_workdir(self, workdir):
+        if not self._drop_uid():
+            return
+        with _workdir_lock:
+            entry = _workdir_users.get(workdir)
+            if entry is None:
+                st = os.stat(workdir)
+                entry = _workdir_users[workdir] = [0, (st.st_uid, st.st_gid)]
+                os.chown(workdir, self.sandbox_uid, st.st_gid)
+                os.chmod(workdir, stat.S_IMODE(st.st_mode) | 0o700)
+            entry[0] += 1
+        self._workdir_in_use = workdir
+
+    def _release_workdir(self):
+        workdir, self._workdir_in_use = self._workdir_in_use, None
+        if workdir is None:
+            return
+        with _workdir_lock:
+            entry = _workdir_users.get(workdir)
+            if entry is None:
+                return
+            entry[0] -= 1
+            if entry[0] <= 0:
+                del _workdir_users[workdir]
+                try:
+                    os.chown(workdir, *entry[1])
+                except OSError as e:
+                    self.log.warning("sandbox: could not give %s back: %s", workdir, e)
+
+    # ---- start / cleanup
+    def _make_sandbox_dir(self):
+        if self._sandbox_dir and os.path.isdir(self._sandbox_dir):
+            return
+        base = os.path.realpath(tempfile.gettempdir())
+        if len(base) > 60:  # unix socket paths are limited to 107 bytes
+            base = "/tmp"
+        self._sandbox_dir = tempfile.mkdtemp(prefix="jsbx-", dir=base)
+        if self._drop_uid():
+            os.chown(self._sandbox_dir, self.sandbox_uid, self.sandbox_gid)
+        self.connection_file = os.path.join(self._sandbox_dir, "kernel.json")
+        self.ip = os.path.join(self._sandbox_dir, "ipc")
+
+    async def _async_pre_start_kernel(self, **kw):
+        self.transport = "ipc"
+        self._make_sandbox_dir()
+        workdir = os.path.realpath(self.workdir or kw.get("cwd") or "")
+        if not (self.workdir or kw.get("cwd")) or not os.path.isdir(workdir):
+            raise ValueError("SandboxedKernelManager needs workdir (or a cwd) that is a folder")
+        kernel_cmd, kw = await super()._async_pre_start_kernel(**kw)
+        if self._drop_uid():
+            os.chown(self.connection_file, self.sandbox_uid, self.sandbox_gid)
+        if self._workdir_in_use != workdir:
+            self._release_workdir()
+            self._claim_workdir(workdir)
+        kw["env"] = self._kernel_env(kw.get("env") or os.environ)
+        kw["cwd"] = workdir
+        cmd = (self.bwrap_args(workdir, self._sandbox_dir, kernel_cmd[:1])
+               + self.wrapper_cmd(workdir)
+               + kernel_cmd)
+        self.log.debug("sandboxed kernel: %s", cmd)
+        return cmd, kw
+
+    pre_start_kernel = _async_pre_start_kernel
+
+    async def _async_cleanup_resources(self, restart=False):
+        await super()._async_cleanup_resources(restart=restart)
+        if not restart:
+            self._release_workdir()
+            if self._sandbox_dir:
+                shutil.rmtree(self._sandbox_dir, ignore_errors=True)
+                self._sandbox_dir = None
+
+    cleanup_resources = _async_cleanup_resources
