@@ -12,11 +12,13 @@ import json
 import os
 import pathlib
 import shutil
+import time
 
 import torch
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Integer, Unicode
+from jupyter_core.utils import run_sync
+from traitlets import Bool, Integer, Unicode
 
 from . import checks
 
@@ -45,10 +47,11 @@ def case_seed(secret):
 
 def reference_results(task, secret, cache_dir=""):
     """(cases, reference outputs) for ``task``, cached in ``cache_dir``."""
-    cases = checks.make_cases(task, case_seed(secret))
+    seed = case_seed(secret)
+    cases = checks.make_cases(task, seed)
     if not cache_dir:
         return cases, checks.run_reference(task, cases)
-    path = pathlib.Path(cache_dir) / f"{task}.pt"
+    path = pathlib.Path(cache_dir) / f"{task}-{seed}.pt"
     if path.is_file():
         return cases, torch.load(path, weights_only=True)
     want = checks.run_reference(task, cases)
@@ -80,6 +83,17 @@ def verdict_outputs(verdict, visible):
     return outputs
 
 
+RESET_CALL = "get_ipython().reset(new_session=False)\nimport os as __os; __os.chdir(%r); del __os\n"
+_SHARED_KERNEL = {}
+
+
+def shutdown_shared_kernel():
+    """Stop the kernel reused across one student's notebooks, if any."""
+    km = _SHARED_KERNEL.pop("km", None)
+    if km is not None and km.has_kernel:
+        run_sync(km.shutdown_kernel)(now=True)
+
+
 class ProbingExecute(Execute):
     """Execute whose hidden checks compare outside the kernel."""
 
@@ -90,7 +104,23 @@ class ProbingExecute(Execute):
     siblings = Unicode("", help="Folder of the student's other notebooks, which later steps import.").tag(config=True)
     verdict_file = Unicode("", help="JSON file collecting verdicts (outside the kernel's reach).").tag(config=True)
 
+    notebook_timeout = Integer(600, help="Seconds for a whole notebook; later cells are skipped.").tag(config=True)
+    reuse_kernel = Bool(False, help="Run one student's notebooks in one kernel, reset between them "
+                                    "(saves a kernel start and `import torch` per notebook).").tag(config=True)
+
     def preprocess(self, nb, resources=None, km=None):
+        self._deadline = time.monotonic() + self.notebook_timeout
+        self._cell_timeout = self.timeout
+        self._reset_first = False
+        if self.reuse_kernel and km is None:
+            km = _SHARED_KERNEL.get("km")
+            if km is not None and not (km.has_kernel and run_sync(km.is_alive)()):
+                shutdown_shared_kernel()
+                km = None
+            self._reset_first = km is not None
+            if km is None:
+                km = self.kernel_manager_class(kernel_name=self.kernel_name or "python3")
+                _SHARED_KERNEL["km"] = km
         self.student = self.student or resources.get("nbgrader", {}).get("student", "")
         self._workdir = pathlib.Path(resources.get("metadata", {}).get("path") or ".")
         if self.siblings:
@@ -99,7 +129,31 @@ class ProbingExecute(Execute):
                     shutil.copy(path, self._workdir / path.name)
         return super().preprocess(nb, resources, km)
 
+    def run_hidden_cell(self, source, index, timeout=None):
+        """Execute code the notebook does not show; keep the notebook's cell in place."""
+        own = self.nb.cells[index]
+        probe_cell = NotebookNode(cell_type="code", source=source, metadata={}, outputs=[],
+                                  execution_count=None)
+        saved_timeout = self.timeout
+        try:
+            self.timeout = timeout or self.timeout
+            self.execute_cell(probe_cell, index, store_history=False)
+        finally:
+            self.timeout = saved_timeout
+            self.nb.cells[index] = own
+        return probe_cell
+
     def preprocess_cell(self, cell, resources, index):
+        left = int(self._deadline - time.monotonic())
+        if cell.cell_type == "code" and left <= 0:
+            cell.outputs = [NotebookNode(output_type="error", ename="CellTimeoutError",
+                                         evalue="время на ноутбук исчерпано",
+                                         traceback=["CellTimeoutError: время на ноутбук исчерпано, ячейка не выполнялась"])]
+            return cell, resources
+        self.timeout = max(1, min(self._cell_timeout, left))
+        if self._reset_first:
+            self._reset_first = False
+            self.run_hidden_cell(RESET_CALL % str(self._workdir.resolve()), index)
         meta = cell.metadata.get("nbgrader", {})
         task = TASK_OF_TESTS.get(meta.get("grade_id"))
         if cell.cell_type != "code" or not meta.get("grade") or task is None:
@@ -111,7 +165,6 @@ class ProbingExecute(Execute):
         finally:
             cell.source = full
         verdict = self.hidden_verdict(task, index)
-        self.nb.cells[index] = cell  # nbclient stores the probe cell in this slot
         cell.outputs = verdict_outputs(verdict, cell.outputs)
         self.save_verdict(verdict)
         return cell, resources
@@ -139,16 +192,11 @@ class ProbingExecute(Execute):
         results_path = self._workdir / RESULTS_FILE
         results_path.unlink(missing_ok=True)
         torch.save(cases, cases_path)
-        probe_cell = NotebookNode(cell_type="code", source=PROBE_CALL % task, metadata={},
-                                  outputs=[], execution_count=None)
-        saved_timeout = self.timeout
         try:
-            self.timeout = self.probe_timeout
-            self.execute_cell(probe_cell, index, store_history=False)
+            self.run_hidden_cell(PROBE_CALL % task, index, self.probe_timeout)
         except Exception:  # dead kernel, timeout: the verdict says so
             return None
         finally:
-            self.timeout = saved_timeout
             cases_path.unlink(missing_ok=True)
         try:
             if not results_path.is_file() or results_path.stat().st_size > MAX_RESULTS_BYTES:

@@ -3,6 +3,7 @@ import concurrent.futures
 import csv
 import hashlib
 import json
+import multiprocessing
 import os
 import pathlib
 import secrets
@@ -16,7 +17,7 @@ import nbformat
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import SaveAutoGrades
 
-from . import checks, collect
+from . import checks, collect, worker
 from .execute import reference_results
 from .notebooks import NOTEBOOK_OF_TASK, NOTEBOOKS
 
@@ -111,26 +112,24 @@ def stage(student, course):
     return status, problems, digest.hexdigest()
 
 
-def run_worker(course, student_id, secret, sandbox, cell_timeout, student_timeout):
-    """Grade one student in a private course copy; return (verdicts, problem)."""
+def kernel_environment():
+    """Environment of the grading workers and the kernels they start."""
+    return {"OMP_NUM_THREADS": "1", "GPT_COURSE_DATA": str(ROOT / "data" / "input.txt"),
+            "GPT_MAX_ITERS": "1", "MPLBACKEND": "Agg"}
+
+
+def stage_work(course, student_id):
+    """A private nbgrader course for one student (nbgrader #174)."""
     work = pathlib.Path(tempfile.mkdtemp(prefix=f"grade-{student_id}-", dir=course / "work"))
     shutil.copy(course / "gradebook.db", work / "gradebook.db")
     shutil.copy(course / "nbgrader_config.py", work / "nbgrader_config.py")
     shutil.copytree(course / "source", work / "source")
     shutil.copytree(course / "submitted" / student_id, work / "submitted" / student_id)
-    env = dict(os.environ, OMP_NUM_THREADS="1", GPT_COURSE_DATA=str(ROOT / "data" / "input.txt"), GPT_MAX_ITERS="1",
-               PYTHONPATH=str(ROOT), MPLBACKEND="Agg")
-    command = [sys.executable, "-m", "autograder.worker", str(work), student_id,
-               "--cell-timeout", str(cell_timeout),
-               "--reference-dir", str(course / "reference")] + (["--sandbox"] if sandbox else [])
-    problem = None
-    try:
-        proc = subprocess.run(command, input=secret + "\n", text=True, env=env, cwd=work,
-                              capture_output=True, timeout=student_timeout, start_new_session=True)
-        if proc.returncode != 0:
-            problem = "grading error"
-    except subprocess.TimeoutExpired:
-        problem = "timeout"
+    return work
+
+
+def collect_work(course, work, student_id):
+    """Bring results back from a student's private course; return verdicts."""
     verdict_file = work / "verdicts.json"
     verdicts = json.loads(verdict_file.read_text(encoding="utf-8")) if verdict_file.is_file() else {}
     for kind in ("autograded", "feedback"):
@@ -140,7 +139,7 @@ def run_worker(course, student_id, secret, sandbox, cell_timeout, student_timeou
             shutil.rmtree(dst, ignore_errors=True)
             shutil.copytree(src, dst)
     shutil.rmtree(work, ignore_errors=True)
-    return verdicts, problem
+    return verdicts
 
 
 def merge_scores(course, student_id):
@@ -197,15 +196,23 @@ def grade_all(submissions, out, sandbox=True, jobs=None, cell_timeout=60):
                 todo.append(sid)
                 state[sid] = {"digest": digest}
         log(f"студентов: {len(students)}, проверяется заново: {len(todo)}")
-        jobs = jobs or os.cpu_count() or 1
-        student_timeout = cell_timeout * 12 + 60
+        jobs = min(jobs or os.cpu_count() or 1, max(len(todo), 1))
         started = time.time()
-        with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
-            futures = {pool.submit(run_worker, course, sid, secret, sandbox, cell_timeout,
-                                   student_timeout): sid for sid in todo}
+        works = {sid: stage_work(course, sid) for sid in todo}
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(
+                jobs, mp_context=context, initializer=worker.init_pool,
+                initargs=(kernel_environment(),), max_tasks_per_child=20) as pool:
+            futures = {pool.submit(worker.grade_student, str(works[sid]), sid, secret, cell_timeout,
+                                   sandbox, str(course / "reference")): sid for sid in todo}
             for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
                 sid = futures[future]
-                verdicts, problem = future.result()
+                try:
+                    ok, _ = future.result()
+                    problem = None if ok else "grading error"
+                except Exception as exc:  # a crashed worker costs only this student
+                    problem = f"grading error ({type(exc).__name__})"
+                verdicts = collect_work(course, works[sid], sid)
                 scores = merge_scores(course, sid)
                 status = staged[sid][0] + timeouts(course, sid) + ([problem] if problem else [])
                 state[sid].update(scores=scores, verdicts=verdicts, status=status,

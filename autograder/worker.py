@@ -15,7 +15,7 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, GetG
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
 from traitlets.config import Config
 
-from .execute import ProbingExecute
+from .execute import ProbingExecute, shutdown_shared_kernel
 from .feedback import StripHiddenTests
 
 ASSIGNMENT = "gpt"
@@ -30,7 +30,9 @@ def grading_config(course, student, secret, cell_timeout, sandbox, reference_dir
         ProbingExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
         SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
     c.OverwriteCells.add_missing_cells = True
+    c.ProbingExecute.reuse_kernel = True
     c.ProbingExecute.timeout = cell_timeout
+    c.ProbingExecute.notebook_timeout = cell_timeout * 3
     c.ProbingExecute.probe_timeout = max(cell_timeout, 60)
     c.ProbingExecute.secret = secret
     c.ProbingExecute.student = student
@@ -46,6 +48,26 @@ def grading_config(course, student, secret, cell_timeout, sandbox, reference_dir
     return c
 
 
+def grade_student(course, student, secret, cell_timeout=60, sandbox=False, reference_dir=""):
+    """Autograde and write feedback for one student; return (ok, error text)."""
+    config = grading_config(os.path.abspath(course), student, secret, cell_timeout, sandbox,
+                            reference_dir)
+    api = NbGraderAPI(CourseDirectory(config=config), config=config)
+    try:
+        result = api.autograde(ASSIGNMENT, student, force=True, create=True)
+    finally:
+        shutdown_shared_kernel()
+    feedback = api.generate_feedback(ASSIGNMENT, student, force=True)
+    errors = [r.get("error", "") for r in (result, feedback) if not r.get("success")]
+    return bool(result.get("success")), "\n".join(errors)
+
+
+def init_pool(environment):
+    """Pool initializer: kernels inherit this environment (and no PYTHONPATH)."""
+    os.environ.update(environment)
+    os.environ.pop("PYTHONPATH", None)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("course")
@@ -55,16 +77,10 @@ def main(argv=None):
     parser.add_argument("--reference-dir", default="")
     args = parser.parse_args(argv)
     secret = sys.stdin.readline().strip()
-    config = grading_config(os.path.abspath(args.course), args.student, secret,
-                            args.cell_timeout, args.sandbox, args.reference_dir)
-    api = NbGraderAPI(CourseDirectory(config=config), config=config)
-    result = api.autograde(ASSIGNMENT, args.student, force=True, create=True)
-    if not result.get("success"):
-        print(result.get("error", ""), file=sys.stderr)
-    feedback = api.generate_feedback(ASSIGNMENT, args.student, force=True)
-    if not feedback.get("success"):
-        print(feedback.get("error", ""), file=sys.stderr)
-    return 0 if result.get("success") else 1
+    ok, errors = grade_student(args.course, args.student, secret, args.cell_timeout,
+                               args.sandbox, args.reference_dir)
+    print(errors, file=sys.stderr)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
