@@ -5,6 +5,7 @@ import sys
 import pathlib
 
 from . import demo, grade, report
+from .sandbox import bwrap_available
 
 
 def main(argv=None):
@@ -20,11 +21,20 @@ def main(argv=None):
     d = sub.add_parser("demo", help="grade an example class")
     d.add_argument("--out", default="build/demo/out")
     d.add_argument("--jobs", type=int, default=None)
+    d.add_argument("--unsafe-no-sandbox", action="store_true")
     args = parser.parse_args(argv)
     if args.command == "demo":
         submissions = demo.build_class(pathlib.Path(args.out).parent / "submissions")
-        args.submissions, args.cell_timeout, args.unsafe_no_sandbox = submissions, 60, False
-    sandbox = False  # the bubblewrap sandbox is not wired in yet (see README)
+        args.submissions, args.cell_timeout = submissions, 60
+    sandbox = not args.unsafe_no_sandbox
+    if sandbox:
+        ok, why = bwrap_available()
+        if not ok:
+            print(f"Песочница bubblewrap недоступна: {why}.\n"
+                  "Студенческий код выполнялся бы с вашими правами. Установите bubblewrap "
+                  "(make setup делает это) или, понимая риск, добавьте --unsafe-no-sandbox.",
+                  file=sys.stderr)
+            return 2
     out = pathlib.Path(args.out)
     rows, state = grade.grade_all(args.submissions, out, sandbox=sandbox, jobs=args.jobs,
                                   cell_timeout=args.cell_timeout)

@@ -12,10 +12,12 @@ import json
 import os
 import pathlib
 import shutil
+import stat
 import time
 
 import torch
 from nbformat.notebooknode import NotebookNode
+from nbclient.exceptions import DeadKernelError
 from nbgrader.preprocessors import Execute
 from jupyter_core.utils import run_sync
 from traitlets import Bool, Integer, Unicode
@@ -112,6 +114,8 @@ class ProbingExecute(Execute):
         self._deadline = time.monotonic() + self.notebook_timeout
         self._cell_timeout = self.timeout
         self._reset_first = False
+        self._pending = []
+        self._dead = False
         if self.reuse_kernel and km is None:
             km = _SHARED_KERNEL.get("km")
             if km is not None and not (km.has_kernel and run_sync(km.is_alive)()):
@@ -125,8 +129,9 @@ class ProbingExecute(Execute):
         self._workdir = pathlib.Path(resources.get("metadata", {}).get("path") or ".")
         if self.siblings:
             for path in pathlib.Path(self.siblings).glob("*.ipynb"):
-                if not (self._workdir / path.name).exists():
-                    shutil.copy(path, self._workdir / path.name)
+                target = self._workdir / path.name
+                if not target.exists() and not target.is_symlink() and not path.is_symlink():
+                    shutil.copy(path, target)
         return super().preprocess(nb, resources, km)
 
     def run_hidden_cell(self, source, index, timeout=None):
@@ -144,12 +149,28 @@ class ProbingExecute(Execute):
         return probe_cell
 
     def preprocess_cell(self, cell, resources, index):
+        self.execute_own_cell(cell, resources, index)
+        if index == len(self.nb.cells) - 1:
+            self.finish_pending(index, at_end=True)
+        return cell, resources
+
+    def execute_own_cell(self, cell, resources, index):
         left = int(self._deadline - time.monotonic())
-        if cell.cell_type == "code" and left <= 0:
-            cell.outputs = [NotebookNode(output_type="error", ename="CellTimeoutError",
-                                         evalue="время на ноутбук исчерпано",
-                                         traceback=["CellTimeoutError: время на ноутбук исчерпано, ячейка не выполнялась"])]
-            return cell, resources
+        if cell.cell_type == "code" and (left <= 0 or self._dead):
+            name, why = (("DeadKernelError", "ядро упало раньше") if self._dead else
+                         ("CellTimeoutError", "время на ноутбук исчерпано"))
+            cell.outputs = [NotebookNode(output_type="error", ename=name, evalue=why,
+                                         traceback=[f"{name}: {why}, ячейка не выполнялась"])]
+            return
+        try:
+            self._execute_own_cell(cell, resources, index, left)
+        except DeadKernelError:
+            self._dead = True
+            cell.outputs.append(NotebookNode(output_type="error", ename="DeadKernelError",
+                                             evalue="ядро упало в этой ячейке",
+                                             traceback=["DeadKernelError: ядро упало в этой ячейке"]))
+
+    def _execute_own_cell(self, cell, resources, index, left):
         self.timeout = max(1, min(self._cell_timeout, left))
         if self._reset_first:
             self._reset_first = False
@@ -157,17 +178,29 @@ class ProbingExecute(Execute):
         meta = cell.metadata.get("nbgrader", {})
         task = TASK_OF_TESTS.get(meta.get("grade_id"))
         if cell.cell_type != "code" or not meta.get("grade") or task is None:
-            return super().preprocess_cell(cell, resources, index)
+            super().preprocess_cell(cell, resources, index)
+            return
         full = cell.source
         cell.source = visible_part(full)
         try:
             super().preprocess_cell(cell, resources, index)
         finally:
             cell.source = full
-        verdict = self.hidden_verdict(task, index)
-        cell.outputs = verdict_outputs(verdict, cell.outputs)
-        self.save_verdict(verdict)
-        return cell, resources
+        self._pending.append((task, cell))
+        self.finish_pending(index, at_end=False)
+
+    def finish_pending(self, index, at_end):
+        """Probe the pending tasks; a class not defined yet waits for the last cell."""
+        waiting = []
+        for task, cell in self._pending:
+            verdict = self.hidden_verdict(task, index) if not self._dead else checks.Verdict(
+                task, 0.0, checks.POINTS[task], [("kernel_died", "ядро упало до скрытых проверок")], [])
+            if not at_end and [k for k, _ in verdict.mistakes] == ["class_missing"]:
+                waiting.append((task, cell))
+                continue
+            cell.outputs = verdict_outputs(verdict, cell.outputs)
+            self.save_verdict(verdict)
+        self._pending = waiting
 
     def save_verdict(self, verdict):
         if not self.verdict_file:
@@ -191,17 +224,26 @@ class ProbingExecute(Execute):
         cases_path = self._workdir / CASES_FILE
         results_path = self._workdir / RESULTS_FILE
         results_path.unlink(missing_ok=True)
-        torch.save(cases, cases_path)
+        cases_path.unlink(missing_ok=True)
+        partial = self._workdir / f".grader-{os.getpid()}-{time.monotonic_ns()}.tmp"
+        torch.save(cases, partial)  # a fresh name: nothing planted there to follow
+        os.replace(partial, cases_path)
         try:
             self.run_hidden_cell(PROBE_CALL % task, index, self.probe_timeout)
-        except Exception:  # dead kernel, timeout: the verdict says so
+        except DeadKernelError:
+            self._dead = True
+            return None
+        except Exception:  # timeout: the verdict says so
             return None
         finally:
             cases_path.unlink(missing_ok=True)
         try:
-            if not results_path.is_file() or results_path.stat().st_size > MAX_RESULTS_BYTES:
-                return None
-            got = torch.load(results_path, weights_only=True)
+            fd = os.open(results_path, os.O_RDONLY | os.O_NOFOLLOW)
+            with os.fdopen(fd, "rb") as f:
+                info = os.fstat(f.fileno())
+                if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RESULTS_BYTES:
+                    return None
+                got = torch.load(f, weights_only=True)
         except Exception:
             return None
         finally:

@@ -170,8 +170,11 @@ def timeouts(course, student_id):
     found = []
     for name in NOTEBOOK_OF_TASK.values():
         path = course / "autograded" / student_id / ASSIGNMENT / f"{name}.ipynb"
-        if path.is_file() and "CellTimeoutError" in path.read_text(encoding="utf-8", errors="replace"):
+        text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+        if "CellTimeoutError" in text:
             found.append(f"timeout in {name}")
+        if "DeadKernelError" in text:
+            found.append(f"kernel died in {name}")
     return found
 
 

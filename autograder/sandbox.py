@@ -17,7 +17,15 @@ kernel it starts
   (RLIMIT_NPROC is not enforced for host root, even one mapped to another id);
 * gets rlimits: RLIMIT_DATA = ``memory_limit_mb``, RLIMIT_NPROC =
   ``max_processes``, RLIMIT_FSIZE = ``max_file_size_mb``, no core files;
-* gets a filtered environment (``env_keep`` patterns + ``extra_env``).
+* gets a filtered environment (``env_keep`` patterns + ``extra_env``);
+* is interrupted by an ``interrupt_request`` message, not SIGINT (a signal
+  would reach the outer bwrap, which would die and take the kernel with it).
+
+Grader as root: while kernels use ``workdir`` its group becomes ``sandbox_gid``
+with rwx and the sticky bit (given back at ``cleanup_resources``). The kernel
+can create files there (they stay owned by ``sandbox_uid``) but can't delete,
+rename or overwrite the files already there unless their mode lets it. The connection folder is a fresh ``jsbx-*`` folder
+in the temp dir, removed at cleanup.
 
 How the processes are stacked (``python -I -S -c _WRAPPER`` is the grader's own
 interpreter, run inside the sandbox before the kernel)::
@@ -29,7 +37,8 @@ capability dropped except CAP_SETUID/CAP_SETGID, so it can bind paths under
 /root (e.g. pyenv) that nobody can't reach. The wrapper then drops to
 ``sandbox_uid``, sets no_new_privs, enters a user namespace of its own (only
 so that RLIMIT_NPROC counts the processes of this sandbox, not those of every
-sandbox running as nobody at the same time), sets the rlimits and execs the
+sandbox running as nobody at the same time; nested user namespaces are then
+disabled, like bwrap's ``--disable-userns``), sets the rlimits and execs the
 kernel. Grader as an ordinary user: bwrap runs unprivileged (its own user
 namespace, ``--disable-userns``), and the wrapper only sets the rlimits.
 
@@ -74,6 +83,11 @@ if uid is not None and os.getuid() == 0:
                            ("gid_map", "%d %d 1" % (gid, gid))):
             with open("/proc/self/" + name, "w") as f:
                 f.write(text)
+        try:  # no user namespaces below this one (what bwrap's --disable-userns does)
+            with open("/proc/sys/user/max_user_namespaces", "w") as f:
+                f.write("0")
+        except OSError:
+            pass
     else:
         print("sandbox: no user namespace (%s); the process limit counts every process of uid %d"
               % (os.strerror(ctypes.get_errno()), uid), file=sys.stderr)
@@ -89,7 +103,7 @@ SYSTEM_DIRS = ["/usr"]
 SYSTEM_LINKS = ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"]
 
 _workdir_lock = threading.Lock()
-_workdir_users = {}  # realpath -> [count, (uid, gid) before]
+_workdir_users = {}  # realpath -> [kernels using it, (gid, mode) before]
 
 
 def _is_root():
@@ -170,6 +184,10 @@ class SandboxedKernelManager(AsyncKernelManager):
     max_processes = Integer(64, config=True, help="""RLIMIT_NPROC: processes
         *and threads* of the sandbox (torch's thread pool counts).""")
     max_file_size_mb = Integer(1024, config=True, help="RLIMIT_FSIZE (MiB); 0: unlimited")
+    cpu_threads = Integer(0, config=True, help="""OMP/MKL/OpenBLAS threads
+        when the environment doesn't set them; 0: min(cpus, max_processes // 4).
+        Threads count against max_processes, and libgomp aborts the kernel when
+        it can't make one.""")
     tmp_size_mb = Integer(512, config=True, help="size of the /tmp and /dev/shm tmpfs (MiB each)")
     sandbox_uid = Integer(65534, config=True, help="uid the kernel runs as when the grader is root")
     sandbox_gid = Integer(65534, config=True, help="gid the kernel runs as when the grader is root")
@@ -279,6 +297,8 @@ class SandboxedKernelManager(AsyncKernelManager):
                 parent = os.path.dirname(parent)
         for p in sorted(made, key=lambda p: p.count("/")):
             args += ["--chmod", "0755", p]
+        # the sandbox's own root (a tmpfs holding the mount points) read-only too
+        args += ["--remount-ro", "/"]
         # no --chdir: bwrap would chdir as capability-less root, which a workdir
         # owned by the sandbox user may refuse; the wrapper does it after dropping
         # JPY_PARENT_PID (the grader's pid) would make ipykernel exit at once
@@ -291,24 +311,33 @@ class SandboxedKernelManager(AsyncKernelManager):
         keep = {k: v for k, v in env.items()
                 if any(fnmatch.fnmatchcase(k, pat) for pat in self.env_keep)}
         bins = [os.path.join(r, "bin") for r in python_roots()]
-        keep.update(HOME="/tmp", TMPDIR="/tmp", USER="nobody" if self._drop_uid() else
-                    env.get("USER", ""), PATH=os.pathsep.join(
-                        [os.path.dirname(os.path.abspath(sys.executable))] + bins +
-                        ["/usr/local/bin", "/usr/bin", "/bin"]))
+        path = [os.path.dirname(os.path.abspath(sys.executable))] + bins + [
+            "/usr/local/bin", "/usr/bin", "/bin"]
+        keep.update(HOME="/tmp", TMPDIR="/tmp", PATH=os.pathsep.join(dict.fromkeys(path)),
+                    USER="nobody" if self._drop_uid() else env.get("USER", ""))
+        threads = self.cpu_threads or max(1, min(os.cpu_count() or 1, self.max_processes // 4))
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            keep.setdefault(name, str(threads))
         keep.update({k: str(v) for k, v in self.extra_env.items()})
         return keep
 
-    # ---- workdir ownership (grader as root: the kernel must be able to write there)
+    # ---- workdir access (grader as root: the kernel must be able to write there)
     def _claim_workdir(self, workdir):
+        """Group ``sandbox_gid`` gets rwx on ``workdir``, plus the sticky bit.
+
+        The owner stays (root), so with the sticky bit the kernel can add files
+        but not delete, rename or replace (e.g. by a symlink) files it doesn't
+        own, such as the notebooks nbgrader writes back as root.
+        """
         if not self._drop_uid():
             return
         with _workdir_lock:
             entry = _workdir_users.get(workdir)
             if entry is None:
                 st = os.stat(workdir)
-                entry = _workdir_users[workdir] = [0, (st.st_uid, st.st_gid)]
-                os.chown(workdir, self.sandbox_uid, st.st_gid)
-                os.chmod(workdir, stat.S_IMODE(st.st_mode) | 0o700)
+                entry = _workdir_users[workdir] = [0, (st.st_gid, stat.S_IMODE(st.st_mode))]
+                os.chown(workdir, -1, self.sandbox_gid)
+                os.chmod(workdir, stat.S_IMODE(st.st_mode) | stat.S_ISVTX | 0o070)
             entry[0] += 1
         self._workdir_in_use = workdir
 
@@ -323,8 +352,10 @@ class SandboxedKernelManager(AsyncKernelManager):
             entry[0] -= 1
             if entry[0] <= 0:
                 del _workdir_users[workdir]
+                gid, mode = entry[1]
                 try:
-                    os.chown(workdir, *entry[1])
+                    os.chown(workdir, -1, gid)
+                    os.chmod(workdir, mode)
                 except OSError as e:
                     self.log.warning("sandbox: could not give %s back: %s", workdir, e)
 
@@ -343,10 +374,10 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     async def _async_pre_start_kernel(self, **kw):
         self.transport = "ipc"
-        self._make_sandbox_dir()
         workdir = os.path.realpath(self.workdir or kw.get("cwd") or "")
         if not (self.workdir or kw.get("cwd")) or not os.path.isdir(workdir):
             raise ValueError("SandboxedKernelManager needs workdir (or a cwd) that is a folder")
+        self._make_sandbox_dir()
         kernel_cmd, kw = await super()._async_pre_start_kernel(**kw)
         if self._drop_uid():
             os.chown(self.connection_file, self.sandbox_uid, self.sandbox_gid)

@@ -42,6 +42,8 @@ def grading_config(course, student, secret, cell_timeout, sandbox, reference_dir
     if sandbox:
         from .sandbox import SandboxedKernelManager
         c.ProbingExecute.kernel_manager_class = SandboxedKernelManager
+        data = os.environ.get("GPT_COURSE_DATA")
+        c.SandboxedKernelManager.readonly_paths = [data] if data else []
     c.LimitOutput.max_lines = 300
     c.LimitOutput.max_traceback = 60
     c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, StripHiddenTests]

@@ -1,17 +1,86 @@
 """End to end: the real command grades a small class of real notebooks."""
 import csv
 import json
+import os
 import pathlib
 import shutil
 import subprocess
 import sys
 import zipfile
 
+import nbformat
+
 import pytest
 
-from autograder import demo
+from autograder import demo, notebooks
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _edit(folder, name, change):
+    path = folder / f"{name}.ipynb"
+    nb = nbformat.read(str(path), as_version=4)
+    change(nb)
+    nbformat.write(nb, str(path))
+
+
+def _code(source):
+    return nbformat.v4.new_code_cell(source)
+
+
+def _add_robustness_students(folder):
+    """One student per kind of damaged submission; all copies of the reference."""
+    ref = folder / "student_reference"
+
+    def student(sid):
+        shutil.copytree(ref, folder / sid)
+        return folder / sid
+
+    v3 = student("student_nbformat3")
+    nb = nbformat.read(str(v3 / "01_head.ipynb"), as_version=4)
+    (v3 / "01_head.ipynb").write_text(nbformat.writes(nbformat.convert(nb, 3)))
+
+    deleted = student("student_deleted_cells")
+    _edit(deleted, "01_head", lambda nb: nb.cells.__setitem__(
+        slice(None), [c for c in nb.cells if notebooks.grade_id(c) != "head_tests" and c.cell_type == "code"]))
+
+    def reorder(nb):
+        tests = notebooks.find_cell(nb, "feedforward_tests")
+        nb.cells.remove(tests)
+        nb.cells.insert(2, tests)
+    _edit(student("student_reordered_cells"), "03_feedforward", reorder)
+
+    def duplicate(nb):
+        cell = notebooks.find_cell(nb, "block_solution")
+        nb.cells.insert(nb.cells.index(cell), nbformat.from_dict(json.loads(json.dumps(cell))))
+    _edit(student("student_duplicated_cells"), "04_block", duplicate)
+
+    def forge_tests(nb):
+        notebooks.find_cell(nb, "gpt_model_tests").source = "print('всё верно')"
+        notebooks.find_cell(nb, "gpt_model_solution").source += "\n\nGPTModel.forward = lambda self, idx, targets=None: (None, None)"
+    _edit(student("student_edited_tests"), "05_gpt_model", forge_tests)
+
+    def rename(nb):
+        notebooks.find_cell(nb, "head_solution").metadata["nbgrader"]["grade_id"] = "my_head"
+    _edit(student("student_renamed_solution"), "01_head", rename)
+
+    _edit(student("student_output_flood"), "03_feedforward",
+          lambda nb: nb.cells.append(_code("for i in range(200000):\n    print('x' * 100)")))
+    _edit(student("student_endless_loop"), "02_multihead_attention",
+          lambda nb: nb.cells.append(_code("while True:\n    pass")))
+    _edit(student("student_kernel_dies"), "04_block",
+          lambda nb: nb.cells.append(_code("import os\nos._exit(1)")))
+
+    big = student("student_huge_file")
+    nb = nbformat.read(str(big / "02_multihead_attention.ipynb"), as_version=4)
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", text="x" * (110 * 2**20))]
+    nb.cells[0].cell_type = "code"
+    (big / "02_multihead_attention.ipynb").write_text(json.dumps(nb))
+
+    odd = student("student_odd_names")
+    (odd / "03_feedforward.ipynb").rename(os.fsdecode(os.path.join(os.fsencode(odd), b"\xff\xfe.ipynb")))
+    os.mkdir(os.path.join(os.fsencode(folder), b"\xd0\x98\xd0\xb2\xd0\xb0\xd0\xbd_\xff"))
+    shutil.copy(ref / "01_head.ipynb", os.path.join(os.fsencode(folder), b"\xd0\x98\xd0\xb2\xd0\xb0\xd0\xbd_\xff", b"01_head.ipynb"))
 
 
 @pytest.fixture(scope="module")
@@ -29,14 +98,16 @@ def graded(tmp_path_factory):
     renamed = folder / "student_renamed"
     shutil.copytree(folder / "student_reference", renamed)
     (renamed / "04_block.ipynb").rename(renamed / "04_Block (1).ipynb")
+    _add_robustness_students(folder)
     # A zip of flat LMS names.
     archive = base / "export.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         for sub in sorted(folder.iterdir()):
-            for nb in sorted(sub.glob("*")):
+            for nb in sorted(sub.glob("0*.ipynb")):
                 zf.write(nb, f"{sub.name.replace('student_', 'ivanov_ivan_')}_{nb.name}")
     out = base / "out"
-    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(folder), "--out", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(folder), "--out", str(out),
+                           "--cell-timeout", "15"],
                           capture_output=True, text=True, cwd=ROOT, timeout=1200)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = {r["student_id"]: r for r in csv.DictReader(open(out / "grades.csv", encoding="utf-8"))}
@@ -118,3 +189,41 @@ def test_flat_lms_zip_is_collected(graded):
     folder = collect.extract(archive, archive.parent / "flat")
     students = collect.collect(folder)
     assert "reference" in students and len(students["reference"].notebooks) == 7
+
+
+@pytest.mark.parametrize("sid, expected, reason", [
+    ("student_nbformat3", "10", ""),
+    ("student_deleted_cells", "10", ""),
+    ("student_reordered_cells", "10", ""),
+    ("student_duplicated_cells", "10", ""),
+    ("student_renamed_solution", None, ""),
+    ("student_output_flood", "10", ""),
+    ("student_endless_loop", "10", "timeout in 02_multihead_attention"),
+    ("student_kernel_dies", "10", "kernel died in 04_block"),
+    ("student_huge_file", "9", "invalid notebook 02_multihead_attention"),
+    ("student_odd_names", "9", "missing 03_feedforward"),
+])
+def test_damaged_submissions_get_a_row_and_the_points_the_rest_earns(graded, sid, expected, reason):
+    rows = graded[1]
+    row = rows[sid]
+    if expected is not None:
+        assert row["total"] == expected, row
+    assert reason in row["status"]
+    others = [t for t in ("head", "multihead", "feedforward", "gpt_model") if t != "block"]
+    if sid == "student_kernel_dies":   # dies after Block's test cell: only Block at risk
+        assert all(row[t] == {"head": "2", "multihead": "1", "feedforward": "1", "gpt_model": "4"}[t] for t in others)
+    if sid == "student_renamed_solution":
+        assert (row["multihead"], row["feedforward"], row["block"], row["gpt_model"]) == ("1", "1", "2", "4")
+
+
+def test_edited_test_cells_cannot_forge_points(graded):
+    row = graded[1]["student_edited_tests"]
+    assert row["gpt_model"] == "0" and row["total"] == "6"
+
+
+def test_non_utf8_student_folder_is_graded(graded):
+    from autograder import collect
+    sid = collect.safe_id(os.fsdecode(b"\xd0\x98\xd0\xb2\xd0\xb0\xd0\xbd_\xff"))
+    row = graded[1][sid]
+    assert row["head"] == "2" and row["total"] == "2"
+    assert "missing 02_multihead_attention" in row["status"]

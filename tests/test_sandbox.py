@@ -1,0 +1,221 @@
+"""Kernels started by SandboxedKernelManager can't reach the course, the network or the host.
+
+One sandboxed kernel runs a notebook of probes (module fixture); each test
+checks one of its answers. A second short notebook checks interrupts.
+"""
+import json
+import os
+import pathlib
+import time
+
+import nbformat
+import pytest
+
+from autograder.sandbox import SandboxedKernelManager, bwrap_available
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+AVAILABLE, WHY = bwrap_available()
+pytestmark = pytest.mark.skipif(not AVAILABLE, reason=f"bubblewrap sandbox unavailable: {WHY}")
+
+SECRET_VAR = "SANDBOX_TEST_SECRET"
+MARK = "SANDBOX-RESULTS:"
+
+PROBES = [
+    # each cell fills R; failures are recorded, not raised
+    """
+import json, os, socket, subprocess, sys, time
+R = {}
+def attempt(name, fn):
+    try:
+        R[name] = ["ok", fn()]
+    except BaseException as e:
+        R[name] = [type(e).__name__, str(e)[:200]]
+""",
+    """
+import torch
+R["torch"] = str(torch.ones(3).sum().item())
+R["uid"] = os.getuid()
+R["cwd"] = os.getcwd()
+R["home"] = os.environ.get("HOME")
+R["env_secret"] = os.environ.get(%r)
+attempt("write_workdir", lambda: open("written.txt", "w").write("from the sandbox"))
+open("planted.txt", "w").close()
+attempt("replace_given", lambda: os.replace("planted.txt", "given.txt"))
+attempt("delete_given", lambda: os.remove("given.txt"))
+attempt("write_home", lambda: open(os.path.join(os.environ["HOME"], "h.txt"), "w").write("x"))
+""" % SECRET_VAR,
+    """
+ROOT = %r
+attempt("list_source", lambda: os.listdir(os.path.join(ROOT, "source")))
+attempt("read_gradebook", lambda: open(os.path.join(ROOT, "gradebook.db"), "rb").read(10))
+attempt("list_root", lambda: sorted(os.listdir(ROOT)))
+attempt("write_repo", lambda: open(os.path.join(ROOT, "sandbox-probe.txt"), "w").write("x"))
+attempt("write_venv", lambda: open(os.path.join(sys.prefix, "sandbox-probe.txt"), "w").write("x"))
+attempt("read_readonly", lambda: open(READONLY).read())
+attempt("write_readonly", lambda: open(READONLY, "a").write("x"))
+attempt("list_etc", lambda: sorted(os.listdir("/etc")))
+""" % str(ROOT),
+    """
+def connect(addr):
+    with socket.create_connection(addr, timeout=2):
+        return "connected"
+attempt("net_local", lambda: connect(("127.0.0.1", 80)))
+attempt("net_remote", lambda: connect(("1.1.1.1", 53)))
+attempt("interfaces", lambda: [name for _, name in socket.if_nameindex()])
+attempt("dns", lambda: str(socket.getaddrinfo("example.com", 80)))
+""",
+    """
+procs, failed = [], 0
+for _ in range(200):
+    try:
+        procs.append(subprocess.Popen(["sleep", "30"]))
+    except OSError:
+        failed += 1
+for p in procs:
+    p.kill(); p.wait()
+R["spawned"], R["spawn_failed"] = len(procs), failed
+""",
+    """
+attempt("nested_userns", lambda: subprocess.run(["unshare", "--user", "true"],
+                                                stderr=subprocess.DEVNULL).returncode)
+attempt("alloc_256m", lambda: len(bytearray(256 * 2**20)))
+attempt("alloc_4g", lambda: len(bytearray(4 * 2**30)))
+attempt("torch_4g", lambda: torch.empty(2**30).numel())
+""",
+    "print(%r + json.dumps(R, default=repr))" % MARK,
+]
+
+
+def notebook(cells):
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+
+
+def execute(nb, workdir, readonly_paths=(), **kw):
+    """Run ``nb`` in a sandboxed kernel; nbclient starts it in ``workdir`` (its cwd)."""
+    from nbclient import NotebookClient
+    from traitlets.config import Config
+    config = Config()
+    config.SandboxedKernelManager.readonly_paths = [str(p) for p in readonly_paths]
+    kw.setdefault("timeout", 60)
+    client = NotebookClient(nb, kernel_manager_class=SandboxedKernelManager, config=config,
+                            resources={"metadata": {"path": str(workdir)}}, **kw)
+    client.execute()
+    return client
+
+
+@pytest.fixture(scope="module")
+def sandbox_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("student")
+    readonly = tmp_path_factory.mktemp("data") / "input.txt"
+    readonly.write_text("course data")
+    readonly.chmod(0o644)
+    (workdir / "given.txt").write_text("from the grader")
+    before = os.stat(workdir)
+    nb = notebook(["READONLY = %r" % str(readonly)] + PROBES)
+    os.environ[SECRET_VAR] = "instructor-only"
+    try:
+        client = execute(nb, workdir, readonly_paths=[readonly])
+    finally:
+        del os.environ[SECRET_VAR]
+    text = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+    assert MARK in text, nb.cells[-1].outputs
+    results = json.loads(text.split(MARK, 1)[1])
+    return {"results": results, "workdir": workdir, "readonly": readonly, "before": before,
+            "client": client}
+
+
+def fails(result):
+    return result[0] != "ok"
+
+
+def test_torch_imports(sandbox_run):
+    assert sandbox_run["results"]["torch"] == "3.0"
+
+
+def test_workdir_is_writable_and_shared(sandbox_run):
+    r, workdir = sandbox_run["results"], sandbox_run["workdir"]
+    assert r["cwd"] == os.path.realpath(workdir)
+    assert r["write_workdir"][0] == "ok", r["write_workdir"]
+    assert (workdir / "written.txt").read_text() == "from the sandbox"
+    assert r["write_home"][0] == "ok" and r["home"] == "/tmp"
+
+
+def test_course_folder_is_invisible(sandbox_run):
+    r = sandbox_run["results"]
+    assert (ROOT / "source").is_dir()  # it is there outside the sandbox
+    assert fails(r["list_source"]), r["list_source"]
+    assert fails(r["read_gradebook"]), r["read_gradebook"]
+    # at most the venv shows up, when it lives inside the repo
+    if r["list_root"][0] == "ok":
+        assert set(r["list_root"][1]) <= {".venv"}, r["list_root"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a root grader keeps its files apart")
+def test_grader_files_in_workdir_stay(sandbox_run):
+    r = sandbox_run["results"]
+    assert fails(r["replace_given"]) and fails(r["delete_given"]), r
+    assert (sandbox_run["workdir"] / "given.txt").read_text() == "from the grader"
+
+
+def test_repo_venv_and_readonly_paths_are_not_writable(sandbox_run):
+    r, readonly = sandbox_run["results"], sandbox_run["readonly"]
+    assert fails(r["write_repo"]) and fails(r["write_venv"]), (r["write_repo"], r["write_venv"])
+    assert not (ROOT / "sandbox-probe.txt").exists()
+    assert r["read_readonly"] == ["ok", "course data"]
+    assert fails(r["write_readonly"]) and readonly.read_text() == "course data"
+
+
+def test_only_a_few_etc_files(sandbox_run):
+    etc = sandbox_run["results"]["list_etc"][1]
+    assert "passwd" in etc and "shadow" not in etc and "jupyter" not in etc
+
+
+def test_no_network(sandbox_run):
+    r = sandbox_run["results"]
+    assert r["interfaces"] == ["ok", ["lo"]], r["interfaces"]
+    for name in ("net_local", "net_remote", "dns"):
+        assert fails(r[name]), (name, r[name])
+
+
+def test_not_root(sandbox_run):
+    if os.geteuid() == 0:
+        assert sandbox_run["results"]["uid"] != 0
+
+
+def test_no_nested_user_namespaces(sandbox_run):
+    assert sandbox_run["results"]["nested_userns"] != ["ok", 0]
+
+
+def test_environment_is_filtered(sandbox_run):
+    assert sandbox_run["results"]["env_secret"] is None
+
+
+def test_process_limit(sandbox_run):
+    r = sandbox_run["results"]
+    assert r["spawn_failed"] > 0, r
+    assert 0 < r["spawned"] <= SandboxedKernelManager().max_processes
+
+
+def test_memory_limit(sandbox_run):
+    r = sandbox_run["results"]
+    assert r["alloc_256m"] == ["ok", 256 * 2**20]
+    assert r["alloc_4g"][0] == "MemoryError", r["alloc_4g"]
+    assert fails(r["torch_4g"]), r["torch_4g"]
+
+
+def test_cleanup(sandbox_run):
+    """Connection folder removed, workdir given back to its owner."""
+    km = sandbox_run["client"].km
+    assert km is None or not km._sandbox_dir
+    after, before = os.stat(sandbox_run["workdir"]), sandbox_run["before"]
+    assert (after.st_uid, after.st_gid, after.st_mode) == (before.st_uid, before.st_gid,
+                                                           before.st_mode)
+
+
+def test_interrupt_on_timeout(tmp_path):
+    """Interrupts go as messages (a SIGINT to bwrap would kill the sandbox)."""
+    nb = notebook(["import time; time.sleep(60)", "print('still alive')"])
+    start = time.monotonic()
+    execute(nb, tmp_path, timeout=3, interrupt_on_timeout=True, allow_errors=True)
+    assert time.monotonic() - start < 20
+    assert "still alive" in "".join(o.get("text", "") for o in nb.cells[1].outputs)
