@@ -85,6 +85,34 @@ def normalize(path):
     return nb, None
 
 
+def read_grade_ids(path):
+    nb = nbformat.read(str(path), as_version=4)
+    return {cell.metadata["nbgrader"]["grade_id"] for cell in nb.cells
+            if "grade_id" in cell.metadata.get("nbgrader", {})}
+
+
+def sanitize_metadata(nb, known):
+    """Make nbgrader metadata consistent so one odd cell cannot fail the notebook.
+
+    Unknown grade ids become plain cells; of duplicated ids the last cell keeps
+    its metadata (it is the one that defines the class last). Returns notes.
+    """
+    notes, last = [], {}
+    for i, cell in enumerate(nb.cells):
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id is None:
+            continue
+        if grade_id not in known:
+            del cell.metadata["nbgrader"]
+            notes.append(f"ячейка {grade_id!r} не из задания: проверяется как обычная")
+            continue
+        if grade_id in last:
+            del nb.cells[last[grade_id]].metadata["nbgrader"]
+            notes.append(f"ячейка {grade_id!r} повторяется: взята последняя")
+        last[grade_id] = i
+    return notes
+
+
 def stage(student, course):
     """Copy a student's notebooks into submitted/; return problems and a hash."""
     folder = course / "submitted" / student.student_id / ASSIGNMENT
@@ -103,8 +131,11 @@ def stage(student, course):
             status.append(f"invalid notebook {name}: {problem}")
         if nb is None:
             nb = nbformat.read(str(release / f"{name}.ipynb"), as_version=4)
+        else:
+            known = read_grade_ids(release / f"{name}.ipynb")
+            problems += [f"{name}: {note}" for note in sanitize_metadata(nb, known)]
+        digest.update(name.encode() + (path.read_bytes() if path and not problem else b"release"))
         text = nbformat.writes(nb)
-        digest.update(name.encode() + text.encode())
         (folder / f"{name}.ipynb").write_text(text, encoding="utf-8")
     for extra in release.iterdir():
         if extra.suffix != ".ipynb":
