@@ -34,5 +34,6 @@ demo: setup
 grade: setup
 	$(PY) -m autograder grade $(SUBMISSIONS) --out $(OUT)
 
+NOTEBOOKS ?= $(wildcard release/gpt/0[1-5]_*.ipynb)
 check: setup
 	$(PY) -m autograder check $(NOTEBOOKS)

@@ -227,3 +227,13 @@ def test_non_utf8_student_folder_is_graded(graded):
     row = graded[1][sid]
     assert row["head"] == "2" and row["total"] == "2"
     assert "missing 02_multihead_attention" in row["status"]
+
+
+def test_student_self_check_reports_each_task(tmp_path):
+    folder = demo.build_class(tmp_path / "class")
+    nbs = [str(folder / "student_no_scale" / f"{n}.ipynb") for n in ("01_head", "03_feedforward")]
+    proc = subprocess.run([sys.executable, "-m", "autograder", "check", *nbs],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+    lines = proc.stdout.splitlines()
+    assert any("FeedFoward" in l and "пройдено" in l and "НЕ" not in l for l in lines), proc.stdout
+    assert proc.returncode == 0 or any("Head" in l and "НЕ пройдено" in l for l in lines), proc.stdout
