@@ -107,10 +107,22 @@ class ProbingExecute(Execute):
     verdict_file = Unicode("", help="JSON file collecting verdicts (outside the kernel's reach).").tag(config=True)
 
     notebook_timeout = Integer(600, help="Seconds for a whole notebook; later cells are skipped.").tag(config=True)
+    sandbox = Bool(False, help="Run every kernel in the bubblewrap sandbox "
+                               "(sandbox.SandboxedKernelManager).").tag(config=True)
     reuse_kernel = Bool(False, help="Run one student's notebooks in one kernel, reset between them "
                                     "(saves a kernel start and `import torch` per notebook).").tag(config=True)
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # nbgrader's Execute passes kernel_manager_class as an argument, which
+        # beats any configured value: choose the sandbox here.
+        if self.sandbox:
+            from .sandbox import SandboxedKernelManager
+            self.kernel_manager_class = SandboxedKernelManager
+
     def preprocess(self, nb, resources=None, km=None):
+        if self.sandbox and not getattr(km or self.kernel_manager_class, "sandboxed", False):
+            raise RuntimeError("sandbox requested but the kernel manager is not sandboxed")
         self._deadline = time.monotonic() + self.notebook_timeout
         self._cell_timeout = self.timeout
         self._reset_first = False
@@ -123,7 +135,8 @@ class ProbingExecute(Execute):
                 km = None
             self._reset_first = km is not None
             if km is None:
-                km = self.kernel_manager_class(kernel_name=self.kernel_name or "python3")
+                km = self.kernel_manager_class(kernel_name=self.kernel_name or "python3",
+                                               parent=self)
                 _SHARED_KERNEL["km"] = km
         self.student = self.student or resources.get("nbgrader", {}).get("student", "")
         self._workdir = pathlib.Path(resources.get("metadata", {}).get("path") or ".")
@@ -166,9 +179,11 @@ class ProbingExecute(Execute):
             self._execute_own_cell(cell, resources, index, left)
         except DeadKernelError:
             self._dead = True
+            why = "ядро упало в этой ячейке"
+            if getattr(self.km, "memory_exceeded", False):
+                why += f": превышен лимит памяти ({self.km.memory_limit_mb} МиБ)"
             cell.outputs.append(NotebookNode(output_type="error", ename="DeadKernelError",
-                                             evalue="ядро упало в этой ячейке",
-                                             traceback=["DeadKernelError: ядро упало в этой ячейке"]))
+                                             evalue=why, traceback=[f"DeadKernelError: {why}"]))
 
     def _execute_own_cell(self, cell, resources, index, left):
         self.timeout = max(1, min(self._cell_timeout, left))

@@ -8,6 +8,7 @@ import os
 import pathlib
 import secrets
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -159,16 +160,35 @@ def stage_work(course, student_id):
     return work
 
 
+def copy_regular_file(src, folder):
+    """Copy ``src`` into ``folder`` if it is a regular file, never through a link.
+
+    The kernel could write into the folders nbgrader works in: only the
+    notebooks and feedback pages nbgrader wrote come back, nothing the student
+    planted beside them (links, big files).
+    """
+    try:
+        fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return False
+        with open(folder / src.name, "wb") as g:
+            shutil.copyfileobj(f, g)
+    return True
+
+
 def collect_work(course, work, student_id):
     """Bring results back from a student's private course; return verdicts."""
     verdict_file = work / "verdicts.json"
     verdicts = json.loads(verdict_file.read_text(encoding="utf-8")) if verdict_file.is_file() else {}
-    for kind in ("autograded", "feedback"):
-        src = work / kind / student_id
-        if src.is_dir():
-            dst = course / kind / student_id
-            shutil.rmtree(dst, ignore_errors=True)
-            shutil.copytree(src, dst)
+    for kind, suffix in (("autograded", ".ipynb"), ("feedback", ".html")):
+        dst = course / kind / student_id / ASSIGNMENT
+        shutil.rmtree(dst.parent, ignore_errors=True)
+        dst.mkdir(parents=True)
+        for name in NOTEBOOKS:
+            copy_regular_file(work / kind / student_id / ASSIGNMENT / f"{name}{suffix}", dst)
     shutil.rmtree(work, ignore_errors=True)
     return verdicts
 
@@ -204,9 +224,47 @@ def timeouts(course, student_id):
         text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
         if "CellTimeoutError" in text:
             found.append(f"timeout in {name}")
-        if "DeadKernelError" in text:
+        if "превышен лимит памяти" in text:
+            found.append(f"memory limit in {name}")
+        elif "DeadKernelError" in text:
             found.append(f"kernel died in {name}")
     return found
+
+
+BATCH_PER_WORKER = 20   # a fresh pool per batch keeps workers short-lived
+
+
+def run_pool(todo, works, secret, cell_timeout, sandbox, course, jobs):
+    """Yield (student, problem or None) as workers finish.
+
+    Workers are recycled by starting a new pool every ``jobs * BATCH_PER_WORKER``
+    students (``max_tasks_per_child`` can hang: CPython gh-115634). A student whose
+    worker crashed is retried once in a fresh pool, so one crash costs no one else.
+    """
+    context = multiprocessing.get_context("spawn")
+    queue, attempts = list(todo), dict.fromkeys(todo, 0)
+    while queue:
+        batch, queue = queue[:jobs * BATCH_PER_WORKER], queue[jobs * BATCH_PER_WORKER:]
+        retry = []
+        with concurrent.futures.ProcessPoolExecutor(
+                jobs, mp_context=context, initializer=worker.init_pool,
+                initargs=(kernel_environment(),)) as pool:
+            futures = {pool.submit(worker.grade_student, str(works[sid]), sid, secret, cell_timeout,
+                                   sandbox, str(course / "reference")): sid for sid in batch}
+            for future in concurrent.futures.as_completed(futures):
+                sid = futures[future]
+                attempts[sid] += 1
+                try:
+                    ok, _ = future.result()
+                    yield sid, None if ok else "grading error"
+                except concurrent.futures.process.BrokenProcessPool:
+                    if attempts[sid] < 2:
+                        retry.append(sid)
+                    else:
+                        yield sid, "grading error (worker crashed)"
+                except Exception as exc:  # a failed worker costs only this student
+                    yield sid, f"grading error ({type(exc).__name__})"
+        queue = retry + queue
 
 
 def grade_all(submissions, out, sandbox=True, jobs=None, cell_timeout=60):
@@ -233,26 +291,15 @@ def grade_all(submissions, out, sandbox=True, jobs=None, cell_timeout=60):
         jobs = min(jobs or os.cpu_count() or 1, max(len(todo), 1))
         started = time.time()
         works = {sid: stage_work(course, sid) for sid in todo}
-        context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(
-                jobs, mp_context=context, initializer=worker.init_pool,
-                initargs=(kernel_environment(),), max_tasks_per_child=20) as pool:
-            futures = {pool.submit(worker.grade_student, str(works[sid]), sid, secret, cell_timeout,
-                                   sandbox, str(course / "reference")): sid for sid in todo}
-            for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
-                sid = futures[future]
-                try:
-                    ok, _ = future.result()
-                    problem = None if ok else "grading error"
-                except Exception as exc:  # a crashed worker costs only this student
-                    problem = f"grading error ({type(exc).__name__})"
-                verdicts = collect_work(course, works[sid], sid)
-                scores = merge_scores(course, sid)
-                status = staged[sid][0] + timeouts(course, sid) + ([problem] if problem else [])
-                state[sid].update(scores=scores, verdicts=verdicts, status=status,
-                                  notes=staged[sid][1])
-                log(f"[{done}/{len(todo)}] {sid}: {sum(scores.values()):g}/10 "
-                    f"({time.time() - started:.0f} с)")
+        done = 0
+        for sid, problem in run_pool(todo, works, secret, cell_timeout, sandbox, course, jobs):
+            done += 1
+            verdicts = collect_work(course, works[sid], sid)
+            scores = merge_scores(course, sid)
+            status = staged[sid][0] + timeouts(course, sid) + ([problem] if problem else [])
+            state[sid].update(scores=scores, verdicts=verdicts, status=status, notes=staged[sid][1])
+            log(f"[{done}/{len(todo)}] {sid}: {sum(scores.values()):g}/10 "
+                f"({time.time() - started:.0f} с)")
         state_file.write_text(json.dumps(state, ensure_ascii=False, indent=1), encoding="utf-8")
     rows = []
     for sid in students:

@@ -62,7 +62,7 @@ import tempfile
 import threading
 
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Dict, Integer, List, Unicode, default
+from traitlets import Dict, Float, Integer, List, Unicode, default
 
 # Runs inside the sandbox, before the kernel; argv: CONFIG_JSON -- KERNEL_CMD...
 _WRAPPER = r"""
@@ -144,6 +144,41 @@ def python_roots(executable=None):
     return sorted(r for r in found if not any(r != o and _under(r, o) for o in found))
 
 
+def sandbox_processes(root):
+    """Pids of the processes below ``root`` (host pids, read from /proc)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat_line = f.read()
+        except OSError:
+            continue
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses
+        fields = stat_line[stat_line.rfind(b")") + 2:].split()
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        for child in children.get(pid, ()):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def resident_bytes(pids):
+    """Sum of the resident set sizes of ``pids`` (bytes)."""
+    page, total = os.sysconf("SC_PAGE_SIZE"), 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/statm", "rb") as f:
+                total += int(f.read().split()[1]) * page
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
 def bwrap_available(timeout=5):
     """(True, "") if a sandbox like the kernel's can start here, else (False, why)."""
     if not sys.platform.startswith("linux"):
@@ -180,7 +215,11 @@ class SandboxedKernelManager(AsyncKernelManager):
         passed to start_kernel (nbclient passes the notebook's folder).""")
     readonly_paths = List(Unicode(), config=True, help="""Extra files or
         folders bound read-only at their own paths (e.g. the data file).""")
-    memory_limit_mb = Integer(2048, config=True, help="RLIMIT_DATA of the kernel (MiB)")
+    memory_limit_mb = Integer(2048, config=True, help="""RLIMIT_DATA of each
+        process, and the limit on the resident memory of all the sandbox's
+        processes together (watched every ``memory_poll_s``; the sandbox is
+        killed when over it)""")
+    memory_poll_s = Float(0.2, config=True, help="seconds between two looks at the sandbox's memory")
     max_processes = Integer(64, config=True, help="""RLIMIT_NPROC: processes
         *and threads* of the sandbox (torch's thread pool counts).""")
     max_file_size_mb = Integer(1024, config=True, help="RLIMIT_FSIZE (MiB); 0: unlimited")
@@ -210,6 +249,9 @@ class SandboxedKernelManager(AsyncKernelManager):
                 "OPENBLAS_NUM_THREADS", "TORCH_NUM_THREADS", "CUBLAS_WORKSPACE_CONFIG",
                 "JPY_SESSION_NAME", "GPT_*"]
 
+    memory_exceeded = False  # set when the watchdog killed the sandbox
+    _watchdog = None
+    sandboxed = True  # ProbingExecute refuses a manager without this when asked for a sandbox
     _sandbox_dir = None
     _workdir_in_use = None
 
@@ -394,7 +436,49 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     pre_start_kernel = _async_pre_start_kernel
 
+    async def _async_post_start_kernel(self, **kw):
+        await super()._async_post_start_kernel(**kw)
+        process = getattr(self.provisioner, "process", None)
+        if process is not None:
+            self._stop_watchdog()
+            self.memory_exceeded = False
+            stop = threading.Event()
+            thread = threading.Thread(target=self._watch_memory, args=(process.pid, stop),
+                                      daemon=True, name="sandbox-memory")
+            self._watchdog = (thread, stop)
+            thread.start()
+
+    post_start_kernel = _async_post_start_kernel
+
+    def _watch_memory(self, root, stop):
+        """Kill the whole sandbox when its processes together hold too much memory.
+
+        RLIMIT_DATA bounds each process; this bounds their sum (children the
+        kernel starts), without cgroups, which an ordinary user may not have.
+        """
+        limit = self.memory_limit_mb * 2**20
+        while not stop.wait(self.memory_poll_s):
+            pids = sandbox_processes(root)
+            if not pids:
+                return
+            if resident_bytes(pids) > limit:
+                self.memory_exceeded = True
+                self.log.warning("sandbox: over %d MiB, killed", self.memory_limit_mb)
+                for pid in [root] + pids:
+                    try:
+                        os.kill(pid, 9)
+                    except OSError:
+                        pass
+                return
+
+    def _stop_watchdog(self):
+        if self._watchdog:
+            thread, stop = self._watchdog
+            stop.set()
+            self._watchdog = None
+
     async def _async_cleanup_resources(self, restart=False):
+        self._stop_watchdog()
         await super()._async_cleanup_resources(restart=restart)
         if not restart:
             self._release_workdir()

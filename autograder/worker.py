@@ -40,8 +40,7 @@ def grading_config(course, student, secret, cell_timeout, sandbox, reference_dir
     c.ProbingExecute.reference_dir = reference_dir
     c.ProbingExecute.verdict_file = os.path.join(course, "verdicts.json")
     if sandbox:
-        from .sandbox import SandboxedKernelManager
-        c.ProbingExecute.kernel_manager_class = SandboxedKernelManager
+        c.ProbingExecute.sandbox = True
         data = os.environ.get("GPT_COURSE_DATA")
         c.SandboxedKernelManager.readonly_paths = [data] if data else []
     c.LimitOutput.max_lines = 300
