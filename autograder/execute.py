@@ -7,6 +7,7 @@ student's class on secret inputs and saves what came out; the grader loads it
 the cell's output in the form nbgrader scores: nothing for full points, a
 number for partial credit, an error for none.
 """
+import copy
 import hashlib
 import json
 import os
@@ -40,6 +41,26 @@ def __grader_probe(task, source=%r):
 __grader_probe(%%r)
 del __grader_probe
 """ % (PROBE_SOURCE, CASES_FILE, RESULTS_FILE)
+
+
+def _output_size(content):
+    """Rough size in characters of one output message's content."""
+    size = len(content.get("text", "") or "")
+    for value in (content.get("data") or {}).values():
+        size += len(value) if isinstance(value, str) else len(json.dumps(value))
+    size += sum(len(line) for line in content.get("traceback", []) or [])
+    return size
+
+
+def _remove(path):
+    """Remove a file, a link or a folder the kernel may have planted at ``path``."""
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    except OSError:  # gone already, or not ours to remove: the next step then fails safely
+        pass
 
 
 def case_seed(secret):
@@ -106,6 +127,10 @@ class ProbingExecute(Execute):
     siblings = Unicode("", help="Folder of the student's other notebooks, which later steps import.").tag(config=True)
     verdict_file = Unicode("", help="JSON file collecting verdicts (outside the kernel's reach).").tag(config=True)
 
+    kernel_dir = Unicode("", help="Folder the kernel runs in (copies of the student's files); "
+                                  "default: the notebook's folder.").tag(config=True)
+    max_output_bytes = Integer(2 * 2**20, help="Output kept per notebook; the rest is dropped "
+                                               "as it arrives, with a note.").tag(config=True)
     notebook_timeout = Integer(600, help="Seconds for a whole notebook; later cells are skipped.").tag(config=True)
     sandbox = Bool(False, help="Run every kernel in the bubblewrap sandbox "
                                "(sandbox.SandboxedKernelManager).").tag(config=True)
@@ -139,13 +164,47 @@ class ProbingExecute(Execute):
                                                parent=self)
                 _SHARED_KERNEL["km"] = km
         self.student = self.student or resources.get("nbgrader", {}).get("student", "")
-        self._workdir = pathlib.Path(resources.get("metadata", {}).get("path") or ".")
+        notebook_dir = pathlib.Path(resources.get("metadata", {}).get("path") or ".")
+        self._workdir = notebook_dir
+        if self.kernel_dir:
+            # The kernel never sees the folder nbgrader writes the autograded
+            # notebooks (hidden test cells restored) into: it runs in a folder
+            # of its own with copies of the student's files.
+            self._workdir = pathlib.Path(self.kernel_dir)
+            self._workdir.mkdir(parents=True, exist_ok=True)
+            for path in notebook_dir.iterdir():
+                target = self._workdir / path.name
+                if (path.suffix != ".ipynb" and path.is_file() and not path.is_symlink()
+                        and not os.path.lexists(target)):
+                    shutil.copy(path, target)
+            resources.setdefault("metadata", {})["path"] = str(self._workdir)
+        self._output_bytes = 0
+        self._truncated = False
+        self._final_outputs = {}
         if self.siblings:
             for path in pathlib.Path(self.siblings).glob("*.ipynb"):
                 target = self._workdir / path.name
                 if not target.exists() and not target.is_symlink() and not path.is_symlink():
                     shutil.copy(path, target)
-        return super().preprocess(nb, resources, km)
+        nb, resources = super().preprocess(nb, resources, km)
+        # Verdict outputs are final: nothing the kernel sent later (a display
+        # update aimed at them, say) changes what nbgrader scores.
+        for index, outputs in self._final_outputs.items():
+            nb.cells[index].outputs = outputs
+        return nb, resources
+
+    # ---- output: capped while it arrives, not after
+    def output(self, outs, msg, display_id, cell_index):
+        size = _output_size(msg.get("content", {}))
+        if self._output_bytes + size > self.max_output_bytes:
+            if not self._truncated:
+                self._truncated = True
+                outs.append(NotebookNode(output_type="stream", name="stdout", text=(
+                    f"\n[вывод обрезан: больше {self.max_output_bytes // 2**20} МиБ на ноутбук; "
+                    "дальнейший вывод не сохраняется]\n")))
+            return None
+        self._output_bytes += size
+        return super().output(outs, msg, display_id, cell_index)
 
     def run_hidden_cell(self, source, index, timeout=None):
         """Execute code the notebook does not show; keep the notebook's cell in place."""
@@ -201,19 +260,21 @@ class ProbingExecute(Execute):
             super().preprocess_cell(cell, resources, index)
         finally:
             cell.source = full
-        self._pending.append((task, cell))
+        self._pending.append((task, cell, index))
         self.finish_pending(index, at_end=False)
 
     def finish_pending(self, index, at_end):
         """Probe the pending tasks; a class not defined yet waits for the last cell."""
         waiting = []
-        for task, cell in self._pending:
+        for task, cell, cell_index in self._pending:
             verdict = self.hidden_verdict(task, index) if not self._dead else checks.Verdict(
                 task, 0.0, checks.POINTS[task], [("kernel_died", "ядро упало до скрытых проверок")], [])
             if not at_end and [k for k, _ in verdict.mistakes] == ["class_missing"]:
-                waiting.append((task, cell))
+                waiting.append((task, cell, cell_index))
                 continue
             cell.outputs = verdict_outputs(verdict, cell.outputs)
+            self.clear_display_id_mapping(cell_index)
+            self._final_outputs[cell_index] = copy.deepcopy(cell.outputs)
             self.save_verdict(verdict)
         self._pending = waiting
 
@@ -238,11 +299,15 @@ class ProbingExecute(Execute):
     def run_probe(self, task, cases, index):
         cases_path = self._workdir / CASES_FILE
         results_path = self._workdir / RESULTS_FILE
-        results_path.unlink(missing_ok=True)
-        cases_path.unlink(missing_ok=True)
+        for path in (results_path, cases_path):
+            _remove(path)
         partial = self._workdir / f".grader-{os.getpid()}-{time.monotonic_ns()}.tmp"
         torch.save(cases, partial)  # a fresh name: nothing planted there to follow
-        os.replace(partial, cases_path)
+        try:
+            os.replace(partial, cases_path)
+        except OSError:  # something planted there again
+            _remove(partial)
+            return None
         try:
             self.run_hidden_cell(PROBE_CALL % task, index, self.probe_timeout)
         except DeadKernelError:
@@ -251,7 +316,7 @@ class ProbingExecute(Execute):
         except Exception:  # timeout: the verdict says so
             return None
         finally:
-            cases_path.unlink(missing_ok=True)
+            _remove(cases_path)
         try:
             fd = os.open(results_path, os.O_RDONLY | os.O_NOFOLLOW)
             with os.fdopen(fd, "rb") as f:
@@ -262,7 +327,7 @@ class ProbingExecute(Execute):
         except Exception:
             return None
         finally:
-            results_path.unlink(missing_ok=True)
+            _remove(results_path)
         if not isinstance(got, list) or len(got) != len(cases) or not all(isinstance(g, dict) for g in got):
             return None
         return got

@@ -39,6 +39,7 @@ def grading_config(course, student, secret, cell_timeout, sandbox, reference_dir
     c.ProbingExecute.siblings = os.path.join(course, "submitted", student, ASSIGNMENT)
     c.ProbingExecute.reference_dir = reference_dir
     c.ProbingExecute.verdict_file = os.path.join(course, "verdicts.json")
+    c.ProbingExecute.kernel_dir = os.path.join(course, "kernel")
     if sandbox:
         c.ProbingExecute.sandbox = True
         data = os.environ.get("GPT_COURSE_DATA")
