@@ -9,14 +9,16 @@ import pathlib
 import secrets
 import shutil
 import stat
-import subprocess
 import sys
 import tempfile
 import time
 
 import nbformat
 from nbgrader.api import Gradebook
+from nbgrader.apps import NbGraderAPI
+from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import SaveAutoGrades
+from traitlets.config.loader import PyFileConfigLoader
 
 from . import checks, collect, worker
 from .execute import reference_results
@@ -38,6 +40,16 @@ def log(message):
     print(message, file=sys.stderr, flush=True)
 
 
+def generate_assignment(course):
+    """``nbgrader generate_assignment`` with the course's config, in this process."""
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    config.CourseDirectory.root = str(course)
+    api = NbGraderAPI(CourseDirectory(config=config), config=config)
+    result = api.generate_assignment(ASSIGNMENT, force=True)
+    if not result.get("success"):
+        raise RuntimeError("nbgrader generate_assignment failed:\n" + result.get("error", ""))
+
+
 def prepare_course(out):
     """OUT/course: an nbgrader course with the assignment and a gradebook."""
     course = out / "course"
@@ -45,9 +57,7 @@ def prepare_course(out):
         course.mkdir(parents=True, exist_ok=True)
         shutil.copytree(ROOT / "source", course / "source", dirs_exist_ok=True)
         (course / "nbgrader_config.py").write_text(COURSE_CONFIG, encoding="utf-8")
-        subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", ASSIGNMENT,
-                        "--force", "--CourseDirectory.root=" + str(course)],
-                       cwd=course, check=True, capture_output=True)
+        generate_assignment(course)
     secret_file = out / "secret.txt"
     if not secret_file.is_file():
         secret_file.write_text(secrets.token_hex(16))

@@ -1,7 +1,8 @@
 """The grader on one class of mutated submissions (tests/mutations.py).
 
 Every bug and every correct alternative is pasted between the release markers
-and graded end to end by ``grade_all``. To keep this quick the class is
+and graded end to end by ``python -m autograder grade`` (sandboxed, as
+by default). To keep this quick the class is
 packed: a bug student carries at most one bug per task (the reference body in
 the tasks it leaves alone), an alternative student at most one alternative
 per task. Each task is graded with reference classes swapped in for the
@@ -9,16 +10,18 @@ others, so a student's bugs are independent measurements: the tests check
 that each bug loses points on its own task, is named there, and that no task
 is charged for a bug that is not its own.
 """
+import csv
 import html
-import os
+import json
 import pathlib
+import subprocess
+import sys
 import time
 
 import nbformat
 import pytest
 
 from autograder import checks, mistakes, notebooks
-from autograder.grade import grade_all
 
 from mutations import ALTERNATIVES, BUGS  # tests/ is on sys.path (pytest's rootdir insertion)
 
@@ -80,7 +83,11 @@ def graded(tmp_path_factory):
             _write_student(submissions / sid, bodies)
     out = base / "out"
     started = time.time()
-    rows, state = grade_all(submissions, out, sandbox=False, jobs=os.cpu_count() or 2)
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(submissions), "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = list(csv.DictReader(open(out / "grades.csv", encoding="utf-8")))
+    state = json.loads((out / "state.json").read_text(encoding="utf-8"))
     print(f"\ngraded {len(rows)} mutated students in {time.time() - started:.0f} s")
     return {row["student_id"]: row for row in rows}, state, out
 
