@@ -357,7 +357,10 @@ class SandboxedKernelManager(AsyncKernelManager):
             "/usr/local/bin", "/usr/bin", "/bin"]
         keep.update(HOME="/tmp", TMPDIR="/tmp", PATH=os.pathsep.join(dict.fromkeys(path)),
                     USER="nobody" if self._drop_uid() else env.get("USER", ""))
-        threads = self.cpu_threads or max(1, min(os.cpu_count() or 1, self.max_processes // 4))
+        # One thread count for all the libraries: the grader's OMP_NUM_THREADS if set
+        # (torch also reads MKL_NUM_THREADS, so leaving that one higher oversubscribes).
+        threads = self.cpu_threads or keep.get("OMP_NUM_THREADS") or max(
+            1, min(os.cpu_count() or 1, self.max_processes // 4))
         for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             keep.setdefault(name, str(threads))
         keep.update({k: str(v) for k, v in self.extra_env.items()})
