@@ -959,6 +959,8 @@ def test_output_flood_is_bounded(attacked):
     sizes = _attacker_bytes(attacked["out"], "adv_output_flood")
     big = {k: v for k, v in sizes.items() if v > 10 * 2**20}
     assert not big, f"output flood reached OUT: {big}"
+    page = attacked["out"] / "feedback" / "adv_output_flood" / "01_head.html"
+    assert "вывод обрезан" in page.read_text(encoding="utf-8"), "the feedback does not say the output was cut"
 
 
 def test_student_files_do_not_fill_the_disk(attacked):
