@@ -68,13 +68,13 @@ def case_seed(secret):
     return int(hashlib.sha256(f"gpt-course:{secret}".encode()).hexdigest()[:12], 16)
 
 
-def reference_results(task, secret, cache_dir=""):
+def reference_results(task, secret, cache_dir="", own_deps=False):
     """(cases, reference outputs) for ``task``, cached in ``cache_dir``."""
     seed = case_seed(secret)
-    cases = checks.make_cases(task, seed)
+    cases = checks.make_cases(task, seed, own_deps)
     if not cache_dir:
         return cases, checks.run_reference(task, cases)
-    path = pathlib.Path(cache_dir) / f"{task}-{seed}.pt"
+    path = pathlib.Path(cache_dir) / f"{task}-{seed}{'-own' if own_deps else ''}.pt"
     if path.is_file():
         return cases, torch.load(path, weights_only=True)
     want = checks.run_reference(task, cases)
@@ -288,7 +288,13 @@ class ProbingExecute(Execute):
         path.write_text(json.dumps(saved, ensure_ascii=False, indent=1), encoding="utf-8")
 
     def hidden_verdict(self, task, index):
-        cases, want = reference_results(task, self.secret, self.reference_dir)
+        verdict = self.probed_verdict(task, index, own_deps=False)
+        if checks.try_own_deps(task, verdict) and not self._dead:
+            verdict = checks.better(verdict, self.probed_verdict(task, index, own_deps=True))
+        return verdict
+
+    def probed_verdict(self, task, index, own_deps):
+        cases, want = reference_results(task, self.secret, self.reference_dir, own_deps)
         got = self.run_probe(task, cases, index)
         if got is None:
             return checks.Verdict(task, 0.0, checks.POINTS[task], [(

@@ -65,6 +65,8 @@ def prepare_course(out):
     secret = secret_file.read_text().strip()
     for task in checks.TASKS:  # computed once, read by every worker
         reference_results(task, secret, course / "reference")
+    for task in checks.DEPENDENT_TASKS:
+        reference_results(task, secret, course / "reference", own_deps=True)
     return course, secret
 
 

@@ -101,9 +101,14 @@ def swapped_globals(cls, replacements):
                 namespace[name] = value
 
 
-def build(task, cls, config, state_dict=None):
-    """Instantiate ``cls`` for ``task`` with stand-ins for its dependencies."""
-    replacements = {name: STAND_INS[name] for name in DEPENDENCIES[task]}
+def build(task, cls, config, state_dict=None, stand_ins=True):
+    """Instantiate ``cls`` for ``task`` with stand-ins for its dependencies.
+
+    ``stand_ins=False`` keeps the classes ``cls`` finds itself (the student's own,
+    in the kernel): for a forward that uses its parts' insides, not only their
+    forward (e.g. the heads' key/query/value in MultiHeadAttention).
+    """
+    replacements = {name: STAND_INS[name] for name in DEPENDENCIES[task]} if stand_ins else {}
     with swapped_globals(cls, replacements):
         module = cls(**config)
     if state_dict is not None:
@@ -115,7 +120,7 @@ def run_case(task, cls, case):
     """Run one case; return a dict of plain tensors (never raises)."""
     result = {}
     try:
-        module = build(task, cls, case["config"], case["state_dict"])
+        module = build(task, cls, case["config"], case["state_dict"], not case.get("own_deps"))
         module.train(case["train"])
         torch.manual_seed(case["seed"])
         inputs = case["input"].clone()

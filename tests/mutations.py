@@ -86,6 +86,18 @@ out = self.dropout(out)
 out = torch.cat(tuple(h(x) for h in self.heads), -1)
 out = self.dropout(F.linear(out, self.proj.weight, self.proj.bias))
 """),
+    # all heads at once from the heads' own weights: right with the real Head only
+    "mha_batched_from_head_weights": ("multihead", """
+B, T, C = x.shape
+q = torch.stack([h.query(x) for h in self.heads], dim=1)  # (B, n_head, T, head_size)
+k = torch.stack([h.key(x) for h in self.heads], dim=1)
+v = torch.stack([h.value(x) for h in self.heads], dim=1)
+wei = q @ k.transpose(-2, -1) * k.shape[-1] ** -0.5
+wei = wei.masked_fill(self.heads[0].tril[:T, :T] == 0, float('-inf'))
+wei = self.heads[0].dropout(F.softmax(wei, dim=-1))
+out = (wei @ v).transpose(1, 2).reshape(B, T, C)
+out = self.dropout(self.proj(out))
+"""),
     # FeedFoward
     "ff_explicit_layers": ("feedforward", """
 x = self.net[0](x)
@@ -113,6 +125,10 @@ x = self.ln2(ff + x)
     "block_functional_layer_norm": ("block", """
 h = F.layer_norm(x + self.sa(x), (self.n_embd,), self.ln1.weight, self.ln1.bias, self.ln1.eps)
 x = F.layer_norm(h + self.ffwd(h), (self.n_embd,), self.ln2.weight, self.ln2.bias, self.ln2.eps)
+"""),
+    "block_calls_ffwd_net": ("block", """
+x = self.ln1(x + self.sa(x))
+x = self.ln2(x + self.ffwd.net(x))
 """),
     # GPTModel
     "gpt_loop_blocks_not_flat": ("gpt_model", """
