@@ -63,6 +63,15 @@ def _remove(path):
         pass
 
 
+def limit_message(km, why="ядро остановлено"):
+    """``why``, with the sandbox limit that stopped the kernel, if one did."""
+    if getattr(km, "memory_exceeded", False):
+        return why + f": превышен лимит памяти ({km.memory_limit_mb} МиБ)"
+    if getattr(km, "disk_exceeded", False):
+        return why + f": превышен лимит на файлы ({km.disk_limit_mb} МиБ)"
+    return why
+
+
 def case_seed(secret):
     """Deterministic for a course, unknown without the instructor's secret."""
     return int(hashlib.sha256(f"gpt-course:{secret}".encode()).hexdigest()[:12], 16)
@@ -113,8 +122,17 @@ _SHARED_KERNEL = {}
 def shutdown_shared_kernel():
     """Stop the kernel reused across one student's notebooks, if any."""
     km = _SHARED_KERNEL.pop("km", None)
-    if km is not None and km.has_kernel:
-        run_sync(km.shutdown_kernel)(now=True)
+    if km is None:
+        return
+    try:
+        if km.has_kernel:
+            run_sync(km.shutdown_kernel)(now=True)
+    except Exception:  # a kernel killed for a limit can't be asked: just clean up
+        for step in (km._async_kill_kernel, km._async_cleanup_resources):
+            try:
+                run_sync(step)()
+            except Exception:
+                pass
 
 
 class ProbingExecute(Execute):
@@ -153,13 +171,15 @@ class ProbingExecute(Execute):
         self._reset_first = False
         self._pending = []
         self._dead = False
+        fresh_kernel = False
         if self.reuse_kernel and km is None:
             km = _SHARED_KERNEL.get("km")
             if km is not None and not (km.has_kernel and run_sync(km.is_alive)()):
                 shutdown_shared_kernel()
                 km = None
             self._reset_first = km is not None
-            if km is None:
+            fresh_kernel = km is None
+            if fresh_kernel:
                 km = self.kernel_manager_class(kernel_name=self.kernel_name or "python3",
                                                parent=self)
                 _SHARED_KERNEL["km"] = km
@@ -171,6 +191,9 @@ class ProbingExecute(Execute):
             # notebooks (hidden test cells restored) into: it runs in a folder
             # of its own with copies of the student's files.
             self._workdir = pathlib.Path(self.kernel_dir)
+            if km is None or not self.reuse_kernel or fresh_kernel:
+                # a new kernel starts clean: nothing left by one that was killed
+                _remove(self._workdir)
             self._workdir.mkdir(parents=True, exist_ok=True)
             for path in notebook_dir.iterdir():
                 target = self._workdir / path.name
@@ -186,12 +209,39 @@ class ProbingExecute(Execute):
                 target = self._workdir / path.name
                 if not target.exists() and not target.is_symlink() and not path.is_symlink():
                     shutil.copy(path, target)
-        nb, resources = super().preprocess(nb, resources, km)
+        try:
+            nb, resources = super().preprocess(nb, resources, km)
+        except Exception as exc:  # e.g. a kernel that dies while starting: this notebook only
+            self.log.warning("notebook stopped: %s: %s", type(exc).__name__, exc)
+            nb = self.nb
+            self.fail_unfinished(nb, "ядро не запустилось или упало (превышен лимит?)")
+            shutdown_shared_kernel()
+        if getattr(km, "check_limits", None) and not self._dead and km.check_limits():
+            # over a limit by the end of this notebook: say so here, not in the next one
+            why = limit_message(km)
+            code = [c for c in nb.cells if c.cell_type == "code"]
+            if code:
+                code[-1].outputs.append(NotebookNode(output_type="error", ename="DeadKernelError",
+                                                     evalue=why, traceback=[f"DeadKernelError: {why}"]))
         # Verdict outputs are final: nothing the kernel sent later (a display
         # update aimed at them, say) changes what nbgrader scores.
         for index, outputs in self._final_outputs.items():
             nb.cells[index].outputs = outputs
         return nb, resources
+
+    def fail_unfinished(self, nb, why):
+        """0 points for every graded test cell without a verdict yet."""
+        self._dead = True
+        for index, cell in enumerate(nb.cells):
+            task = TASK_OF_TESTS.get(cell.get("metadata", {}).get("nbgrader", {}).get("grade_id"))
+            if task is None or index in self._final_outputs or not cell.metadata["nbgrader"].get("grade"):
+                continue
+            verdict = checks.Verdict(task, 0.0, checks.POINTS[task], [("kernel_died", why)], [])
+            cell.outputs = [NotebookNode(output_type="error", ename="DeadKernelError", evalue=why,
+                                         traceback=[f"DeadKernelError: {why}"])]
+            self._final_outputs[index] = copy.deepcopy(cell.outputs)
+            self.save_verdict(verdict)
+        self._pending = []
 
     # ---- output: capped while it arrives, not after
     def output(self, outs, msg, display_id, cell_index):
@@ -238,9 +288,7 @@ class ProbingExecute(Execute):
             self._execute_own_cell(cell, resources, index, left)
         except DeadKernelError:
             self._dead = True
-            why = "ядро упало в этой ячейке"
-            if getattr(self.km, "memory_exceeded", False):
-                why += f": превышен лимит памяти ({self.km.memory_limit_mb} МиБ)"
+            why = limit_message(self.km, "ядро упало в этой ячейке")
             cell.outputs.append(NotebookNode(output_type="error", ename="DeadKernelError",
                                              evalue=why, traceback=[f"DeadKernelError: {why}"]))
 

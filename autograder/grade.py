@@ -238,6 +238,8 @@ def timeouts(course, student_id):
             found.append(f"timeout in {name}")
         if "превышен лимит памяти" in text:
             found.append(f"memory limit in {name}")
+        elif "превышен лимит на файлы" in text:
+            found.append(f"disk limit in {name}")
         elif "DeadKernelError" in text:
             found.append(f"kernel died in {name}")
     return found

@@ -179,6 +179,34 @@ def resident_bytes(pids):
     return total
 
 
+def folder_bytes(folder, stop_at, max_entries=20000):
+    """Bytes stored below ``folder`` (allocated blocks, links not followed).
+
+    Counting stops once over ``stop_at``; more than ``max_entries`` entries
+    count as over it too.
+    """
+    total, entries, todo = 0, 0, [folder]
+    while todo:
+        try:
+            with os.scandir(todo.pop()) as it:
+                for entry in it:
+                    entries += 1
+                    if entries > max_entries:
+                        return stop_at + 1
+                    try:
+                        info = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    total += info.st_blocks * 512
+                    if entry.is_dir(follow_symlinks=False):
+                        todo.append(entry.path)
+        except OSError:
+            continue
+        if total > stop_at:
+            break
+    return total
+
+
 def bwrap_available(timeout=5):
     """(True, "") if a sandbox like the kernel's can start here, else (False, why)."""
     if not sys.platform.startswith("linux"):
@@ -219,7 +247,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         process, and the limit on the resident memory of all the sandbox's
         processes together (watched every ``memory_poll_s``; the sandbox is
         killed when over it)""")
-    memory_poll_s = Float(0.2, config=True, help="seconds between two looks at the sandbox's memory")
+    memory_poll_s = Float(0.2, config=True, help="seconds between two looks at the sandbox's memory and disk")
+    disk_limit_mb = Integer(256, config=True, help="""what the kernel may store in
+        its writable folder (MiB, or 20,000 entries); over it the sandbox is killed""")
     max_processes = Integer(64, config=True, help="""RLIMIT_NPROC: processes
         *and threads* of the sandbox (torch's thread pool counts).""")
     max_file_size_mb = Integer(1024, config=True, help="RLIMIT_FSIZE (MiB); 0: unlimited")
@@ -249,11 +279,13 @@ class SandboxedKernelManager(AsyncKernelManager):
                 "OPENBLAS_NUM_THREADS", "TORCH_NUM_THREADS", "CUBLAS_WORKSPACE_CONFIG",
                 "JPY_SESSION_NAME", "GPT_*"]
 
-    memory_exceeded = False  # set when the watchdog killed the sandbox
+    memory_exceeded = False  # set when the watchdog killed the sandbox for memory
+    disk_exceeded = False  # ... or for what it wrote
     _watchdog = None
     sandboxed = True  # ProbingExecute refuses a manager without this when asked for a sandbox
     _sandbox_dir = None
     _workdir_in_use = None
+    _kernel_workdir = None
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -429,6 +461,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         if self._workdir_in_use != workdir:
             self._release_workdir()
             self._claim_workdir(workdir)
+        self._kernel_workdir = workdir
         kw["env"] = self._kernel_env(kw.get("env") or os.environ)
         kw["cwd"] = workdir
         cmd = (self.bwrap_args(workdir, self._sandbox_dir, kernel_cmd[:1])
@@ -444,7 +477,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         process = getattr(self.provisioner, "process", None)
         if process is not None:
             self._stop_watchdog()
-            self.memory_exceeded = False
+            self.memory_exceeded = self.disk_exceeded = False
             stop = threading.Event()
             thread = threading.Thread(target=self._watch_memory, args=(process.pid, stop),
                                       daemon=True, name="sandbox-memory")
@@ -459,20 +492,37 @@ class SandboxedKernelManager(AsyncKernelManager):
         RLIMIT_DATA bounds each process; this bounds their sum (children the
         kernel starts), without cgroups, which an ordinary user may not have.
         """
-        limit = self.memory_limit_mb * 2**20
         while not stop.wait(self.memory_poll_s):
-            pids = sandbox_processes(root)
-            if not pids:
+            if self._check_limits(root) is not None:
                 return
-            if resident_bytes(pids) > limit:
-                self.memory_exceeded = True
-                self.log.warning("sandbox: over %d MiB, killed", self.memory_limit_mb)
-                for pid in [root] + pids:
-                    try:
-                        os.kill(pid, 9)
-                    except OSError:
-                        pass
-                return
+
+    def _check_limits(self, root):
+        """Kill the sandbox if over a limit; None while it runs within them, else why."""
+        pids = sandbox_processes(root)
+        if not pids:
+            return "gone"
+        disk = self.disk_limit_mb * 2**20
+        if resident_bytes(pids) > self.memory_limit_mb * 2**20:
+            self.memory_exceeded = True
+        elif self._kernel_workdir and folder_bytes(self._kernel_workdir, disk) > disk:
+            self.disk_exceeded = True
+        if not (self.memory_exceeded or self.disk_exceeded):
+            return None
+        self.log.warning("sandbox: over its %s limit, killed",
+                         "memory" if self.memory_exceeded else "disk")
+        for pid in [root] + pids:
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
+        return "killed"
+
+    def check_limits(self):
+        """Check the limits now (e.g. at the end of a notebook); True if the sandbox was killed."""
+        process = getattr(self.provisioner, "process", None)
+        if process is None or self.memory_exceeded or self.disk_exceeded:
+            return self.memory_exceeded or self.disk_exceeded
+        return self._check_limits(process.pid) == "killed"
 
     def _stop_watchdog(self):
         if self._watchdog:

@@ -964,6 +964,9 @@ def test_output_flood_is_bounded(attacked):
 
 
 def test_student_files_do_not_fill_the_disk(attacked):
+    """300 MB into its folder: the sandbox is stopped at its disk limit, nothing reaches OUT."""
+    row = attacked["rows"]["adv_disk_fill"]
+    assert "disk limit in 04_block" in row["status"], row
     sizes = _attacker_bytes(attacked["out"], "adv_disk_fill")
     total = sum(sizes.values())
     assert total < 50 * 2**20, f"{total / 2**20:.0f} MiB of the student's files in OUT: " \
