@@ -202,6 +202,7 @@ class ProbingExecute(Execute):
                     shutil.copy(path, target)
             resources.setdefault("metadata", {})["path"] = str(self._workdir)
         self._output_bytes = 0
+        self._current_index = -1
         self._truncated = False
         self._final_outputs = {}
         if self.siblings:
@@ -214,7 +215,14 @@ class ProbingExecute(Execute):
         except Exception as exc:  # e.g. a kernel that dies while starting: this notebook only
             self.log.warning("notebook stopped: %s: %s", type(exc).__name__, exc)
             nb = self.nb
-            self.fail_unfinished(nb, "ядро не запустилось или упало (превышен лимит?)")
+            timed_out = isinstance(exc, TimeoutError) or "timeout" in str(exc).lower()
+            name = "CellTimeoutError" if timed_out else "DeadKernelError"
+            why = ("ячейка не завершилась и не прервалась: ядро остановлено" if timed_out
+                   else limit_message(km, "ядро не запустилось или упало"))
+            if 0 <= self._current_index < len(nb.cells) and nb.cells[self._current_index].cell_type == "code":
+                nb.cells[self._current_index].setdefault("outputs", []).append(NotebookNode(
+                    output_type="error", ename=name, evalue=why, traceback=[f"{name}: {why}"]))
+            self.fail_unfinished(nb, why)
             shutdown_shared_kernel()
         if getattr(km, "check_limits", None) and not self._dead and km.check_limits():
             # over a limit by the end of this notebook: say so here, not in the next one
@@ -277,6 +285,7 @@ class ProbingExecute(Execute):
         return cell, resources
 
     def execute_own_cell(self, cell, resources, index):
+        self._current_index = index
         left = int(self._deadline - time.monotonic())
         if cell.cell_type == "code" and (left <= 0 or self._dead):
             name, why = (("DeadKernelError", "ядро упало раньше") if self._dead else

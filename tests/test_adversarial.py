@@ -787,6 +787,21 @@ def test_attacker_earns_nothing_unearned(attacked, sid):
     assert float(row["total"]) == pytest.approx(sum(_score(row, t) for t in TASKS))
 
 
+# Disruptive attackers: the row names what stopped them, in the notebook where it happened.
+STATUS = {
+    "adv_loop_plain": "timeout in 05_gpt_model",
+    "adv_loop_stubborn": "timeout in 02_multihead_attention",
+    "adv_memory": "memory limit in 04_block",
+    "adv_disk_fill": "disk limit in 04_block",
+    "adv_exiter": "kernel died in 03_feedforward",
+}
+
+
+@pytest.mark.parametrize("sid", sorted(STATUS))
+def test_status_names_the_limit_and_the_notebook(attacked, sid):
+    assert STATUS[sid] in attacked["rows"][sid]["status"], attacked["rows"][sid]
+
+
 def test_gradebook_agrees_with_grades_csv(attacked):
     """No forged scores: the course gradebook holds what the grader computed, out of 10."""
     from nbgrader.api import Gradebook
