@@ -119,19 +119,20 @@ def _make_cases(task, gen, own_deps):
 DEPENDENT_TASKS = ("multihead", "block", "gpt_model")
 
 
-def try_own_deps(task, verdict):
-    """Whether to grade ``task`` again with the student's own dependencies.
+def best_verdict(task, verdict_for):
+    """``verdict_for(False)`` (stand-ins), or ``verdict_for(True)`` if that scores more.
 
     With stand-ins a forward that reaches into its parts (the heads' key/query/
     value, ``self.ffwd.net``) fails although it is right; graded again with the
-    real classes it may earn its points (never fewer: the better verdict counts).
+    student's own classes it may earn its points (never fewer: the better verdict
+    counts). ``verdict_for(True)`` may return None (no second probe possible).
     """
-    return (task in DEPENDENT_TASKS and "forward" not in verdict.passed
-            and not {k for k, _ in verdict.mistakes} & {"not_implemented", "class_missing"})
-
-
-def better(first, second):
-    return second if second is not None and second.points > first.points else first
+    verdict = verdict_for(False)
+    if (task not in DEPENDENT_TASKS or "forward" in verdict.passed
+            or {k for k, _ in verdict.mistakes} & {"not_implemented", "class_missing"}):
+        return verdict
+    second = verdict_for(True)
+    return second if second is not None and second.points > verdict.points else verdict
 
 
 def run_reference(task, cases, forward=None):

@@ -63,13 +63,24 @@ def _remove(path):
         pass
 
 
+# Said in a notebook when the sandbox stopped its kernel; grade.timeouts reads them back.
+MEMORY_LIMIT = "превышен лимит памяти"
+DISK_LIMIT = "превышен лимит на файлы"
+
+
 def limit_message(km, why="ядро остановлено"):
     """``why``, with the sandbox limit that stopped the kernel, if one did."""
     if getattr(km, "memory_exceeded", False):
-        return why + f": превышен лимит памяти ({km.memory_limit_mb} МиБ)"
+        return why + f": {MEMORY_LIMIT} ({km.memory_limit_mb} МиБ)"
     if getattr(km, "disk_exceeded", False):
-        return why + f": превышен лимит на файлы ({km.disk_limit_mb} МиБ)"
+        return why + f": {DISK_LIMIT} ({km.disk_limit_mb} МиБ)"
     return why
+
+
+def error_output(name, why, traceback=None):
+    """An error output as nbgrader scores it (a failed cell)."""
+    return NotebookNode(output_type="error", ename=name, evalue=why,
+                        traceback=[traceback or f"{name}: {why}"])
 
 
 def case_seed(secret):
@@ -171,15 +182,13 @@ class ProbingExecute(Execute):
         self._reset_first = False
         self._pending = []
         self._dead = False
-        fresh_kernel = False
         if self.reuse_kernel and km is None:
             km = _SHARED_KERNEL.get("km")
             if km is not None and not (km.has_kernel and run_sync(km.is_alive)()):
                 shutdown_shared_kernel()
                 km = None
             self._reset_first = km is not None
-            fresh_kernel = km is None
-            if fresh_kernel:
+            if km is None:
                 km = self.kernel_manager_class(kernel_name=self.kernel_name or "python3",
                                                parent=self)
                 _SHARED_KERNEL["km"] = km
@@ -191,7 +200,7 @@ class ProbingExecute(Execute):
             # notebooks (hidden test cells restored) into: it runs in a folder
             # of its own with copies of the student's files.
             self._workdir = pathlib.Path(self.kernel_dir)
-            if km is None or not self.reuse_kernel or fresh_kernel:
+            if not self._reset_first:
                 # a new kernel starts clean: nothing left by one that was killed
                 _remove(self._workdir)
             self._workdir.mkdir(parents=True, exist_ok=True)
@@ -220,8 +229,7 @@ class ProbingExecute(Execute):
             why = ("ячейка не завершилась и не прервалась: ядро остановлено" if timed_out
                    else limit_message(km, "ядро не запустилось или упало"))
             if 0 <= self._current_index < len(nb.cells) and nb.cells[self._current_index].cell_type == "code":
-                nb.cells[self._current_index].setdefault("outputs", []).append(NotebookNode(
-                    output_type="error", ename=name, evalue=why, traceback=[f"{name}: {why}"]))
+                nb.cells[self._current_index].setdefault("outputs", []).append(error_output(name, why))
             self.fail_unfinished(nb, why)
             shutdown_shared_kernel()
         if getattr(km, "check_limits", None) and not self._dead and km.check_limits():
@@ -229,8 +237,7 @@ class ProbingExecute(Execute):
             why = limit_message(km)
             code = [c for c in nb.cells if c.cell_type == "code"]
             if code:
-                code[-1].outputs.append(NotebookNode(output_type="error", ename="DeadKernelError",
-                                                     evalue=why, traceback=[f"DeadKernelError: {why}"]))
+                code[-1].outputs.append(error_output("DeadKernelError", why))
         # Verdict outputs are final: nothing the kernel sent later (a display
         # update aimed at them, say) changes what nbgrader scores.
         for index, outputs in self._final_outputs.items():
@@ -245,8 +252,7 @@ class ProbingExecute(Execute):
             if task is None or index in self._final_outputs or not cell.metadata["nbgrader"].get("grade"):
                 continue
             verdict = checks.Verdict(task, 0.0, checks.POINTS[task], [("kernel_died", why)], [])
-            cell.outputs = [NotebookNode(output_type="error", ename="DeadKernelError", evalue=why,
-                                         traceback=[f"DeadKernelError: {why}"])]
+            cell.outputs = [error_output("DeadKernelError", why)]
             self._final_outputs[index] = copy.deepcopy(cell.outputs)
             self.save_verdict(verdict)
         self._pending = []
@@ -290,16 +296,14 @@ class ProbingExecute(Execute):
         if cell.cell_type == "code" and (left <= 0 or self._dead):
             name, why = (("DeadKernelError", "ядро упало раньше") if self._dead else
                          ("CellTimeoutError", "время на ноутбук исчерпано"))
-            cell.outputs = [NotebookNode(output_type="error", ename=name, evalue=why,
-                                         traceback=[f"{name}: {why}, ячейка не выполнялась"])]
+            cell.outputs = [error_output(name, why, f"{name}: {why}, ячейка не выполнялась")]
             return
         try:
             self._execute_own_cell(cell, resources, index, left)
         except DeadKernelError:
             self._dead = True
             why = limit_message(self.km, "ядро упало в этой ячейке")
-            cell.outputs.append(NotebookNode(output_type="error", ename="DeadKernelError",
-                                             evalue=why, traceback=[f"DeadKernelError: {why}"]))
+            cell.outputs.append(error_output("DeadKernelError", why))
 
     def _execute_own_cell(self, cell, resources, index, left):
         self.timeout = max(1, min(self._cell_timeout, left))
@@ -345,10 +349,8 @@ class ProbingExecute(Execute):
         path.write_text(json.dumps(saved, ensure_ascii=False, indent=1), encoding="utf-8")
 
     def hidden_verdict(self, task, index):
-        verdict = self.probed_verdict(task, index, own_deps=False)
-        if checks.try_own_deps(task, verdict) and not self._dead:
-            verdict = checks.better(verdict, self.probed_verdict(task, index, own_deps=True))
-        return verdict
+        return checks.best_verdict(task, lambda own_deps: None if own_deps and self._dead
+                                   else self.probed_verdict(task, index, own_deps))
 
     def probed_verdict(self, task, index, own_deps):
         cases, want = reference_results(task, self.secret, self.reference_dir, own_deps)

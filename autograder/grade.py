@@ -21,7 +21,7 @@ from nbgrader.preprocessors import SaveAutoGrades
 from traitlets.config.loader import PyFileConfigLoader
 
 from . import checks, collect, worker
-from .execute import reference_results
+from .execute import DISK_LIMIT, MEMORY_LIMIT, reference_results
 from .notebooks import NOTEBOOK_OF_TASK, NOTEBOOKS
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -236,9 +236,9 @@ def timeouts(course, student_id):
         text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
         if "CellTimeoutError" in text:
             found.append(f"timeout in {name}")
-        if "превышен лимит памяти" in text:
+        if MEMORY_LIMIT in text:
             found.append(f"memory limit in {name}")
-        elif "превышен лимит на файлы" in text:
+        elif DISK_LIMIT in text:
             found.append(f"disk limit in {name}")
         elif "DeadKernelError" in text:
             found.append(f"kernel died in {name}")

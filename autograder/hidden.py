@@ -9,11 +9,11 @@ from . import checks, probe
 
 def check(task, namespace, seed=0):
     """Raise AssertionError on 0 points; return partial points, else None."""
-    cases = checks.make_cases(task, seed)
-    verdict = checks.grade(task, cases, probe.run_cases(task, namespace, cases))
-    if checks.try_own_deps(task, verdict):
-        cases = checks.make_cases(task, seed, own_deps=True)
-        verdict = checks.better(verdict, checks.grade(task, cases, probe.run_cases(task, namespace, cases)))
+    def verdict_for(own_deps):
+        cases = checks.make_cases(task, seed, own_deps)
+        return checks.grade(task, cases, probe.run_cases(task, namespace, cases))
+
+    verdict = checks.best_verdict(task, verdict_for)
     print(verdict.message)
     if verdict.points == 0:
         raise AssertionError(verdict.message)

@@ -479,15 +479,16 @@ class SandboxedKernelManager(AsyncKernelManager):
             self._stop_watchdog()
             self.memory_exceeded = self.disk_exceeded = False
             stop = threading.Event()
-            thread = threading.Thread(target=self._watch_memory, args=(process.pid, stop),
-                                      daemon=True, name="sandbox-memory")
+            thread = threading.Thread(target=self._watch_limits, args=(process.pid, stop),
+                                      daemon=True, name="sandbox-limits")
             self._watchdog = (thread, stop)
             thread.start()
 
     post_start_kernel = _async_post_start_kernel
 
-    def _watch_memory(self, root, stop):
-        """Kill the whole sandbox when its processes together hold too much memory.
+    def _watch_limits(self, root, stop):
+        """Kill the whole sandbox when its processes together hold too much memory,
+        or its folder too many bytes.
 
         RLIMIT_DATA bounds each process; this bounds their sum (children the
         kernel starts), without cgroups, which an ordinary user may not have.
