@@ -1,0 +1,122 @@
+"""The result record: what grading one student found, as data.
+
+The worker writes one ``StudentResult`` per student (JSON, ``result.json`` in
+the student's work folder); the main process reads it. Statuses, ``grades.csv``,
+the report, the feedback headers and the Moodle worksheet are all made from it:
+nothing is recovered by searching notebook text.
+"""
+import dataclasses
+import json
+
+from .course import TASK, TASK_KEYS
+
+# Kinds of notebook events, with the words the status uses for them.
+EVENT_STATUS = {
+    "timeout": "timeout in {notebook}",
+    "memory": "memory limit in {notebook}",
+    "disk": "disk limit in {notebook}",
+    "kernel_died": "kernel died in {notebook}",
+    "output_cut": "output cut in {notebook}",
+}
+# Event kinds that mean the grader stopped the student's code (a human should look).
+DISRUPTIVE = ("timeout", "memory", "disk", "kernel_died")
+
+
+@dataclasses.dataclass
+class TaskResult:
+    """Points and named mistakes of one task."""
+
+    task: str
+    points: float = 0.0
+    mistakes: list = dataclasses.field(default_factory=list)  # [[key, Russian message], ...]
+    passed: list = dataclasses.field(default_factory=list)    # names of the checks passed
+
+    @property
+    def max_points(self):
+        return TASK[self.task].points
+
+    @property
+    def mistake_keys(self):
+        return [key for key, _ in self.mistakes]
+
+
+@dataclasses.dataclass
+class Event:
+    """Something that happened to a notebook while it ran (data, not cell text)."""
+
+    notebook: str
+    kind: str          # a key of EVENT_STATUS
+    detail: str = ""   # Russian, for people
+
+    @property
+    def status(self):
+        return EVENT_STATUS[self.kind].format(notebook=self.notebook)
+
+
+@dataclasses.dataclass
+class StudentResult:
+    """Everything grading one student produced."""
+
+    student_id: str
+    tasks: dict = dataclasses.field(default_factory=dict)      # task key -> TaskResult
+    events: list = dataclasses.field(default_factory=list)     # [Event]
+    submission: list = dataclasses.field(default_factory=list)  # status words: missing / invalid notebooks
+    notes: list = dataclasses.field(default_factory=list)      # repairs and file matching, for people
+    error: str = ""        # why grading failed (empty when it did not); traceback in the log
+    digest: str = ""       # fingerprint of the input this result was computed from
+    name: dict = dataclasses.field(default_factory=dict)       # first_name, last_name, email
+    feedback: dict = dataclasses.field(default_factory=dict)   # notebook -> page, relative to OUT
+
+    def task(self, key):
+        return self.tasks.get(key) or TaskResult(key)
+
+    @property
+    def points(self):
+        return {key: self.task(key).points for key in TASK_KEYS}
+
+    @property
+    def total(self):
+        return sum(self.points.values())
+
+    @property
+    def status_items(self):
+        items = list(self.submission) + [e.status for e in self.events]
+        if self.error:
+            items.append("grading error: " + self.error.strip().splitlines()[-1][:200]
+                         if self.error.strip() else "grading error")
+        return items
+
+    @property
+    def status(self):
+        return "; ".join(self.status_items) or "ok"
+
+    def to_json(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data):
+        data = dict(data)
+        data["tasks"] = {k: TaskResult(**v) for k, v in data.get("tasks", {}).items()}
+        data["events"] = [Event(**e) for e in data.get("events", [])]
+        return cls(**data)
+
+
+def write(result, path):
+    path.write_text(json.dumps(result.to_json(), ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def read(path):
+    return StudentResult.from_json(json.loads(path.read_text(encoding="utf-8")))
+
+
+@dataclasses.dataclass
+class RunInfo:
+    """Facts about one run of ``grade``, for the report."""
+
+    started: str = ""            # ISO date and time
+    wall_seconds: float = 0.0
+    grader_fingerprint: str = ""  # code of the grader, reference and checks
+    course_fingerprint: str = ""  # source notebooks and config
+    graded: int = 0               # students graded in this run
+    reused: int = 0               # students whose earlier result was still valid
+    sandbox: bool = True
