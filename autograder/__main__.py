@@ -4,8 +4,9 @@ import sys
 
 import pathlib
 
-from . import check, demo, grade, report
-from .sandbox import bwrap_available
+from . import check, demo
+from .classrun import grade, report
+from .worker.sandbox import bwrap_available
 
 
 def main(argv=None):
@@ -40,10 +41,10 @@ def main(argv=None):
                   file=sys.stderr)
             return 2
     out = pathlib.Path(args.out)
-    rows, state = grade.grade_all(args.submissions, out, sandbox=sandbox, jobs=args.jobs,
-                                  cell_timeout=args.cell_timeout)
-    grade.print_table(rows)
-    page = report.write(out.resolve(), rows, state)
+    results, info = grade.grade_all(args.submissions, out, sandbox=sandbox, jobs=args.jobs,
+                                    cell_timeout=args.cell_timeout)
+    grade.print_table(results.values())
+    page = report.write(out.resolve(), results, info)
     print(f"\nоценки: {out / 'grades.csv'}\nотзывы: {out / 'feedback'}\nотчёт: {page}")
     return 0
 

@@ -5,11 +5,11 @@ import pathlib
 import nbformat
 from nbclient import NotebookClient
 
-from .checks import TASK_NAMES
-from .execute import visible_part
-from .notebooks import grade_id
+from .course import TASK, TASK_KEYS
+from .notebooks import grade_id, visible_part
 
-TASK_OF_TESTS = {task + "_tests": task for task in TASK_NAMES}
+TASK_NAMES = {key: TASK[key].cls for key in TASK_KEYS}
+TASK_OF_TESTS = {TASK[key].tests_id: key for key in TASK_KEYS}
 
 
 def check_notebook(path, timeout=300):

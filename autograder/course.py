@@ -7,6 +7,7 @@ It imports nothing but the standard library, so any side (kernel, worker,
 main process, tests) may read it.
 """
 import dataclasses
+import fnmatch
 import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -39,6 +40,7 @@ class Task:
     causal: bool = False     # its output must not see future tokens
     returns: str = "return out"  # the release's line after the stub ("" if none)
     parts: tuple = ()        # partial credit: (check, points) pairs; () = all or nothing
+    language_model: bool = False  # forward(idx, targets=None) -> (logits, loss), has generate
 
     @property
     def solution_id(self):
@@ -58,7 +60,7 @@ TASKS = (
     Task("block", "Block", "04_block", 2, ("MultiHeadAttention", "FeedFoward"), causal=True,
          returns="return x"),
     Task("gpt_model", "GPTModel", "05_gpt_model", 4, ("Block",), causal=True,
-         returns="return logits, loss",
+         returns="return logits, loss", language_model=True,
          parts=(("forward", 2.0), ("loss", 1.0), ("no_targets", 1.0))),
 )
 TASK = {task.key: task for task in TASKS}
@@ -72,4 +74,7 @@ TASK_OF_NOTEBOOK = {task.notebook: task for task in TASKS}
 NOTEBOOKS = ("00_data", "01_head", "02_multihead_attention", "03_feedforward",
              "04_block", "05_gpt_model", "06_training")
 GRADED_NOTEBOOKS = tuple(task.notebook for task in TASKS)
+# The same set as a glob, for nbgrader's notebook_id (which takes one pattern).
+GRADED_GLOB = "0[" + "".join(name[1] for name in GRADED_NOTEBOOKS) + "]_*"
+assert [n for n in NOTEBOOKS if fnmatch.fnmatch(n, GRADED_GLOB)] == list(GRADED_NOTEBOOKS)
 CSV_COLUMNS = ("student_id", *TASK_KEYS, "total", "status")

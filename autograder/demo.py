@@ -4,9 +4,8 @@ import shutil
 
 import nbformat
 
-from .notebooks import NOTEBOOK_OF_TASK, NOTEBOOKS, paste_body, read, solution_body
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from .course import NOTEBOOKS, RELEASE, SOURCE, TASK_OF_NOTEBOOK, TASKS
+from .notebooks import paste_body, read, solution_body
 MISTAKES = {
     "student_no_scale": ("head", """
         k, q, v = self.key(x), self.query(x), self.value(x)
@@ -37,17 +36,16 @@ def build_class(folder):
     """Write the example class into ``folder``; return it."""
     folder = pathlib.Path(folder)
     shutil.rmtree(folder, ignore_errors=True)
-    release, source = ROOT / "release" / "gpt", ROOT / "source" / "gpt"
-    reference = {task: solution_body(read(source / f"{name}.ipynb"), task)
-                 for task, name in NOTEBOOK_OF_TASK.items()}
+    reference = {spec.key: solution_body(read(SOURCE / f"{spec.notebook}.ipynb"), spec.key)
+                 for spec in TASKS}
     students = {"student_reference": {}, "student_untouched": None}
     students.update({sid: {task: body} for sid, (task, body) in MISTAKES.items()})
     for sid, changes in students.items():
         (folder / sid).mkdir(parents=True)
         for name in NOTEBOOKS:
-            nb = read(release / f"{name}.ipynb")
-            task = next((t for t, n in NOTEBOOK_OF_TASK.items() if n == name), None)
-            if task and changes is not None:
-                paste_body(nb, task, changes.get(task, reference[task]))
+            nb = read(RELEASE / f"{name}.ipynb")
+            spec = TASK_OF_NOTEBOOK.get(name)
+            if spec and changes is not None:
+                paste_body(nb, spec.key, changes.get(spec.key, reference[spec.key]))
             nbformat.write(nb, str(folder / sid / f"{name}.ipynb"))
     return folder

@@ -1,22 +1,28 @@
 """Hidden checks run inside the kernel (instructor notebooks, plain nbgrader).
 
-The graders' own command never runs this: it probes the kernel and compares
-outside it (see ``autograder.execute``). This is for ``nbval`` on ``source/``
-and for instructors who run stock ``nbgrader autograde``.
+RUNS IN THE KERNEL that executes an instructor notebook: the hidden test cells
+of ``source/`` call ``check``. The grade command never runs this: it probes
+the kernel and compares outside it (see ``worker/execute.py``). This is for
+``nbval`` on ``source/`` and for instructors who run stock ``nbgrader autograde``.
 """
-from . import checks, probe
+from .checks import cases, scoring
+from .course import TASK
+from .kernel import probe
 
 
 def check(task, namespace, seed=0):
     """Raise AssertionError on 0 points; return partial points, else None."""
-    def verdict_for(own_deps):
-        cases = checks.make_cases(task, seed, own_deps)
-        return checks.grade(task, cases, probe.run_cases(task, namespace, cases))
+    spec = TASK[task]
 
-    verdict = checks.best_verdict(task, verdict_for)
-    print(verdict.message)
+    def verdict_for(own_deps):
+        made = cases.make_cases(task, seed, own_deps)
+        return scoring.grade(task, made, probe.run_cases(spec.cls, spec.depends_on, namespace, made))
+
+    verdict = scoring.best_verdict(task, verdict_for)
+    text = scoring.message(verdict)
+    print(text)
     if verdict.points == 0:
-        raise AssertionError(verdict.message)
+        raise AssertionError(text)
     if verdict.points < verdict.max_points:
         return verdict.points
     return None

@@ -1,24 +1,16 @@
-"""Reading and editing course notebooks: solution bodies and stub regions."""
+"""Reading and editing course notebooks: solution bodies, stub regions, hidden parts.
+
+Any side may use it: nbformat and the standard library only.
+"""
 import re
 import textwrap
 
 import nbformat
 
-STUB_BEGIN = "# НАЧАЛО ВАШЕГО РЕШЕНИЯ"
-STUB_END = "# КОНЕЦ ВАШЕГО РЕШЕНИЯ"
-_REGION = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n(.*?)^[ \t]*### END SOLUTION(?:\n|\Z)", re.S | re.M)
+from .course import HIDDEN_BEGIN, SOLUTION_BEGIN, SOLUTION_END, STUB_BEGIN, STUB_END, TASK
+
+_REGION = re.compile(rf"^([ \t]*){SOLUTION_BEGIN}\n(.*?)^[ \t]*{SOLUTION_END}(?:\n|\Z)", re.S | re.M)
 _STUB = re.compile(rf"^([ \t]*){STUB_BEGIN}\n.*?^[ \t]*{STUB_END}(?:\n|\Z)", re.S | re.M)
-TASK_OF_GRADE_ID = {
-    "head_solution": "head", "multihead_solution": "multihead",
-    "feedforward_solution": "feedforward", "block_solution": "block",
-    "gpt_model_solution": "gpt_model",
-}
-NOTEBOOK_OF_TASK = {
-    "head": "01_head", "multihead": "02_multihead_attention", "feedforward": "03_feedforward",
-    "block": "04_block", "gpt_model": "05_gpt_model",
-}
-NOTEBOOKS = ("00_data", "01_head", "02_multihead_attention", "03_feedforward",
-             "04_block", "05_gpt_model", "06_training")
 
 
 def grade_id(cell):
@@ -32,16 +24,21 @@ def find_cell(nb, wanted):
     raise KeyError(f"no cell {wanted!r}")
 
 
+def visible_part(source):
+    """A test cell's source without its hidden tests."""
+    return source.split(HIDDEN_BEGIN, 1)[0].rstrip()
+
+
 def solution_body(source_nb, task):
     """The reference body of ``task`` in an instructor notebook, dedented."""
-    cell = find_cell(source_nb, task + "_solution")
+    cell = find_cell(source_nb, TASK[task].solution_id)
     match = _REGION.search(cell.source)
     return textwrap.dedent(match.group(2))
 
 
 def paste_body(nb, task, body):
     """Replace the stub region of ``task`` in a release notebook with ``body``."""
-    cell = find_cell(nb, task + "_solution")
+    cell = find_cell(nb, TASK[task].solution_id)
     match = _STUB.search(cell.source)
     if match is None:
         raise ValueError(f"no stub region in {task}")

@@ -13,7 +13,7 @@ import re
 import shutil
 import zipfile
 
-from .notebooks import NOTEBOOKS
+from ..course import NOTEBOOKS
 
 MOODLE = re.compile(r"^(?P<name>.*)_(?P<id>[^_]+)_assignsubmission_\w*$")
 _KEYS = {re.sub(r"[^a-z0-9]", "", name.lower()): name for name in NOTEBOOKS}

@@ -1,31 +1,18 @@
 """Kernel side of the hidden checks: run a student's class on given inputs.
 
-This file is sent, as source, into the (sandboxed) kernel that executed the
-student's notebook. It holds no reference solution and no expected value: it
-builds the student's class with *stand-ins* for the other course classes,
-loads the weights it is given, runs ``forward`` and returns what came out.
-Comparison with the reference happens in the grader, outside the kernel.
+RUNS IN THE STUDENT'S KERNEL. Torch and the standard library only: this file
+is sent, as source, into the (sandboxed) kernel that executed the student's
+notebook, and must not import the autograder. It holds no reference solution,
+no expected value and no course table (the class name and its dependencies
+come with each call): it builds the student's class with *stand-ins* for the
+other course classes, loads the weights it is given, runs ``forward`` in an
+isolated torch state and returns what came out. Comparison with the reference
+happens in the grader, outside the kernel.
 """
 import contextlib
 
 import torch
 import torch.nn as nn
-
-# Names of the course classes each task's __init__ builds, by task.
-DEPENDENCIES = {
-    "head": (),
-    "multihead": ("Head",),
-    "feedforward": (),
-    "block": ("MultiHeadAttention", "FeedFoward"),
-    "gpt_model": ("Block",),
-}
-CLASS_OF_TASK = {
-    "head": "Head",
-    "multihead": "MultiHeadAttention",
-    "feedforward": "FeedFoward",
-    "block": "Block",
-    "gpt_model": "GPTModel",
-}
 
 
 class _Configured(nn.Module):
@@ -101,14 +88,37 @@ def swapped_globals(cls, replacements):
                 namespace[name] = value
 
 
-def build(task, cls, config, state_dict=None, stand_ins=True):
-    """Instantiate ``cls`` for ``task`` with stand-ins for its dependencies.
+@contextlib.contextmanager
+def isolated_torch_state():
+    """Grad mode on, float32, fixed flags; the caller's torch state restored after.
+
+    Nothing a student left behind in the kernel (``torch.set_grad_enabled(False)``,
+    a float64 default, deterministic mode, the RNG) changes what a probe measures.
+    """
+    saved = (torch.is_grad_enabled(), torch.get_default_dtype(), torch.get_rng_state(),
+             torch.are_deterministic_algorithms_enabled(), torch.is_anomaly_enabled())
+    try:
+        torch.set_grad_enabled(True)
+        torch.set_default_dtype(torch.float32)
+        torch.use_deterministic_algorithms(False)
+        torch.set_anomaly_enabled(False)
+        yield
+    finally:
+        torch.set_grad_enabled(saved[0])
+        torch.set_default_dtype(saved[1])
+        torch.set_rng_state(saved[2])
+        torch.use_deterministic_algorithms(saved[3])
+        torch.set_anomaly_enabled(saved[4])
+
+
+def build(cls, depends_on, config, state_dict=None, stand_ins=True):
+    """Instantiate ``cls`` with stand-ins for the course classes in ``depends_on``.
 
     ``stand_ins=False`` keeps the classes ``cls`` finds itself (the student's own,
     in the kernel): for a forward that uses its parts' insides, not only their
     forward (e.g. the heads' key/query/value in MultiHeadAttention).
     """
-    replacements = {name: STAND_INS[name] for name in DEPENDENCIES[task]} if stand_ins else {}
+    replacements = {name: STAND_INS[name] for name in depends_on} if stand_ins else {}
     with swapped_globals(cls, replacements):
         module = cls(**config)
     if state_dict is not None:
@@ -116,17 +126,24 @@ def build(task, cls, config, state_dict=None, stand_ins=True):
     return module
 
 
-def run_case(task, cls, case):
-    """Run one case; return a dict of plain tensors (never raises)."""
+def run_case(cls, depends_on, case):
+    """Run one case in an isolated torch state; return a dict of plain tensors (never raises)."""
+    with isolated_torch_state():
+        return _run_case(cls, depends_on, case)
+
+
+def _run_case(cls, depends_on, case):
     result = {}
+    stage = "__init__"
     try:
-        module = build(task, cls, case["config"], case["state_dict"], not case.get("own_deps"))
+        module = build(cls, depends_on, case["config"], case["state_dict"], not case.get("own_deps"))
         module.train(case["train"])
         torch.manual_seed(case["seed"])
         inputs = case["input"].clone()
         if inputs.is_floating_point():
             inputs.requires_grad_(True)
-        if task == "gpt_model":
+        stage = "forward"
+        if case.get("language_model"):
             if "targets" in case:
                 out = module(inputs, case["targets"])
             else:
@@ -143,6 +160,7 @@ def run_case(task, cls, case):
                         and loss.numel() == 1):  # a non-scalar loss is graded, not a crash
                     loss.backward()
             if case.get("generate"):
+                stage = "generate"
                 torch.manual_seed(case["seed"])
                 module.eval()
                 with torch.no_grad():
@@ -174,7 +192,22 @@ def run_case(task, cls, case):
     except Exception as exc:  # the student's code may raise anything
         result["error"] = "exception"
         result["exception"] = f"{type(exc).__name__}: {exc}"[:300]
+        result["failed_in"] = stage
+        result["line"] = student_line(exc)
     return result
+
+
+def student_line(exc):
+    """'line N: code' of the innermost frame in the student's notebook code, or ''."""
+    import linecache
+    import traceback
+    found = ""
+    for frame in traceback.extract_tb(exc.__traceback__):
+        name = frame.filename or ""
+        if "ipykernel" in name or name.startswith("<ipython-input") or name.startswith("<cell"):
+            code = (frame.line or linecache.getline(name, frame.lineno) or "").strip()
+            found = f"строка {frame.lineno}: {code}"[:200]
+    return found
 
 
 def _plain(value):
@@ -183,9 +216,9 @@ def _plain(value):
     return value.detach().clone().contiguous()
 
 
-def run_cases(task, namespace, cases):
-    """Run every case of ``task`` against the class found in ``namespace``."""
-    cls = namespace.get(CLASS_OF_TASK[task])
-    if cls is None:
+def run_cases(class_name, depends_on, namespace, cases):
+    """Run every case against the class ``class_name`` found in ``namespace``."""
+    cls = namespace.get(class_name)
+    if not isinstance(cls, type):
         return [{"error": "class_missing"} for _ in cases]
-    return [run_case(task, cls, case) for case in cases]
+    return [run_case(cls, tuple(depends_on), case) for case in cases]

@@ -4,10 +4,14 @@ The ``__init__`` methods are the seed's given code; the ``forward`` methods
 are the reference solutions. This module never enters a student's kernel.
 """
 import math
+import os
+import pathlib
 
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
+
+from ..course import TASK
 
 
 class _Configured(nn.Module):
@@ -124,3 +128,41 @@ CLASSES = {
     "Block": Block,
     "GPTModel": GPTModel,
 }
+
+
+# ------------------------------------------------- running the reference
+
+def build_reference(task, config, own_deps=False):
+    """The reference class of ``task``, built as the probe builds a student's."""
+    from ..kernel import probe
+    spec = TASK[task]
+    return probe.build(CLASSES[spec.cls], spec.depends_on, config, stand_ins=not own_deps)
+
+
+def run_reference(task, cases, forward=None):
+    """Outputs of the reference (or of a variant ``forward``) on ``cases``."""
+    from ..kernel import probe
+    spec = TASK[task]
+    cls = CLASSES[spec.cls]
+    if forward is not None:
+        cls = type(cls.__name__, (cls,), {"forward": forward})
+    return probe.run_cases(spec.cls, spec.depends_on, {spec.cls: cls}, cases)
+
+
+def cached_outputs(task, cases, cache_dir, key):
+    """``run_reference(task, cases)``, cached in ``cache_dir`` under ``key``.
+
+    ``key`` must change whenever the cases or the grader change (the grade
+    command uses the course secret's seed and the grader's fingerprint).
+    """
+    if not cache_dir:
+        return run_reference(task, cases)
+    path = pathlib.Path(cache_dir) / f"{task}-{key}{'-own' if cases and cases[0]['own_deps'] else ''}.pt"
+    if path.is_file():
+        return torch.load(path, weights_only=True)
+    want = run_reference(task, cases)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    torch.save(want, partial)
+    os.replace(partial, path)
+    return want

@@ -8,7 +8,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .checks import POINTS, TASK_NAMES, TASKS  # noqa: E402
+from ..course import TASK, TASK_KEYS  # noqa: E402
+from .grade import rows as csv_rows  # noqa: E402
 
 
 def _png(fig):
@@ -18,7 +19,7 @@ def _png(fig):
     return buffer.getvalue()
 
 
-def charts(rows, state):
+def charts(rows, results):
     """{file name: PNG bytes} of the three charts."""
     totals = [float(r["total"]) for r in rows]
     fig, ax = plt.subplots(figsize=(6, 3.2))
@@ -27,44 +28,46 @@ def charts(rows, state):
     out = {"grades.png": _png(fig)}
 
     fig, ax = plt.subplots(figsize=(6, 3.2))
-    rates = [100 * sum(float(r[t]) >= POINTS[t] for r in rows) / max(len(rows), 1) for t in TASKS]
-    ax.bar([TASK_NAMES[t] for t in TASKS], rates, color="#55a868")
+    rates = [100 * sum(float(r[t]) >= TASK[t].points for r in rows) / max(len(rows), 1) for t in TASK_KEYS]
+    ax.bar([TASK[t].cls for t in TASK_KEYS], rates, color="#55a868")
     ax.set(ylabel="% с полным баллом", ylim=(0, 100), title="Задачи, решённые полностью")
     ax.tick_params(axis="x", rotation=20)
     out["tasks.png"] = _png(fig)
 
-    counts = mistake_counts(state)
+    counts = mistake_counts(results)
     fig, ax = plt.subplots(figsize=(7, 0.4 * max(len(counts), 3) + 1))
-    labels = [f"{TASK_NAMES[t]}: {key}" for (t, key) in counts]
+    labels = [f"{TASK[t].cls}: {key}" for (t, key) in counts]
     ax.barh(labels[::-1], list(counts.values())[::-1], color="#c44e52")
     ax.set(xlabel="студентов", title="Найденные ошибки")
     out["mistakes.png"] = _png(fig)
     return out
 
 
-def mistake_counts(state):
+def mistake_counts(results):
     counts = collections.Counter()
-    for entry in state.values():
-        for task, verdict in entry.get("verdicts", {}).items():
-            for key, _ in verdict.get("mistakes", []):
+    for result in results:
+        for task, verdict in result.tasks.items():
+            for key in verdict.mistake_keys:
                 if key != "not_implemented":
                     counts[(task, key)] += 1
     return dict(counts.most_common())
 
 
-def write(out, rows, state):
+def write(out, results, info):
     """Write OUT/report.html and its PNG charts."""
-    images = charts(rows, state)
+    results = list(results.values()) if isinstance(results, dict) else list(results)
+    rows = csv_rows(results)
+    images = charts(rows, results)
     for name, data in images.items():
         (out / name).write_bytes(data)
     texts = {}
-    for entry in state.values():
-        for task, verdict in entry.get("verdicts", {}).items():
-            for key, text in verdict.get("mistakes", []):
+    for result in results:
+        for task, verdict in result.tasks.items():
+            for key, text in verdict.mistakes:
                 texts[(task, key)] = text
     mistakes = "".join(
-        f"<tr><td>{TASK_NAMES[t]}</td><td>{html.escape(texts.get((t, k), k))}</td><td>{n}</td></tr>"
-        for (t, k), n in mistake_counts(state).items())
+        f"<tr><td>{TASK[t].cls}</td><td>{html.escape(texts.get((t, k), k))}</td><td>{n}</td></tr>"
+        for (t, k), n in mistake_counts(results).items())
     table = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(r[c]))}</td>" for c in r) + "</tr>" for r in rows)
     header = "".join(f"<th>{html.escape(c)}</th>" for c in (rows[0] if rows else []))

@@ -1,0 +1,109 @@
+"""Secret cases: inputs and weights the student's class is probed with.
+
+Other configs than the notebook's (so hard-coded sizes show up), batch 1,
+T = 1, T < n_ctx, perturbed future tokens (causality), dropout > 0 in train and
+eval mode. Deterministic for a course secret, unknown without it.
+"""
+import hashlib
+
+import torch
+
+from ..course import TASK
+
+CONFIGS = [
+    dict(n_embd=48, n_head=3, head_size=16, n_ctx=16, vocab_size=29, n_layer=2, dropout=0.0),
+    dict(n_embd=32, n_head=4, head_size=8, n_ctx=8, vocab_size=11, n_layer=3, dropout=0.0),
+]
+SHAPES = [[(3, 16), (1, 1), (2, 7)], [(2, 8), (1, 5)]]
+DROPOUT = 0.3
+DROPOUT_REPEATS = 200
+
+
+def case_seed(secret):
+    """Deterministic for a course, unknown without the instructor's secret."""
+    return int(hashlib.sha256(f"gpt-course:{secret}".encode()).hexdigest()[:12], 16)
+
+
+def _generator(seed, salt):
+    digest = hashlib.sha256(f"{seed}:{salt}".encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little"))
+
+
+def _state_dict(task, config, gen, own_deps=False):
+    from .reference import build_reference
+    module = build_reference(task, config, own_deps)
+    state = {}
+    for name, tensor in module.state_dict().items():
+        if name.endswith("tril"):
+            state[name] = tensor
+        elif tensor.dim() >= 1 and "ln" in name.split(".")[-2 if "." in name else 0]:
+            state[name] = 1.0 + 0.3 * torch.randn(tensor.shape, generator=gen)
+        else:
+            state[name] = 0.3 * torch.randn(tensor.shape, generator=gen)
+    return state
+
+
+def _input(task, config, shape, gen):
+    B, T = shape
+    if TASK[task].language_model:
+        return torch.randint(config["vocab_size"], (B, T), generator=gen)
+    return torch.randn(B, T, config["n_embd"], generator=gen)
+
+
+def where(case):
+    """Russian words for where a case probes (for messages; nothing secret)."""
+    config, shape = case["config"], tuple(case["input"].shape)
+    if case["kind"] == "dropout_train":
+        return "в режиме обучения (train) с dropout > 0"
+    if case["kind"] == "dropout_eval":
+        return "в режиме eval с dropout > 0"
+    if case["kind"] == "causal":
+        return "при изменении будущих токенов"
+    T = shape[1]
+    if T == 1:
+        return "при T = 1"
+    if T < config["n_ctx"]:
+        return "при T < n_ctx"
+    if shape[0] == 1:
+        return "при размере батча 1"
+    return "на других размерах модели (n_embd, n_head, n_ctx, vocab_size)"
+
+
+def make_cases(task, seed=0, own_deps=False):
+    """The secret cases for ``task``: a list of plain dicts of tensors.
+
+    ``own_deps``: the task's class is built with the real classes it depends on
+    (the student's own in the kernel, the reference ones here) instead of stand-ins.
+    """
+    gen = _generator(seed, task + (":own" if own_deps else ""))
+    cases = []
+    for config, shapes in zip(CONFIGS, SHAPES):
+        state = _state_dict(task, config, gen, own_deps)
+        for shape in shapes:
+            x = _input(task, config, shape, gen)
+            case = dict(kind="eval", config=config, state_dict=state, input=x, seed=1,
+                        train=False, backward=True)
+            if TASK[task].language_model:
+                cases.append(dict(case, kind="no_targets", backward=False, generate=3))
+                case["targets"] = torch.randint(config["vocab_size"], shape, generator=gen)
+            cases.append(case)
+        # Causality: the same input with the second half replaced.
+        x = _input(task, config, (2, config["n_ctx"]), gen)
+        y = _input(task, config, (2, config["n_ctx"]), gen)
+        half = config["n_ctx"] // 2
+        y[:, :half] = x[:, :half]
+        for inp in (x, y):
+            cases.append(dict(kind="causal", config=config, state_dict=state, input=inp,
+                              seed=1, train=False, backward=False))
+    if TASK[task].dropout:  # dropout in train and eval mode
+        config = dict(CONFIGS[0], dropout=DROPOUT)
+        state = _state_dict(task, config, gen, own_deps)
+        x = _input(task, config, (2, 10), gen)
+        cases.append(dict(kind="dropout_eval", config=config, state_dict=state, input=x,
+                          seed=3, train=False, backward=False))
+        cases.append(dict(kind="dropout_train", config=config, state_dict=state, input=x,
+                          seed=100, train=True, backward=False, repeat=DROPOUT_REPEATS))
+    for case in cases:
+        case["own_deps"] = own_deps
+        case["language_model"] = TASK[task].language_model
+    return cases

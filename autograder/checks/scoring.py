@@ -1,0 +1,316 @@
+"""Compare a student's results with the reference, score them, name the mistakes.
+
+``grade(task, cases, got, want)`` takes what the probe returned for the secret
+cases (``got``) and the reference's outputs (``want``) and returns a
+``TaskResult``: points, the named mistakes (key, Russian message) and the
+checks passed. Pure: tensors in, a record out.
+"""
+import torch
+
+from ..course import TASK
+from ..results import TaskResult
+from . import mistakes, reference
+from .cases import DROPOUT, where
+
+RTOL, ATOL = 1e-4, 1e-5
+
+GENERIC = {
+    "not_implemented": "forward не реализован: удалите raise NotImplementedError() и напишите решение",
+    "no_return": "forward ничего не возвращает: не забудьте return",
+    "not_pair": "forward должен возвращать пару (logits, loss)",
+    "class_missing": "класс не найден в ноутбуке: не переименовывайте его и выполните ячейку с ним",
+    "exception": "ошибка при выполнении forward",
+    "generate_exception": "generate падает с вашим forward: generate берёт logits[:, -1, :], "
+                          "поэтому без targets логиты должны иметь форму (B, T, vocab_size)",
+    "wrong_shape": "неверная форма выхода",
+    "future_leak": "будущие токены влияют на выход для прошлых позиций: проверьте маску",
+    "wrong_output": "результат не совпадает с ожидаемым",
+    "no_grad": "градиент не доходит до {name}: не используйте detach(), torch.no_grad() и .data в forward",
+    "wrong_grad": "градиенты не совпадают с эталоном: не изменяйте тензоры на месте "
+                  "и не отрывайте их от графа вычислений",
+    "dropout_in_eval": "в режиме eval выход с dropout > 0 должен совпадать с выходом без dropout",
+    "dropout_error": "forward падает или меняет форму в режиме обучения (train) при dropout > 0",
+    "no_dropout": "dropout не применяется в режиме обучения: примените self.dropout",
+    "dropout_on_output": "dropout применён к выходу, а не к весам внимания wei",
+    "dropout_wrong": "dropout применён не там: ожидание выхода в режиме обучения должно "
+                     "совпадать с выходом в режиме eval",
+    "loss_without_targets": "без targets loss должен быть None: не считайте loss, если targets не переданы",
+    "flat_logits_without_targets": "без targets логиты должны иметь форму (B, T, vocab_size): "
+                                   "иначе generate не работает",
+    "generate_broken": "generate не работает с вашим forward",
+    "no_loss": "loss не вычислен, хотя targets переданы",
+    "loss_not_scalar": "loss должен быть скаляром (среднее по всем токенам)",
+    "wrong_loss": "значение loss не совпадает с кросс-энтропией эталона",
+    "probe_failed": "скрытые проверки не смогли выполниться: ядро упало, превышено время или память, "
+                    "или код меняет окружение",
+    "kernel_died": "ядро упало до скрытых проверок",
+    "timeout": "время на ноутбук исчерпано до скрытых проверок: ускорьте код",
+}
+
+
+def mistake(key, detail=""):
+    """(key, Russian message) of a generic mistake, with an optional detail."""
+    text = GENERIC[key]
+    return [key, f"{text}: {detail}" if detail else text]
+
+
+def message(result):
+    """The Russian verdict text of a TaskResult, as the feedback shows it."""
+    cls = TASK[result.task].cls
+    if not result.mistakes:
+        return f"{cls}: все скрытые проверки пройдены."
+    lines = [f"{cls}: {result.points:g} из {result.max_points}."]
+    lines += [f"- {text}" for _, text in result.mistakes]
+    return "\n".join(lines)
+
+
+def main_key(task):
+    return "logits" if TASK[task].language_model else "output"
+
+
+def _close(a, b, flat_ok=False):
+    """Numerically equal tensors; ``flat_ok``: (B, T, V) may come as (B*T, V)."""
+    if a is None or b is None or not torch.is_tensor(a) or not torch.is_tensor(b):
+        return False
+    if a.shape != b.shape:
+        if flat_ok and a.numel() == b.numel() and {a.dim(), b.dim()} == {2, 3}:
+            a, b = a.reshape(-1), b.reshape(-1)
+        else:
+            return False
+    if not (a.is_floating_point() and b.is_floating_point()):
+        return bool(torch.equal(a, b))
+    # NaN matches NaN: a mistake can give NaN where the reference does too (T = 1).
+    return bool(torch.allclose(a.double(), b.double(), rtol=RTOL, atol=ATOL, equal_nan=True))
+
+
+def _flat_ok(task, case, key):
+    """Only GPTModel's logits, and only when targets are given, may be flat."""
+    return TASK[task].language_model and key == "logits" and "targets" in case
+
+
+def _matches(task, case, got, want, keys=None):
+    """True when every key of ``want`` (or ``keys``) is close in ``got``."""
+    if "error" in got or "error" in want:
+        return "error" in got and "error" in want and got["error"] == want["error"]
+    for key in keys or want:
+        if key not in got or not _close(got[key], want[key], _flat_ok(task, case, key)):
+            return False
+    return True
+
+
+def _indices(cases, *kinds):
+    return [i for i, c in enumerate(cases) if c["kind"] in kinds]
+
+
+def _error_mistake(result):
+    error = result.get("error")
+    if error == "not_implemented":
+        return mistake("not_implemented")
+    if error == "returns_none":
+        return mistake("no_return")
+    if error == "returns_not_pair":
+        return mistake("not_pair")
+    if error == "class_missing":
+        return mistake("class_missing")
+    if error == "exception":
+        detail = result.get("exception", "")
+        if result.get("line"):
+            detail += f" ({result['line']})"
+        if result.get("failed_in") == "generate":
+            return mistake("generate_exception", detail)
+        return mistake("exception", detail)
+    return None
+
+
+def _shape_mistake(task, case, got, want):
+    key = main_key(task)
+    if key in got and key in want and got[key].shape != want[key].shape:
+        if not (_flat_ok(task, case, key) and got[key].numel() == want[key].numel()):
+            return mistake("wrong_shape", f"ожидалась {tuple(want[key].shape)}, "
+                                          f"получена {tuple(got[key].shape)} ({where(case)})")
+    return None
+
+
+def _first_mismatch(task, cases, got, want, indices):
+    key = main_key(task)
+    for i in indices:
+        if not _matches(task, cases[i], got[i], want[i], [key]):
+            return cases[i]
+    return None
+
+
+def _diagnose(task, cases, got, want):
+    """Name the mistake behind a mismatch on the eval cases."""
+    evals = _indices(cases, "eval", "no_targets")
+    for i in evals:
+        found = _error_mistake(got[i]) or _shape_mistake(task, cases[i], got[i], want[i])
+        if found:
+            return [found]
+    key = main_key(task)
+    subset = [cases[i] for i in evals]
+    for name, (text, forward) in mistakes.MISTAKES[task].items():
+        variant = reference.run_reference(task, subset, forward)
+        if all(_matches(task, cases[i], got[i], v, [key]) for i, v in zip(evals, variant)):
+            return [[name, text]]
+    if TASK[task].causal and not _causal(task, cases, got):
+        return [mistake("future_leak")]
+    first = _first_mismatch(task, cases, got, want, evals + _indices(cases, "causal"))
+    return [mistake("wrong_output", where(first) if first else "")]
+
+
+def _causal(task, cases, got):
+    key = main_key(task)
+    indices = _indices(cases, "causal")
+    for a, b in zip(indices[::2], indices[1::2]):
+        ra, rb = got[a], got[b]
+        if key not in ra or key not in rb or ra[key].shape != rb[key].shape:
+            return False
+        half = cases[a]["config"]["n_ctx"] // 2
+        x, y = ra[key], rb[key]
+        if x.dim() == 3:
+            x, y = x[:, :half], y[:, :half]
+        if not torch.allclose(x, y, rtol=RTOL, atol=ATOL):
+            return False
+    return True
+
+
+def _grad_mistake(cases, got, want):
+    for case, g, w in zip(cases, got, want):
+        if case["kind"] != "eval" or "error" in g:
+            continue
+        for key in w:
+            if key.startswith("grad.") and key not in g:
+                name = "входа x" if key == "grad.input" else key[5:]
+                return ["no_grad", GENERIC["no_grad"].format(name=name)]
+            if key.startswith("grad.") and not _close(g[key], w[key]):
+                return mistake("wrong_grad")
+    return None
+
+
+def _no_randomness(stack):
+    return stack.shape[0] > 1 and bool(torch.equal(stack[0], stack[1]))
+
+
+def _dropout_mistake(task, cases, got, want, forward_ok):
+    """None when dropout behaves: exact match, or unbiased and random.
+
+    With a wrong forward only what needs no reference is checked: that train
+    mode with dropout > 0 is random at all.
+    """
+    (i_eval,), (i_train,) = _indices(cases, "dropout_eval"), _indices(cases, "dropout_train")
+    stack = got[i_train].get("output")
+    if not forward_ok:
+        if stack is not None and "error" not in got[i_train] and _no_randomness(stack):
+            return mistake("no_dropout")
+        return None
+    if not _matches(task, cases[i_eval], got[i_eval], want[i_eval], ["output"]):
+        return mistake("dropout_in_eval")
+    if _matches(task, cases[i_train], got[i_train], want[i_train], ["output"]):
+        return None
+    if stack is None or stack.shape != want[i_train]["output"].shape:
+        return mistake("dropout_error")
+    stack = stack.double()
+    target = want[i_eval]["output"].double()
+    if _no_randomness(stack):
+        return mistake("no_dropout")
+    zero_share = (stack == 0).double().mean().item()
+    if task == "head" and zero_share > DROPOUT / 2:
+        return mistake("dropout_on_output")
+    error = (stack.mean(0) - target).norm() / target.norm()
+    if error > 0.12:
+        return mistake("dropout_wrong")
+    return None
+
+
+def grade(task, cases, got, want=None):
+    """Compare the kernel's results ``got`` with the reference; return a TaskResult."""
+    want = want if want is not None else reference.run_reference(task, cases)
+    spec = TASK[task]
+    key = main_key(task)
+    found, passed = [], []
+    main = _indices(cases, "eval", "causal")
+    forward_ok = all(_matches(task, cases[i], got[i], want[i], [key]) for i in main)
+    if not forward_ok:
+        found += _diagnose(task, cases, got, want)
+    elif not spec.language_model:
+        grad = _grad_mistake(cases, got, want)
+        if grad:
+            found.append(grad)
+    if not found:
+        passed.append("forward")
+    if spec.language_model:
+        _grade_language_model(task, cases, got, want, found, passed)
+    elif spec.dropout:
+        drop = _dropout_mistake(task, cases, got, want, "forward" in passed)
+        if drop:
+            found.append(drop)
+        elif "forward" in passed:
+            passed.append("dropout")
+    return TaskResult(task, _points(spec, found, passed), found, passed)
+
+
+def _points(spec, found, passed):
+    if spec.parts:
+        return float(sum(points for part, points in spec.parts if part in passed))
+    return float(spec.points) if not found else 0.0
+
+
+def _grade_language_model(task, cases, got, want, found, passed):
+    if "forward" not in passed:
+        return
+    with_targets, no_targets = _indices(cases, "eval"), _indices(cases, "no_targets")
+    if all(_matches(task, cases[i], got[i], want[i], ["loss"]) for i in with_targets):
+        grad = _grad_mistake(cases, got, want)
+        if grad:
+            found.append(grad)
+        else:
+            passed.append("loss")
+    else:
+        found += _diagnose_loss(task, cases, got, with_targets)
+    none_ok = all(bool(got[i].get("loss_is_none", torch.tensor(False))) for i in no_targets)
+    generate_ok = all(_matches(task, cases[i], got[i], want[i], ["generated"]) for i in no_targets)
+    shape_ok = all("logits" in got[i] and got[i]["logits"].dim() == 3 for i in no_targets)
+    if none_ok and generate_ok and shape_ok:
+        passed.append("no_targets")
+    elif not none_ok:
+        found.append(mistake("loss_without_targets"))
+    elif not shape_ok:
+        found.append(mistake("flat_logits_without_targets"))
+    else:
+        failed = next((got[i] for i in no_targets if got[i].get("error")), None)
+        found.append(_error_mistake(failed) if failed else mistake("generate_broken"))
+
+
+def _diagnose_loss(task, cases, got, indices):
+    subset = [cases[i] for i in indices]
+    for name, (text, forward) in mistakes.MISTAKES[task].items():
+        variant = reference.run_reference(task, subset, forward)
+        if all(_matches(task, cases[i], got[i], v, ["loss"]) for i, v in zip(indices, variant)):
+            return [[name, text]]
+    for i in indices:
+        if got[i].get("loss_is_none") is not None and bool(got[i]["loss_is_none"]):
+            return [mistake("no_loss")]
+        if "loss" in got[i] and got[i]["loss"].numel() != 1:
+            return [mistake("loss_not_scalar")]
+    return [mistake("wrong_loss")]
+
+
+def best_verdict(task, verdict_for):
+    """``verdict_for(False)`` (stand-ins), or ``verdict_for(True)`` if that scores more.
+
+    With stand-ins a forward that reaches into its parts (the heads' key/query/
+    value, ``self.ffwd.net``) fails although it is right; graded again with the
+    student's own classes it may earn its points (never fewer: the better verdict
+    counts). ``verdict_for(True)`` may return None (no second probe possible).
+    """
+    verdict = verdict_for(False)
+    if (not TASK[task].depends_on or "forward" in verdict.passed
+            or {"not_implemented", "class_missing"} & set(verdict.mistake_keys)):
+        return verdict
+    second = verdict_for(True)
+    return second if second is not None and second.points > verdict.points else verdict
+
+
+def failed(task, key, detail=""):
+    """0 points with one generic mistake (the probe could not run, the kernel died)."""
+    return TaskResult(task, 0.0, [mistake(key, detail)], [])

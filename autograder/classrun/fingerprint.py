@@ -1,0 +1,32 @@
+"""Fingerprints: results are valid only for the grader and course they came from.
+
+``grader()`` covers the grader's code (checks, reference, probe, worker),
+``course()`` the source notebooks, course files and the nbgrader config. A
+re-run after any of them changed re-grades everyone, and says so.
+"""
+import hashlib
+import pathlib
+
+import torch
+
+from ..course import NBGRADER_CONFIG, ROOT, SOURCE
+
+PACKAGE = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _digest(paths, extra=""):
+    digest = hashlib.sha256(extra.encode())
+    for path in sorted(paths):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def grader():
+    """The grading code and the torch version it runs with."""
+    return _digest(PACKAGE.rglob("*.py"), f"torch {torch.__version__}")
+
+
+def course():
+    """The assignment as authored, and its nbgrader configuration."""
+    return _digest([*SOURCE.rglob("*"), NBGRADER_CONFIG])

@@ -1,0 +1,171 @@
+"""``python -m autograder grade``: submissions in; grades, feedback and a record per student out.
+
+RUNS IN THE MAIN PROCESS: collect the export, prepare the course, stage each
+student, grade the changed ones in the worker pool, merge their scores into the
+gradebook, and write ``grades.csv``, ``state.json`` (the result records) and the
+feedback pages. Every number shown anywhere comes from the result records.
+"""
+import csv
+import datetime
+import hashlib
+import json
+import os
+import pathlib
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+
+from ..checks import cases as checks_cases, reference
+from ..course import ASSIGNMENT, CSV_COLUMNS, NOTEBOOKS, TASK_KEYS, TASKS
+from ..nbconfig import venv_on_path
+from ..results import Event, RunInfo, StudentResult, TaskResult
+from . import collect, fingerprint, gradebook, pool, staging
+
+STATE_FILE = "state.json"
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def read_secret(out):
+    secret_file = out / "secret.txt"
+    if not secret_file.is_file():
+        secret_file.write_text(secrets.token_hex(16))
+        secret_file.chmod(0o600)
+    return secret_file.read_text().strip()
+
+
+def cache_references(course, secret, grader_fingerprint):
+    """Reference outputs of every task, computed once, read by every worker."""
+    seed = checks_cases.case_seed(secret)
+    key = f"{seed}-{grader_fingerprint[:16]}"
+    for spec in TASKS:
+        for own_deps in ((False, True) if spec.depends_on else (False,)):
+            reference.cached_outputs(spec.key, checks_cases.make_cases(spec.key, seed, own_deps),
+                                     course / "reference", key)
+
+
+def read_state(out, run_fingerprint):
+    """Earlier results still valid for this grader and course: {student id: StudentResult}."""
+    path = out / STATE_FILE
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if data.get("fingerprint") != run_fingerprint:
+        if data.get("students"):
+            log("проверяющий код или курс изменились: все работы проверяются заново")
+        return {}
+    return {sid: StudentResult.from_json(entry) for sid, entry in data.get("students", {}).items()}
+
+
+def write_state(out, run_fingerprint, results):
+    data = {"fingerprint": run_fingerprint,
+            "students": {sid: r.to_json() for sid, r in results.items()}}
+    (out / STATE_FILE).write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def build_result(sid, student, status, notes, digest, record, scores):
+    """The StudentResult of a graded student: the worker's record, checked against the gradebook."""
+    record = record or {"error": "the worker wrote no result record"}
+    result = StudentResult(sid, submission=status, notes=notes, digest=digest,
+                           name=dict(getattr(student, "name", {}) or {}),
+                           error=record.get("error", ""))
+    result.tasks = {k: TaskResult(**v) for k, v in record.get("tasks", {}).items()}
+    result.events = [Event(**e) for e in record.get("events", [])]
+    differs = [f"{k}: gradebook {scores.get(k, 0):g}, record {result.task(k).points:g}"
+               for k in TASK_KEYS if abs(scores.get(k, 0.0) - result.task(k).points) > 1e-9]
+    if differs and not result.error:
+        result.error = "gradebook and result record disagree (" + "; ".join(differs) + ")"
+    return result
+
+
+def grade_all(submissions, out, sandbox=True, jobs=None, cell_timeout=60, db_url=""):
+    """Grade every student; return ({student id: StudentResult}, RunInfo)."""
+    venv_on_path()
+    started = time.time()
+    out = pathlib.Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    grader_fp, course_fp = fingerprint.grader(), fingerprint.course()
+    run_fp = hashlib.sha256(f"{grader_fp}:{course_fp}".encode()).hexdigest()
+    info = RunInfo(started=datetime.datetime.now().isoformat(timespec="seconds"),
+                   grader_fingerprint=grader_fp, course_fingerprint=course_fp, sandbox=sandbox)
+    course, fresh = gradebook.prepare(out, run_fp, db_url)
+    secret = read_secret(out)
+    cache_references(course, secret, grader_fp)
+    (course / "work").mkdir(exist_ok=True)
+    earlier = {} if fresh else read_state(out, run_fp)
+    with tempfile.TemporaryDirectory() as tmp:
+        source = pathlib.Path(submissions)
+        if source.is_file():
+            source = collect.extract(source, pathlib.Path(tmp) / "x")
+        students = collect.collect(source)
+        todo, staged, results = [], {}, {}
+        for sid, student in students.items():
+            status, notes, digest = staging.stage(student, course)
+            staged[sid] = (status, notes, digest)
+            if sid in earlier and earlier[sid].digest == digest:
+                results[sid] = earlier[sid]
+            else:
+                todo.append(sid)
+        info.graded, info.reused = len(todo), len(students) - len(todo)
+        log(f"студентов: {len(students)}, проверяется заново: {len(todo)}")
+        jobs = min(jobs or os.cpu_count() or 1, max(len(todo), 1))
+        template = gradebook.worker_template(course)
+        works = {sid: staging.stage_work(course, sid, template) for sid in todo}
+        for done, (sid, record) in enumerate(pool.run(works, secret, cell_timeout, sandbox,
+                                                       course / "reference", grader_fp, jobs), 1):
+            written = staging.collect_work(course, works[sid], sid, out / "logs")
+            record = written if written is not None else record
+            scores = gradebook.merge_scores(course, sid, db_url, getattr(students[sid], "name", None))
+            results[sid] = build_result(sid, students[sid], *staged[sid], record, scores)
+            if results[sid].error:
+                log(f"{sid}: ошибка проверки: {results[sid].error} (журнал: {out / 'logs' / (sid + '.log')})")
+            log(f"[{done}/{len(todo)}] {sid}: {results[sid].total:g}/10 ({time.time() - started:.0f} с)")
+    results = {sid: results[sid] for sid in students}
+    for sid, result in results.items():
+        result.feedback = copy_feedback(course, out, sid)
+    write_state(out, run_fp, results)
+    write_csv(out / "grades.csv", results.values())
+    gradebook.copy_database(course, out)
+    info.wall_seconds = round(time.time() - started, 1)
+    return results, info
+
+
+def copy_feedback(course, out, sid):
+    """OUT/feedback/<student>/: that student's pages; {notebook: page path relative to OUT}."""
+    src = course / "feedback" / sid / ASSIGNMENT
+    dst = out / "feedback" / sid
+    shutil.rmtree(dst, ignore_errors=True)
+    if src.is_dir():
+        shutil.copytree(src, dst)
+    return {name: f"feedback/{sid}/{name}.html" for name in NOTEBOOKS if (dst / f"{name}.html").is_file()}
+
+
+def rows(results):
+    """grades.csv rows (strings) from the result records."""
+    table = []
+    for result in results:
+        points = result.points
+        row = {"student_id": result.student_id, **{k: f"{points[k]:g}" for k in TASK_KEYS}}
+        row["total"] = f"{result.total:g}"
+        row["status"] = result.status
+        table.append(row)
+    return table
+
+
+def write_csv(path, results):
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, CSV_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows(results))
+
+
+def print_table(results):
+    table = rows(results)
+    widths = {c: max(len(c), *(len(r[c]) for r in table)) if table else len(c) for c in CSV_COLUMNS}
+    print("  ".join(c.ljust(widths[c]) for c in CSV_COLUMNS))
+    for row in table:
+        print("  ".join(row[c].ljust(widths[c]) for c in CSV_COLUMNS))

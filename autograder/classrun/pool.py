@@ -1,0 +1,52 @@
+"""The worker pool (main process): students graded in parallel, one process each.
+
+``run`` yields each student's record as its worker finishes. Workers are
+spawned fresh per batch (``max_tasks_per_child`` can hang: CPython gh-115634);
+a student whose worker crashed is retried once in a fresh pool, so one crash
+costs no one else. A worker error is never dropped: it comes back as the
+record's ``error``.
+"""
+import concurrent.futures
+import multiprocessing
+import os
+
+from ..course import DATA
+from ..worker import student as worker
+
+BATCH_PER_WORKER = 20
+
+
+def kernel_environment():
+    """Environment of the grading workers and the kernels they start: one thread each."""
+    one = "1"
+    return {"OMP_NUM_THREADS": one, "MKL_NUM_THREADS": one, "OPENBLAS_NUM_THREADS": one,
+            "GPT_COURSE_DATA": str(DATA), "GPT_MAX_ITERS": "1", "MPLBACKEND": "Agg",
+            "PATH": os.environ.get("PATH", "")}
+
+
+def run(works, secret, cell_timeout, sandbox, reference_dir, fingerprint, jobs):
+    """Yield (student id, record dict) as workers finish; ``works``: id -> work folder."""
+    context = multiprocessing.get_context("spawn")
+    queue, attempts = list(works), dict.fromkeys(works, 0)
+    while queue:
+        batch, queue = queue[:jobs * BATCH_PER_WORKER], queue[jobs * BATCH_PER_WORKER:]
+        retry = []
+        with concurrent.futures.ProcessPoolExecutor(
+                jobs, mp_context=context, initializer=worker.init_pool,
+                initargs=(kernel_environment(),)) as pool:
+            futures = {pool.submit(worker.grade_student, str(works[sid]), sid, secret, cell_timeout,
+                                   sandbox, str(reference_dir), fingerprint, str(DATA)): sid
+                       for sid in batch}
+            for future in concurrent.futures.as_completed(futures):
+                sid = futures[future]
+                attempts[sid] += 1
+                try:
+                    yield sid, future.result()
+                except concurrent.futures.process.BrokenProcessPool:
+                    if attempts[sid] < 2:
+                        retry.append(sid)
+                    else:
+                        yield sid, {"error": "worker crashed twice (BrokenProcessPool)"}
+                except Exception as exc:  # a failed worker costs only this student, and says why
+                    yield sid, {"error": f"worker failed: {type(exc).__name__}: {exc}"[:300]}
+        queue = retry + queue

@@ -1,0 +1,158 @@
+"""Staging (main process): a student's notebooks into the course, and back.
+
+``stage`` puts a student's notebooks, read and repaired, into
+``OUT/course/submitted``; ``stage_work`` makes the private course a worker
+grades in; ``collect_work`` brings its notebooks, pages and result record back.
+"""
+import hashlib
+import json
+import os
+import pathlib
+import shutil
+import stat
+import tempfile
+
+import nbformat
+
+from ..course import ASSIGNMENT, NOTEBOOKS
+from ..worker.student import LOG_FILE, RESULT_FILE
+
+MAX_NOTEBOOK_BYTES = 100 * 2**20
+
+
+def normalize(path):
+    """(notebook, problem): a v4 notebook without outputs, or the reason it is unusable."""
+    try:
+        if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+            return None, "файл больше 100 МБ"
+        raw = path.read_bytes()
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None, "not UTF-8"
+    except (ValueError, RecursionError):
+        return None, "not JSON"
+    except OSError as exc:
+        return None, f"unreadable: {exc.strerror}"
+    if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
+        return None, "not a notebook"
+    try:
+        nb = nbformat.reads(json.dumps(data), as_version=4)
+    except Exception as exc:  # nbformat raises many kinds on odd JSON: all mean "not a notebook"
+        return None, f"not a notebook ({type(exc).__name__})"
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        if not isinstance(cell.get("source", ""), str):
+            return None, "not a notebook"
+    return nb, None
+
+
+def read_grade_ids(path):
+    nb = nbformat.read(str(path), as_version=4)
+    return {cell.metadata["nbgrader"]["grade_id"] for cell in nb.cells
+            if "grade_id" in cell.metadata.get("nbgrader", {})}
+
+
+def sanitize_metadata(nb, known):
+    """Make nbgrader metadata consistent so one odd cell cannot fail the notebook.
+
+    Unknown grade ids become plain cells; of duplicated ids the last cell keeps
+    its metadata (it is the one that defines the class last). Returns notes.
+    """
+    notes, last = [], {}
+    for i, cell in enumerate(nb.cells):
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id is None:
+            continue
+        if grade_id not in known:
+            del cell.metadata["nbgrader"]
+            notes.append(f"ячейка {grade_id!r} не из задания: проверяется как обычная")
+            continue
+        if grade_id in last:
+            del nb.cells[last[grade_id]].metadata["nbgrader"]
+            notes.append(f"ячейка {grade_id!r} повторяется: взята последняя")
+        last[grade_id] = i
+    return notes
+
+
+def stage(student, course):
+    """Copy a student's notebooks into submitted/; return (status words, notes, digest of the input)."""
+    folder = course / "submitted" / student.student_id / ASSIGNMENT
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    notes = list(student.notes)
+    status = []
+    digest = hashlib.sha256()
+    release = course / "release" / ASSIGNMENT
+    for name in NOTEBOOKS:
+        path = student.notebooks.get(name)
+        nb, problem = (None, None) if path is None else normalize(path)
+        if path is None:
+            status.append(f"missing {name}")
+        elif problem:
+            status.append(f"invalid notebook {name}: {problem}")
+        if nb is None:
+            nb = nbformat.read(str(release / f"{name}.ipynb"), as_version=4)
+        else:
+            known = read_grade_ids(release / f"{name}.ipynb")
+            notes += [f"{name}: {note}" for note in sanitize_metadata(nb, known)]
+        digest.update(name.encode() + (path.read_bytes() if path and not problem else b"release"))
+        (folder / f"{name}.ipynb").write_text(nbformat.writes(nb), encoding="utf-8")
+    for extra in release.iterdir():
+        if extra.suffix != ".ipynb":
+            if extra.is_dir():
+                shutil.copytree(extra, folder / extra.name)
+            else:
+                shutil.copy(extra, folder / extra.name)
+    return status, notes, digest.hexdigest()
+
+
+def stage_work(course, student_id, gradebook):
+    """A private nbgrader course for one student (nbgrader #174), from SQLite ``gradebook``."""
+    work = pathlib.Path(tempfile.mkdtemp(prefix=f"grade-{student_id}-", dir=course / "work"))
+    shutil.copy(gradebook, work / "gradebook.db")
+    shutil.copytree(course / "source", work / "source")
+    shutil.copytree(course / "submitted" / student_id, work / "submitted" / student_id)
+    return work
+
+
+def copy_regular_file(src, folder):
+    """Copy ``src`` into ``folder`` if it is a regular file, never through a link.
+
+    The kernel could write into the folders nbgrader works in: only the
+    notebooks and feedback pages nbgrader wrote come back, nothing the student
+    planted beside them (links, big files).
+    """
+    try:
+        fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return False
+        with open(folder / src.name, "wb") as g:
+            shutil.copyfileobj(f, g)
+    return True
+
+
+def collect_work(course, work, student_id, logs):
+    """Bring notebooks, pages and the result record back from a private course.
+
+    Returns the worker's record (a dict), or None if it wrote none; its log, if
+    any, goes to ``logs/<student_id>.log``.
+    """
+    for kind, suffix in (("autograded", ".ipynb"), ("feedback", ".html")):
+        dst = course / kind / student_id / ASSIGNMENT
+        shutil.rmtree(dst.parent, ignore_errors=True)
+        dst.mkdir(parents=True)
+        for name in NOTEBOOKS:
+            copy_regular_file(work / kind / student_id / ASSIGNMENT / f"{name}{suffix}", dst)
+    record = None
+    if (work / RESULT_FILE).is_file():
+        record = json.loads((work / RESULT_FILE).read_text(encoding="utf-8"))
+    if (work / LOG_FILE).is_file():
+        logs.mkdir(parents=True, exist_ok=True)
+        shutil.copy(work / LOG_FILE, logs / f"{student_id}.log")
+    shutil.rmtree(work, ignore_errors=True)
+    return record

@@ -1,0 +1,30 @@
+"""The course's nbgrader configuration, for any process that runs nbgrader.
+
+``course_config`` loads the repository's one ``nbgrader_config.py`` with a given
+course root (no second copy of it anywhere); ``venv_on_path`` lets nbgrader's
+gradebook find ``alembic`` (run by name) when the venv is not activated.
+"""
+import os
+import sys
+
+from traitlets.config.loader import PyFileConfigLoader
+
+from .course import NBGRADER_CONFIG
+
+
+def venv_on_path():
+    """Put this Python's bin folder first on PATH (nbgrader runs ``alembic`` by name)."""
+    bin_dir = os.path.dirname(sys.executable)
+    parts = os.environ.get("PATH", "").split(os.pathsep)
+    if bin_dir not in parts:
+        os.environ["PATH"] = os.pathsep.join([bin_dir, *filter(None, parts)])
+
+
+def course_config(root, db_url=""):
+    """The repository's nbgrader config, rooted at ``root`` (and with ``db_url``, if given)."""
+    venv_on_path()
+    config = PyFileConfigLoader(NBGRADER_CONFIG.name, path=str(NBGRADER_CONFIG.parent)).load_config()
+    config.CourseDirectory.root = str(root)
+    if db_url:
+        config.CourseDirectory.db_url = db_url
+    return config

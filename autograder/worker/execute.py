@@ -1,0 +1,432 @@
+"""nbgrader's Execute, with hidden checks that run outside the student's kernel.
+
+RUNS IN A GRADING WORKER (one student at a time). For each autograded test
+cell only the visible asserts run in the kernel. Then the generic probe
+(``kernel/probe.py``: no reference, no expected values) runs the student's
+class on secret inputs and saves what came out; the grader loads it (tensors
+only), compares it with the reference here (``checks.scoring``), and writes the
+verdict as the cell's output in the form nbgrader scores: nothing for full
+points, a number for partial credit, an error for none.
+
+What happens is also recorded as data in ``RECORD`` (verdicts per task,
+events per notebook), which the worker turns into the student's result record.
+"""
+import copy
+import dataclasses
+import pathlib
+import shutil
+import os
+import time
+
+from nbformat.notebooknode import NotebookNode
+from nbclient.exceptions import DeadKernelError
+from nbgrader.preprocessors import Execute
+from jupyter_core.utils import run_sync
+from traitlets import Bool, Integer, Unicode
+
+from ..checks import cases as checks_cases, reference, scoring
+from ..course import HIDDEN_BEGIN, TASK, TASK_OF_GRADE_ID
+from ..notebooks import visible_part
+from ..results import Event
+from . import probe_exchange
+
+
+@dataclasses.dataclass
+class Record:
+    """What one student's notebooks produced: verdicts and events, as data."""
+
+    verdicts: dict = dataclasses.field(default_factory=dict)  # task -> TaskResult
+    events: list = dataclasses.field(default_factory=list)    # [Event]
+
+    def event(self, notebook, kind, detail=""):
+        if not any(e.notebook == notebook and e.kind == kind for e in self.events):
+            self.events.append(Event(notebook, kind, detail))
+
+
+RECORD = Record()
+
+
+def start_record():
+    """A fresh record for the next student (the worker calls this)."""
+    global RECORD
+    RECORD = Record()
+    return RECORD
+
+
+def death_kind(km):
+    """Event kind and Russian words for a kernel that stopped."""
+    if getattr(km, "memory_exceeded", False):
+        return "memory", f"превышен лимит памяти ({km.memory_limit_mb} МиБ)"
+    if getattr(km, "disk_exceeded", False):
+        return "disk", f"превышен лимит на файлы ({km.disk_limit_mb} МиБ)"
+    return "kernel_died", "ядро упало"
+
+
+def error_output(name, why, traceback=None):
+    """An error output as nbgrader scores it (a failed cell)."""
+    return NotebookNode(output_type="error", ename=name, evalue=why,
+                        traceback=[traceback or f"{name}: {why}"])
+
+
+def verdict_outputs(verdict, visible):
+    """Cell outputs that make nbgrader record ``verdict.points``."""
+    notes = []
+    for out in visible:
+        if out.get("output_type") == "error":
+            notes.append(f"Видимые тесты: {out.get('ename')}: {out.get('evalue')}")
+    text_message = scoring.message(verdict)
+    text = "\n".join(notes + [text_message]) + "\n"
+    if verdict.points <= 0:
+        return [NotebookNode(output_type="error", ename="AssertionError",
+                             evalue=text_message, traceback=text.rstrip("\n").split("\n"))]
+    outputs = [NotebookNode(output_type="stream", name="stdout", text=text)]
+    if verdict.points < verdict.max_points:
+        outputs.append(NotebookNode(output_type="execute_result", execution_count=None,
+                                    metadata={}, data={"text/plain": f"{verdict.points:g}"}))
+    return outputs
+
+
+def _output_size(content):
+    """Rough size in characters of one output message's content."""
+    import json
+    size = len(content.get("text", "") or "")
+    for value in (content.get("data") or {}).values():
+        size += len(value) if isinstance(value, str) else len(json.dumps(value))
+    size += sum(len(line) for line in content.get("traceback", []) or [])
+    return size
+
+
+RESET_CALL = "get_ipython().reset(new_session=False)\nimport os as __os; __os.chdir(%r); del __os\n"
+# What a class cell needs when it is run on its own (see ProbingExecute.rescue).
+RESCUE_PREAMBLE = ("import math\nimport torch\nimport torch.nn as nn\n"
+                   "from torch.nn import functional as F\n")
+_SHARED_KERNEL = {}
+
+
+def shutdown_shared_kernel():
+    """Stop the kernel reused across one student's notebooks, if any."""
+    km = _SHARED_KERNEL.pop("km", None)
+    if km is None:
+        return
+    try:
+        if km.has_kernel:
+            run_sync(km.shutdown_kernel)(now=True)
+    except Exception:  # a kernel killed for a limit can't be asked: just clean up
+        for step in (km._async_kill_kernel, km._async_cleanup_resources):
+            try:
+                run_sync(step)()
+            except Exception:  # nothing left to stop
+                pass
+
+
+def _grade_meta(cell):
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+class ProbingExecute(Execute):
+    """Execute whose hidden checks compare outside the kernel."""
+
+    secret = Unicode("", help="Instructor's secret for the hidden inputs.").tag(config=True)
+    fingerprint = Unicode("", help="Grader fingerprint: keys the reference cache.").tag(config=True)
+    student = Unicode("", help="Student id.").tag(config=True)
+    probe_timeout = Integer(120, help="Seconds for one probe.").tag(config=True)
+    reference_dir = Unicode("", help="Cache of the reference outputs (outside the kernel's reach).").tag(config=True)
+    siblings = Unicode("", help="Folder of the student's other notebooks, which later steps import.").tag(config=True)
+    kernel_dir = Unicode("", help="Folder the kernel runs in (copies of the student's files); "
+                                  "default: the notebook's folder.").tag(config=True)
+    max_output_bytes = Integer(2 * 2**20, help="Output kept per notebook; the rest is dropped "
+                                               "as it arrives, with a note.").tag(config=True)
+    notebook_timeout = Integer(600, help="Seconds for a whole notebook; later cells are skipped.").tag(config=True)
+    sandbox = Bool(False, help="Run every kernel in the bubblewrap sandbox "
+                               "(sandbox.SandboxedKernelManager).").tag(config=True)
+    reuse_kernel = Bool(False, help="Run one student's notebooks in one kernel, reset between them "
+                                    "(saves a kernel start and `import torch` per notebook).").tag(config=True)
+    rescue = Bool(True, help="When an earlier cell (importing an earlier step) kills the kernel, "
+                             "probe the task's class again in a fresh kernel with stand-ins.").tag(config=True)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # nbgrader's Execute passes kernel_manager_class as an argument, which
+        # beats any configured value: choose the sandbox here.
+        if self.sandbox:
+            from .sandbox import SandboxedKernelManager
+            self.kernel_manager_class = SandboxedKernelManager
+
+    # ---- one notebook
+    def preprocess(self, nb, resources=None, km=None):
+        if self.sandbox and not getattr(km or self.kernel_manager_class, "sandboxed", False):
+            raise RuntimeError("sandbox requested but the kernel manager is not sandboxed")
+        self._notebook = resources.get("nbgrader", {}).get("notebook", "") or "notebook"
+        self._deadline = time.monotonic() + self.notebook_timeout
+        self._cell_timeout = self.timeout
+        self._pending = []
+        self._dead = False
+        self._death_index = None
+        self._final_outputs = {}
+        self._output_bytes = 0
+        self._current_index = -1
+        self._truncated = False
+        km = self._kernel_manager(km)
+        self.student = self.student or resources.get("nbgrader", {}).get("student", "")
+        self._workdir = self._prepare_workdir(resources)
+        try:
+            nb, resources = super().preprocess(nb, resources, km)
+        except Exception as exc:  # e.g. a kernel that dies while starting: this notebook only
+            self.log.warning("notebook stopped: %s: %s", type(exc).__name__, exc)
+            nb = self.nb
+            timed_out = isinstance(exc, TimeoutError) or "timeout" in str(exc).lower()
+            if timed_out:
+                kind, why = "timeout", "ячейка не завершилась и не прервалась: ядро остановлено"
+            else:
+                kind, why = death_kind(km)
+                why += ": ядро не запустилось или упало"
+            self.note_death(nb, self._current_index, kind, why)
+            shutdown_shared_kernel()
+        if getattr(km, "check_limits", None) and not self._dead and km.check_limits():
+            # over a limit by the end of this notebook: say so here, not in the next one
+            kind, why = death_kind(km)
+            RECORD.event(self._notebook, kind, why)
+            code = [c for c in nb.cells if c.cell_type == "code"]
+            if code:
+                code[-1].outputs.append(error_output("DeadKernelError", why))
+        self.settle_unfinished(nb, resources)
+        # Verdict outputs are final: nothing the kernel sent later (a display
+        # update aimed at them, say) changes what nbgrader scores.
+        for index, outputs in self._final_outputs.items():
+            nb.cells[index].outputs = outputs
+        return nb, resources
+
+    def _kernel_manager(self, km):
+        self._reset_first = False
+        if not self.reuse_kernel or km is not None:
+            return km
+        km = _SHARED_KERNEL.get("km")
+        if km is not None and not (km.has_kernel and run_sync(km.is_alive)()):
+            shutdown_shared_kernel()
+            km = None
+        self._reset_first = km is not None
+        if km is None:
+            km = self.kernel_manager_class(kernel_name=self.kernel_name or "python3", parent=self)
+            _SHARED_KERNEL["km"] = km
+        return km
+
+    def _prepare_workdir(self, resources):
+        """The kernel's folder: copies of the student's files, never nbgrader's."""
+        notebook_dir = pathlib.Path(resources.get("metadata", {}).get("path") or ".")
+        self._notebook_dir = notebook_dir
+        workdir = notebook_dir
+        if self.kernel_dir:
+            # The kernel never sees the folder nbgrader writes the autograded
+            # notebooks (hidden test cells restored) into.
+            workdir = pathlib.Path(self.kernel_dir)
+            if not self._reset_first:
+                # a new kernel starts clean: nothing left by one that was killed
+                probe_exchange.remove(workdir)
+            workdir.mkdir(parents=True, exist_ok=True)
+            for path in notebook_dir.iterdir():
+                target = workdir / path.name
+                if (path.suffix != ".ipynb" and path.is_file() and not path.is_symlink()
+                        and not os.path.lexists(target)):
+                    shutil.copy(path, target)
+            resources.setdefault("metadata", {})["path"] = str(workdir)
+        if self.siblings:
+            for path in pathlib.Path(self.siblings).glob("*.ipynb"):
+                target = workdir / path.name
+                if not target.exists() and not target.is_symlink() and not path.is_symlink():
+                    shutil.copy(path, target)
+        return workdir
+
+    def note_death(self, nb, index, kind, why):
+        """The kernel stopped in cell ``index``: say so there and record it."""
+        self._dead = True
+        if self._death_index is None:
+            self._death_index = index
+        RECORD.event(self._notebook, kind, why)
+        if 0 <= index < len(nb.cells) and nb.cells[index].cell_type == "code":
+            name = "CellTimeoutError" if kind == "timeout" else "DeadKernelError"
+            nb.cells[index].setdefault("outputs", []).append(error_output(name, why))
+
+    def settle_unfinished(self, nb, resources):
+        """A verdict for every graded test cell that has none yet."""
+        for index, cell in enumerate(nb.cells):
+            spec = TASK_OF_GRADE_ID.get(_grade_meta(cell).get("grade_id"))
+            if (spec is None or index in self._final_outputs or not _grade_meta(cell).get("grade")
+                    or cell.cell_type != "code"):
+                continue
+            verdict = None
+            if self.rescue and self._dead and self._killed_before_class(nb, spec):
+                verdict, outputs = self.rescue_task(nb, resources, spec)
+                if verdict is not None:
+                    cell.outputs = outputs
+            if verdict is None:
+                verdict = scoring.failed(spec.key, "kernel_died" if self._dead else "timeout")
+                cell.outputs = [error_output("DeadKernelError", verdict.mistakes[0][1])]
+            self.finish(cell, index, verdict)
+        self._pending = []
+
+    def _killed_before_class(self, nb, spec):
+        """The kernel died in a cell before the task's class (an earlier step's import)."""
+        for index, cell in enumerate(nb.cells):
+            if _grade_meta(cell).get("grade_id") == spec.solution_id:
+                return self._death_index is not None and 0 <= self._death_index < index
+        return False
+
+    def rescue_task(self, nb, resources, spec):
+        """Probe the task's class alone in a fresh kernel: (verdict, outputs) or (None, None).
+
+        An earlier step that kills the kernel when imported (``os._exit``, broken
+        builtins, an output flood) must not cost this task: its class cell runs
+        with stand-ins for the classes it uses, and only the hidden checks run.
+        """
+        solution = next(c for c in nb.cells if _grade_meta(c).get("grade_id") == spec.solution_id)
+        tests = next(c for c in nb.cells if _grade_meta(c).get("grade_id") == spec.tests_id)
+        cells = [NotebookNode(cell_type="code", source=RESCUE_PREAMBLE, metadata={}, outputs=[],
+                              execution_count=None),
+                 copy.deepcopy(solution), copy.deepcopy(tests)]
+        cells[2].source = HIDDEN_BEGIN  # no visible asserts: they need the earlier steps
+        synthetic = NotebookNode(nbformat=4, nbformat_minor=5, metadata=copy.deepcopy(nb.metadata),
+                                 cells=cells)
+        shutdown_shared_kernel()
+        helper = type(self)(config=self.config, parent=self.parent, rescue=False)
+        helper.kernel_manager_class = self.kernel_manager_class
+        sub_resources = copy.deepcopy(resources)
+        sub_resources.setdefault("metadata", {})["path"] = str(self._notebook_dir)
+        try:
+            done, _ = helper.preprocess(synthetic, sub_resources)
+        except Exception as exc:  # the rescue itself failed: the task keeps kernel_died
+            self.log.warning("rescue of %s failed: %s", spec.key, exc)
+            return None, None
+        finally:
+            shutdown_shared_kernel()
+        verdict = RECORD.verdicts.get(spec.key)
+        if verdict is None:
+            return None, None
+        note = NotebookNode(output_type="stream", name="stdout", text=(
+            "Ядро упало в ячейке до класса (при импорте предыдущего шага): видимые тесты не "
+            f"выполнялись, класс {spec.cls} проверен отдельно, с заменами вместо классов других шагов.\n"))
+        return verdict, [note] + list(done.cells[2].outputs)
+
+    def finish(self, cell, index, verdict):
+        """Record ``verdict`` for the test cell at ``index``; its outputs become final."""
+        self.clear_display_id_mapping(index)
+        self._final_outputs[index] = copy.deepcopy(cell.outputs)
+        RECORD.verdicts[verdict.task] = verdict
+
+    # ---- output: capped while it arrives, not after
+    def output(self, outs, msg, display_id, cell_index):
+        size = _output_size(msg.get("content", {}))
+        if self._output_bytes + size > self.max_output_bytes:
+            if not self._truncated:
+                self._truncated = True
+                RECORD.event(self._notebook, "output_cut",
+                             f"вывод больше {self.max_output_bytes // 2**20} МиБ обрезан")
+                outs.append(NotebookNode(output_type="stream", name="stdout", text=(
+                    f"\n[вывод обрезан: больше {self.max_output_bytes // 2**20} МиБ на ноутбук; "
+                    "дальнейший вывод не сохраняется]\n")))
+            return None
+        self._output_bytes += size
+        return super().output(outs, msg, display_id, cell_index)
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        RECORD.event(self._notebook, "timeout", f"ячейка дольше {timeout} с")
+        return await super()._async_handle_timeout(timeout, cell)
+
+    # ---- cells
+    def run_hidden_cell(self, source, index, timeout=None):
+        """Execute code the notebook does not show; keep the notebook's cell in place."""
+        own = self.nb.cells[index]
+        probe_cell = NotebookNode(cell_type="code", source=source, metadata={}, outputs=[],
+                                  execution_count=None)
+        saved_timeout = self.timeout
+        try:
+            self.timeout = timeout or self.timeout
+            self.execute_cell(probe_cell, index, store_history=False)
+        finally:
+            self.timeout = saved_timeout
+            self.nb.cells[index] = own
+        return probe_cell
+
+    def preprocess_cell(self, cell, resources, index):
+        self.execute_own_cell(cell, resources, index)
+        if index == len(self.nb.cells) - 1:
+            self.finish_pending(index, at_end=True)
+        return cell, resources
+
+    def execute_own_cell(self, cell, resources, index):
+        self._current_index = index
+        left = int(self._deadline - time.monotonic())
+        if cell.cell_type == "code" and (left <= 0 or self._dead):
+            if self._dead:
+                name, why = "DeadKernelError", "ядро упало раньше"
+            else:
+                name, why = "CellTimeoutError", "время на ноутбук исчерпано"
+                RECORD.event(self._notebook, "timeout", why)
+            cell.outputs = [error_output(name, why, f"{name}: {why}, ячейка не выполнялась")]
+            return
+        try:
+            self._execute_own_cell(cell, resources, index, left)
+        except DeadKernelError:
+            kind, why = death_kind(self.km)
+            self.note_death(self.nb, index, kind, why + " в этой ячейке")
+
+    def _execute_own_cell(self, cell, resources, index, left):
+        self.timeout = max(1, min(self._cell_timeout, left))
+        if self._reset_first:
+            self._reset_first = False
+            self.run_hidden_cell(RESET_CALL % str(self._workdir.resolve()), index)
+        meta = _grade_meta(cell)
+        spec = TASK_OF_GRADE_ID.get(meta.get("grade_id"))
+        if cell.cell_type != "code" or not meta.get("grade") or spec is None or spec.tests_id != meta["grade_id"]:
+            super().preprocess_cell(cell, resources, index)
+            return
+        full = cell.source
+        cell.source = visible_part(full)
+        try:
+            super().preprocess_cell(cell, resources, index)
+        finally:
+            cell.source = full
+        self._pending.append((spec, cell, index))
+        self.finish_pending(index, at_end=False)
+
+    def finish_pending(self, index, at_end):
+        """Probe the pending tasks; a class not defined yet waits for the last cell."""
+        waiting = []
+        for spec, cell, cell_index in self._pending:
+            if self._dead:
+                waiting.append((spec, cell, cell_index))  # settled at the end
+                continue
+            verdict = self.hidden_verdict(spec, index)
+            if not at_end and verdict.mistake_keys == ["class_missing"]:
+                waiting.append((spec, cell, cell_index))
+                continue
+            cell.outputs = verdict_outputs(verdict, cell.outputs)
+            self.finish(cell, cell_index, verdict)
+        self._pending = waiting
+
+    # ---- hidden checks
+    def hidden_verdict(self, spec, index):
+        return scoring.best_verdict(spec.key, lambda own_deps: None if own_deps and self._dead
+                                    else self.probed_verdict(spec, index, own_deps))
+
+    def probed_verdict(self, spec, index, own_deps):
+        cases = checks_cases.make_cases(spec.key, checks_cases.case_seed(self.secret), own_deps)
+        key = f"{checks_cases.case_seed(self.secret)}-{self.fingerprint[:16]}"
+        want = reference.cached_outputs(spec.key, cases, self.reference_dir, key)
+        got, why = self.run_probe(spec, cases, index)
+        if got is None:
+            self.log.warning("probe of %s failed: %s", spec.key, why)
+            return scoring.failed(spec.key, "probe_failed")
+        return scoring.grade(spec.key, cases, got, want)
+
+    def run_probe(self, spec, cases, index):
+        """The kernel's results for ``cases``, or (None, why)."""
+        if not probe_exchange.put_cases(self._workdir, cases):
+            return None, "cases could not be written"
+        try:
+            self.run_hidden_cell(probe_exchange.probe_call(spec), index, self.probe_timeout)
+        except DeadKernelError:
+            kind, why = death_kind(self.km)
+            self.note_death(self.nb, -1, kind, why + " во время скрытых проверок")
+            self._death_index = index
+            return None, why
+        return probe_exchange.take_results(self._workdir, len(cases))

@@ -1,0 +1,110 @@
+"""Grade one student in an nbgrader course folder of its own (nbgrader #174).
+
+RUNS IN A GRADING WORKER PROCESS. nbgrader's own ``autograde`` (with
+``ProbingExecute``) and ``generate_feedback``; the verdicts and events it
+recorded become ``result.json`` in the student's work folder, read by the main
+process. An error is recorded there too (its traceback in ``grading.log``),
+never swallowed.
+"""
+import json
+import os
+import re
+import traceback
+
+from nbgrader.apps import NbGraderAPI
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, GetGrades,
+                                    IgnorePattern, LimitOutput, SaveAutoGrades)
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+from ..course import ASSIGNMENT, GRADED_GLOB
+from ..nbconfig import course_config
+from . import execute
+from .feedback import StripHiddenTests
+
+RESULT_FILE = "result.json"
+LOG_FILE = "grading.log"
+
+
+def grading_config(course, student, secret, cell_timeout, sandbox, reference_dir="",
+                   fingerprint="", data_file=""):
+    c = course_config(course)  # the course's own configuration, then grading settings
+    c.CourseDirectory.notebook_id = GRADED_GLOB
+    c.Autograde.autograde_preprocessors = [
+        execute.ProbingExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+        SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+    c.OverwriteCells.add_missing_cells = True
+    c.ProbingExecute.reuse_kernel = True
+    c.ProbingExecute.timeout = cell_timeout
+    c.ProbingExecute.notebook_timeout = cell_timeout * 3
+    c.ProbingExecute.probe_timeout = max(cell_timeout, 60)
+    c.ProbingExecute.secret = secret
+    c.ProbingExecute.fingerprint = fingerprint
+    c.ProbingExecute.student = student
+    c.ProbingExecute.siblings = os.path.join(course, "submitted", student, ASSIGNMENT)
+    c.ProbingExecute.reference_dir = reference_dir
+    c.ProbingExecute.kernel_dir = os.path.join(course, "kernel")
+    if sandbox:
+        c.ProbingExecute.sandbox = True
+        c.SandboxedKernelManager.readonly_paths = [data_file] if data_file else []
+    c.LimitOutput.max_lines = 300
+    c.LimitOutput.max_traceback = 60
+    c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, StripHiddenTests]
+    return c
+
+
+def grade_student(course, student, secret, cell_timeout=60, sandbox=False, reference_dir="",
+                  fingerprint="", data_file=""):
+    """Autograde and write feedback for one student; return the result record (a dict).
+
+    The record has ``tasks`` (task -> TaskResult fields), ``events`` and ``error``;
+    it is also written to ``COURSE/result.json``.
+    """
+    course = os.path.abspath(course)
+    record = execute.start_record()
+    errors = []
+    try:
+        config = grading_config(course, student, secret, cell_timeout, sandbox, reference_dir,
+                                fingerprint, data_file)
+        api = NbGraderAPI(CourseDirectory(config=config), config=config)
+        try:
+            result = api.autograde(ASSIGNMENT, student, force=True, create=True)
+        finally:
+            execute.shutdown_shared_kernel()
+        if not result.get("success"):
+            errors.append(("nbgrader autograde: " + _reason(result),
+                           f"{result.get('error')}\n{result.get('log', '')}"))
+        feedback = api.generate_feedback(ASSIGNMENT, student, force=True)
+        if not feedback.get("success"):
+            errors.append(("nbgrader generate_feedback: " + _reason(feedback),
+                           f"{feedback.get('error')}\n{feedback.get('log', '')}"))
+    except Exception as exc:  # recorded, with its traceback: the row says why
+        errors.append((f"{type(exc).__name__}: {exc}"[:300], traceback.format_exc()))
+    if errors:
+        with open(os.path.join(course, LOG_FILE), "w", encoding="utf-8") as f:
+            f.write("\n\n".join(detail for _, detail in errors))
+    summary = "; ".join(line for line, _ in errors)
+    data = {"tasks": {k: v.__dict__ for k, v in record.verdicts.items()},
+            "events": [e.__dict__ for e in record.events], "error": summary}
+    with open(os.path.join(course, RESULT_FILE), "w", encoding="utf-8") as f:
+        json.dump(data, f, ensure_ascii=False, indent=1)
+    return data
+
+
+EXCEPTION_LINE = re.compile(r"^[\w.]*(Error|Exception|Exit)\b.*")
+
+
+def _reason(api_result):
+    """The exception nbgrader's log ends with (its error text only says 'see the traceback')."""
+    for text in (api_result.get("log"), api_result.get("error")):
+        lines = [line.strip() for line in str(text or "").splitlines()]
+        found = [line for line in lines if EXCEPTION_LINE.match(line)]
+        if found:
+            return found[-1][:300]
+    lines = [line for line in str(api_result.get("error") or "").splitlines() if line.strip()]
+    return lines[-1].strip()[:300] if lines else "failed"
+
+
+def init_pool(environment):
+    """Pool initializer: kernels inherit this environment (and no PYTHONPATH)."""
+    os.environ.update(environment)
+    os.environ.pop("PYTHONPATH", None)
