@@ -31,9 +31,11 @@ import nbformat
 import pytest
 
 from autograder import demo, notebooks
-from autograder.checks import POINTS, TASKS
-from autograder.notebooks import NOTEBOOK_OF_TASK, find_cell, paste_body, read
-from autograder.sandbox import SandboxedKernelManager, bwrap_available
+from autograder.course import TASK_KEYS as TASKS, TASKS as SPECS
+from autograder.notebooks import find_cell, paste_body, read
+from autograder.worker.sandbox import SandboxedKernelManager, bwrap_available
+
+NOTEBOOK_OF_TASK = {spec.key: spec.notebook for spec in SPECS}
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 AVAILABLE, WHY = bwrap_available()
@@ -42,15 +44,15 @@ pytestmark = [pytest.mark.slow,
 
 CELL_TIMEOUT = 10
 WALL_LIMIT_S = 15 * 60          # the whole class, two cores
-FULL = {task: float(points) for task, points in POINTS.items()}
+FULL = {spec.key: float(spec.points) for spec in SPECS}
 
 # Text that exists only in instructor material: it must reach no output a student or
 # the report sees. (The reference *body* itself is in the honest students' own code, so
 # e.g. "wei.masked_fill(self.tril" cannot be a marker.)
-MARKERS = [b"never enters a",        # autograder/reference.py docstring
-           b"head_no_mask",          # autograder/mistakes.py
+MARKERS = [b"never enters a",        # autograder/checks/reference.py docstring
+           b"head_no_mask",          # autograder/checks/mistakes.py
            b"BEGIN SOLUTION",        # source notebooks
-           b"def case_seed"]         # autograder/execute.py
+           b"def case_seed"]         # autograder/checks/cases.py
 # Also in the autograded notebooks (nbgrader restores the hidden test cells there), so
 # checked only in what students and the report get.
 HIDDEN_MARKERS = [b"BEGIN HIDDEN", b"autograder.hidden"]
@@ -129,15 +131,15 @@ def grab(path):
         data = f.read()
     print("READ", path, repr(data))
     return len(data)
-for path in [ROOT + "/source/gpt/01_head.ipynb", ROOT + "/autograder/reference.py",
-             ROOT + "/autograder/mistakes.py", ROOT + "/autograder/execute.py",
+for path in [ROOT + "/source/gpt/01_head.ipynb", ROOT + "/autograder/checks/reference.py",
+             ROOT + "/autograder/checks/mistakes.py", ROOT + "/autograder/checks/cases.py",
              OUT + "/course/source/gpt/01_head.ipynb", OUT + "/secret.txt",
              OUT + "/course/gradebook.db", str(HERE.parents[2] / "source" / "gpt" / "01_head.ipynb"),
              str(HERE.parents[2] / "gradebook.db"), "/etc/hostname", CANARY]:
     attempt("read " + path, lambda p=path: grab(p))
 def steal():
     sys.path.insert(0, ROOT)
-    import autograder.reference as ref
+    import autograder.checks.reference as ref
     Head.forward = ref.Head.forward
     return "stolen"
 attempt("import_reference", steal)
@@ -200,7 +202,7 @@ def write(path):
     with open(path, "ab") as f:
         f.write(b"PWNED")
     return "wrote"
-for path in [ROOT + "/source/gpt/01_head.ipynb", ROOT + "/autograder/checks.py",
+for path in [ROOT + "/source/gpt/01_head.ipynb", ROOT + "/autograder/checks/scoring.py",
              ROOT + "/release/gpt/01_head.ipynb", ROOT + "/data/input.txt", ROOT + "/gradebook.db"]:
     attempt("open " + path, lambda p=path: open_for_writing(p))
 for path in [CANARY, ROOT + "/pwned.txt", OUT + "/course/gradebook.db", OUT + "/gradebook.db",
@@ -339,7 +341,7 @@ report("OVERWRITE")
 '''
 
 PROBE_SYMLINK = '''
-TARGETS = ["/etc/passwd", CANARY, ROOT + "/autograder/reference.py", "/etc/hostname"]
+TARGETS = ["/etc/passwd", CANARY, ROOT + "/autograder/checks/reference.py", "/etc/hostname"]
 def link_forever():
     i, stop = 0, time.time() + 600
     while time.time() < stop:
@@ -457,8 +459,8 @@ report("FORGE")
 
 SYMLINK_PLANT = '''
 LINKS = {
-    "leak_reference.txt": ROOT + "/autograder/reference.py",
-    "leak_mistakes.txt": ROOT + "/autograder/mistakes.py",
+    "leak_reference.txt": ROOT + "/autograder/checks/reference.py",
+    "leak_mistakes.txt": ROOT + "/autograder/checks/mistakes.py",
     "leak_source.txt": ROOT + "/source/gpt/01_head.ipynb",
     "leak_work_source.txt": str(HERE.parents[2] / "source" / "gpt" / "01_head.ipynb"),
     "leak_secret.txt": OUT + "/secret.txt",

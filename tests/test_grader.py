@@ -13,6 +13,8 @@ import nbformat
 import pytest
 
 from autograder import demo, notebooks
+from autograder.classrun import collect
+from autograder.course import TASK
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -138,9 +140,10 @@ def test_mistake_costs_only_its_task_and_is_named(graded, sid, task, key):
             assert float(rows[sid][other]) < float(points)
         else:
             assert rows[sid][other] == points, (sid, other)
-    assert key in [m[0] for m in state[sid]["verdicts"][task]["mistakes"]]
-    page = (out / "feedback" / sid / f"{demo.NOTEBOOK_OF_TASK[task]}.html").read_text(encoding="utf-8")
-    assert state[sid]["verdicts"][task]["mistakes"][0][1].split(":")[0] in page
+    mistakes = state["students"][sid]["tasks"][task]["mistakes"]
+    assert key in [m[0] for m in mistakes]
+    page = (out / "feedback" / sid / f"{TASK[task].notebook}.html").read_text(encoding="utf-8")
+    assert mistakes[0][1].split(":")[0] in page
 
 
 def test_feedback_never_shows_hidden_tests_or_reference(graded):
@@ -184,7 +187,6 @@ def test_regrading_same_input_changes_nothing_and_grades_only_new_students(grade
 
 
 def test_flat_lms_zip_is_collected(graded):
-    from autograder import collect
     archive = graded[4]
     folder = collect.extract(archive, archive.parent / "flat")
     students = collect.collect(folder)
@@ -222,7 +224,6 @@ def test_edited_test_cells_cannot_forge_points(graded):
 
 
 def test_non_utf8_student_folder_is_graded(graded):
-    from autograder import collect
     sid = collect.safe_id(os.fsdecode(b"\xd0\x98\xd0\xb2\xd0\xb0\xd0\xbd_\xff"))
     row = graded[1][sid]
     assert row["head"] == "2" and row["total"] == "2"

@@ -10,6 +10,9 @@ import pytest
 from nbclient import NotebookClient
 
 from autograder import notebooks
+from autograder.course import TASK_OF_GRADE_ID, TASKS
+
+NOTEBOOK_OF_TASK = {spec.key: spec.notebook for spec in TASKS}
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RELEASE = ROOT / "release" / "gpt"
@@ -51,7 +54,7 @@ def test_release_has_the_seed_stub_in_exactly_five_regions():
                 if line.strip() == STUB[0]:
                     indent = line[: len(line) - len(line.lstrip())]
                     assert lines[i: i + 3] == [indent + s for s in STUB], path.name
-                    regions.append((notebooks.TASK_OF_GRADE_ID[meta["grade_id"]], lines[i + 3:]))
+                    regions.append((TASK_OF_GRADE_ID[meta["grade_id"]].key, lines[i + 3:]))
     assert len(regions) == 5
     assert points == 10
     for task, after in regions:
@@ -83,16 +86,16 @@ def release_copy(tmp_path_factory):
     return folder
 
 
-@pytest.mark.parametrize("task", list(notebooks.NOTEBOOK_OF_TASK))
+@pytest.mark.parametrize("task", list(NOTEBOOK_OF_TASK))
 def test_release_notebook_fails_its_tests_with_not_implemented_only(release_copy, task):
-    nb = _run(release_copy, notebooks.NOTEBOOK_OF_TASK[task])
+    nb = _run(release_copy, NOTEBOOK_OF_TASK[task])
     assert _errors(nb) == [(task + "_tests", "NotImplementedError")]
 
 
 def test_release_with_reference_bodies_passes_visible_and_hidden_tests(tmp_path):
     folder = tmp_path / "gpt"
     shutil.copytree(RELEASE, folder)
-    for task, name in notebooks.NOTEBOOK_OF_TASK.items():
+    for task, name in NOTEBOOK_OF_TASK.items():
         source_nb = notebooks.read(SOURCE / f"{name}.ipynb")
         nb = notebooks.read(folder / f"{name}.ipynb")
         notebooks.paste_body(nb, task, notebooks.solution_body(source_nb, task))
@@ -103,7 +106,7 @@ def test_release_with_reference_bodies_passes_visible_and_hidden_tests(tmp_path)
     for name in notebooks.NOTEBOOKS:
         nb = _run(folder, name)
         assert _errors(nb) == [], name
-        if name in notebooks.NOTEBOOK_OF_TASK.values():
+        if name in NOTEBOOK_OF_TASK.values():
             text = json.dumps(nb.cells[-1].get("outputs", []) + [o for c in nb.cells for o in c.get("outputs", [])],
                               ensure_ascii=False)
             assert "все скрытые проверки пройдены" in text, name

@@ -11,7 +11,7 @@ import time
 import nbformat
 import pytest
 
-from autograder.sandbox import SandboxedKernelManager, bwrap_available
+from autograder.worker.sandbox import SandboxedKernelManager, bwrap_available
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 AVAILABLE, WHY = bwrap_available()

@@ -103,7 +103,8 @@ def make_cases(task, seed=0, own_deps=False):
                           seed=3, train=False, backward=False))
         cases.append(dict(kind="dropout_train", config=config, state_dict=state, input=x,
                           seed=100, train=True, backward=False, repeat=DROPOUT_REPEATS))
-    for case in cases:
+    for index, case in enumerate(cases):
+        case["id"] = f"{task}:{seed}:{int(own_deps)}:{index}"
         case["own_deps"] = own_deps
         case["language_model"] = TASK[task].language_model
     return cases

@@ -1,0 +1,100 @@
+"""Scoring in-process, over every mutation and alternative (tests/mutations.py).
+
+The same path as the grade command takes, without kernels: the probe
+(``kernel/probe.py``) runs each body's class on the secret cases, and
+``checks.scoring`` compares, scores and names. Seconds, not minutes: the
+end-to-end suite (test_grader_mutations.py) keeps what only it can prove.
+"""
+import pytest
+import torch
+
+from autograder.checks import cases, mistakes, scoring
+from autograder.course import TASK, TASK_KEYS
+from autograder.kernel import probe
+from autograder.worker.execute import verdict_outputs
+
+from mutations import ALTERNATIVES, BUGS  # tests/ is on sys.path
+from students import class_namespace, reference_bodies
+
+SEED = 12345
+_CASES = {}
+
+
+def _cases(task, own_deps):
+    if (task, own_deps) not in _CASES:
+        made = cases.make_cases(task, SEED, own_deps)
+        _CASES[task, own_deps] = made, scoring.reference.run_reference(task, made)
+    return _CASES[task, own_deps]
+
+
+def grade(task, body):
+    """The verdict the grader gives ``body`` (with the second probe, as in the kernel)."""
+    namespace = class_namespace(task, body)
+    spec = TASK[task]
+
+    def verdict_for(own_deps):
+        made, want = _cases(task, own_deps)
+        return scoring.grade(task, made, probe.run_cases(spec.cls, spec.depends_on, namespace, made), want)
+
+    return scoring.best_verdict(task, verdict_for)
+
+
+def expected_keys(entry):
+    keys = entry[2]
+    return (keys,) if isinstance(keys, str) else tuple(keys)
+
+
+def test_mutations_are_well_formed():
+    assert len(ALTERNATIVES) >= 15 and len(BUGS) >= 40
+    assert {task for task, _ in ALTERNATIVES.values()} == set(TASK_KEYS)
+    assert {entry[0] for entry in BUGS.values()} == set(TASK_KEYS)
+
+
+@pytest.mark.parametrize("task", TASK_KEYS)
+def test_reference_gets_full_points(task):
+    verdict = grade(task, reference_bodies()[task])
+    assert verdict.points == TASK[task].points and not verdict.mistakes, verdict
+
+
+@pytest.mark.parametrize("key", sorted(ALTERNATIVES))
+def test_alternative_gets_full_points(key):
+    task, body = ALTERNATIVES[key]
+    verdict = grade(task, body)
+    assert verdict.points == TASK[task].points and not verdict.mistakes, (key, verdict)
+
+
+@pytest.mark.parametrize("key", sorted(BUGS))
+def test_bug_loses_points_and_is_named(key):
+    task, body = BUGS[key][:2]
+    verdict = grade(task, body)
+    assert verdict.points < TASK[task].points, (key, verdict)
+    for expected in expected_keys(BUGS[key]):
+        assert expected in verdict.mistake_keys, f"{key}: expected {expected!r}, grader named {verdict.mistake_keys}"
+    shown = "\n".join(o.get("text", "") + o.get("evalue", "") for o in verdict_outputs(verdict, []))
+    for _, text in verdict.mistakes:
+        assert text in shown  # the cell nbgrader scores carries every message
+
+
+def test_strict_shapes_flat_output_is_wrong_except_for_logits_with_targets():
+    body = "out = self.dropout(self.proj(torch.cat([h(x) for h in self.heads], dim=-1))).reshape(-1, x.shape[-1])"
+    verdict = grade("multihead", body)
+    assert verdict.points == 0 and "wrong_shape" in verdict.mistake_keys, verdict
+
+
+def test_leftover_torch_state_changes_no_verdict():
+    body = reference_bodies()["feedforward"]
+    torch.set_grad_enabled(False)
+    torch.set_default_dtype(torch.float64)
+    try:
+        verdict = grade("feedforward", body)
+    finally:
+        torch.set_grad_enabled(True)
+        torch.set_default_dtype(torch.float32)
+    assert verdict.points == TASK["feedforward"].points, verdict
+
+
+def test_catalogue_messages_are_russian_and_distinct():
+    for task, table in mistakes.MISTAKES.items():
+        texts = [text for text, _ in table.values()]
+        assert len(set(texts)) == len(texts), task
+        assert all(any("а" <= ch <= "я" for ch in text.lower()) for text in texts), task
