@@ -12,11 +12,14 @@ import nbformat
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 from autograder import demo, notebooks
 from autograder.classrun import collect
 from autograder.course import TASK
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+CLEAN_ENV = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root"), "OMP_NUM_THREADS": "1"}
 
 
 def _edit(folder, name, change):
@@ -73,6 +76,10 @@ def _add_robustness_students(folder):
     _edit(student("student_kernel_dies"), "04_block",
           lambda nb: nb.cells.append(_code("import os\nos._exit(1)")))
 
+    def head_kills_kernel(nb):  # and so every later step that imports it
+        notebooks.find_cell(nb, "head_solution").source += "\n\nimport os\nos._exit(1)"
+    _edit(student("student_head_kills_kernel"), "01_head", head_kills_kernel)
+
     big = student("student_huge_file")
     nb = nbformat.read(str(big / "02_multihead_attention.ipynb"), as_version=4)
     nb.cells[0].outputs = [nbformat.v4.new_output("stream", text="x" * (110 * 2**20))]
@@ -108,12 +115,13 @@ def graded(tmp_path_factory):
             for nb in sorted(sub.glob("0*.ipynb")):
                 zf.write(nb, f"{sub.name.replace('student_', 'ivanov_ivan_')}_{nb.name}")
     out = base / "out"
+    # The venv's python as a newcomer calls it: not activated, a bare PATH, another folder.
     proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(folder), "--out", str(out),
                            "--cell-timeout", "15"],
-                          capture_output=True, text=True, cwd=ROOT, timeout=1200)
+                          capture_output=True, text=True, cwd=base, timeout=1200, env=CLEAN_ENV)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = {r["student_id"]: r for r in csv.DictReader(open(out / "grades.csv", encoding="utf-8"))}
-    state = json.loads((out / "state.json").read_text(encoding="utf-8"))
+    state = json.loads((out / "state.json").read_text(encoding="utf-8"))["students"]
     return out, rows, state, proc.stdout, archive
 
 
@@ -140,7 +148,7 @@ def test_mistake_costs_only_its_task_and_is_named(graded, sid, task, key):
             assert float(rows[sid][other]) < float(points)
         else:
             assert rows[sid][other] == points, (sid, other)
-    mistakes = state["students"][sid]["tasks"][task]["mistakes"]
+    mistakes = state[sid]["tasks"][task]["mistakes"]
     assert key in [m[0] for m in mistakes]
     page = (out / "feedback" / sid / f"{TASK[task].notebook}.html").read_text(encoding="utf-8")
     assert mistakes[0][1].split(":")[0] in page
@@ -202,6 +210,7 @@ def test_flat_lms_zip_is_collected(graded):
     ("student_output_flood", "10", ""),
     ("student_endless_loop", "10", "timeout in 02_multihead_attention"),
     ("student_kernel_dies", "10", "kernel died in 04_block"),
+    ("student_head_kills_kernel", "8", "kernel died in 01_head"),
     ("student_huge_file", "9", "invalid notebook 02_multihead_attention"),
     ("student_odd_names", "9", "missing 03_feedforward"),
 ])
@@ -214,6 +223,8 @@ def test_damaged_submissions_get_a_row_and_the_points_the_rest_earns(graded, sid
     others = [t for t in ("head", "multihead", "feedforward", "gpt_model") if t != "block"]
     if sid == "student_kernel_dies":   # dies after Block's test cell: only Block at risk
         assert all(row[t] == {"head": "2", "multihead": "1", "feedforward": "1", "gpt_model": "4"}[t] for t in others)
+    if sid == "student_head_kills_kernel":  # later steps import Head and die too: graded alone
+        assert (row["head"], row["multihead"], row["block"], row["gpt_model"]) == ("0", "1", "2", "4")
     if sid == "student_renamed_solution":
         assert (row["multihead"], row["feedforward"], row["block"], row["gpt_model"]) == ("1", "1", "2", "4")
 
@@ -238,3 +249,62 @@ def test_student_self_check_reports_each_task(tmp_path):
     lines = proc.stdout.splitlines()
     assert any("FeedFoward" in l and "пройдено" in l and "НЕ" not in l for l in lines), proc.stdout
     assert proc.returncode == 0 or any("Head" in l and "НЕ пройдено" in l for l in lines), proc.stdout
+
+
+def test_gradebook_agrees_with_the_result_records(graded):
+    out, rows, state, _, _ = graded
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{out / 'gradebook.db'}") as gb:
+        for sid, entry in state.items():
+            for task, result in entry["tasks"].items():
+                score = gb.find_grade(TASK[task].tests_id, TASK[task].notebook, "gpt", sid).score
+                assert score == result["points"], (sid, task)
+            assert not entry["error"], (sid, entry["error"])
+
+
+def test_worker_error_reaches_the_status_and_a_log(tmp_path):
+    """A worker that fails says why in the row, and leaves its traceback in OUT/logs."""
+    from autograder.classrun import grade, gradebook, pool, staging
+    out = tmp_path / "out"
+    course, _ = gradebook.prepare(out, "test")
+    (course / "work").mkdir()
+    student = collect.Student("s1", {})
+    staged = staging.stage(student, course)
+    work = staging.stage_work(course, "s1", gradebook.worker_template(course))
+    (work / "gradebook.db").write_bytes(b"this is not a database" * 100)
+    (_, record), = pool.run({"s1": work}, "secret", 10, False, course / "reference", "fp", 1)
+    written = staging.collect_work(course, work, "s1", out / "logs")
+    result = grade.build_result("s1", student, *staged, written or record, {})
+    assert "grading error" in result.status and "database" in result.status.lower(), result.status
+    log = (out / "logs" / "s1.log").read_text(encoding="utf-8")
+    assert "Traceback" in log or "Error" in log, log
+
+
+def test_rerun_after_a_change_to_the_checks_regrades(tmp_path):
+    """Results are keyed by the grader's fingerprint: a changed check re-grades everyone."""
+    repo = tmp_path / "repo"
+    for part in ("autograder", "source", "release", "data"):
+        shutil.copytree(ROOT / part, repo / part, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "nbgrader_config.py", repo)
+    folder = demo.build_class(tmp_path / "class")
+    for sid in list(folder.iterdir()):
+        if sid.name != "student_reference":
+            shutil.rmtree(sid)
+    env = dict(CLEAN_ENV, PYTHONPATH=str(repo))
+
+    def run():
+        proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(folder), "--out",
+                               str(tmp_path / "out")], capture_output=True, text=True, cwd=tmp_path,
+                              env=env, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return proc.stderr
+    assert "проверяется заново: 1" in run()
+    assert "проверяется заново: 0" in run()
+    scoring = repo / "autograder" / "checks" / "scoring.py"
+    text = scoring.read_text(encoding="utf-8")
+    scoring.write_text(text.replace("все скрытые проверки пройдены.", "все скрытые проверки пройдены (v2)."),
+                       encoding="utf-8")
+    stderr = run()
+    assert "проверяется заново: 1" in stderr and "все работы проверяются заново" in stderr, stderr
+    page = (tmp_path / "out" / "feedback" / "student_reference" / "01_head.html").read_text(encoding="utf-8")
+    assert "(v2)" in page

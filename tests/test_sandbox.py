@@ -15,7 +15,8 @@ from autograder.worker.sandbox import SandboxedKernelManager, bwrap_available
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 AVAILABLE, WHY = bwrap_available()
-pytestmark = pytest.mark.skipif(not AVAILABLE, reason=f"bubblewrap sandbox unavailable: {WHY}")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not AVAILABLE, reason=f"bubblewrap sandbox unavailable: {WHY}")]
 
 SECRET_VAR = "SANDBOX_TEST_SECRET"
 MARK = "SANDBOX-RESULTS:"
@@ -90,14 +91,24 @@ def notebook(cells):
     return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
 
 
+class RecordingKernelManager(SandboxedKernelManager):
+    """Remembers the connection folders it made, so a test can check they are gone."""
+
+    made = []
+
+    def _make_sandbox_dir(self):
+        super()._make_sandbox_dir()
+        self.made.append(self._sandbox_dir)
+
+
 def execute(nb, workdir, readonly_paths=(), **kw):
     """Run ``nb`` in a sandboxed kernel; nbclient starts it in ``workdir`` (its cwd)."""
     from nbclient import NotebookClient
     from traitlets.config import Config
     config = Config()
-    config.SandboxedKernelManager.readonly_paths = [str(p) for p in readonly_paths]
+    config.RecordingKernelManager.readonly_paths = [str(p) for p in readonly_paths]
     kw.setdefault("timeout", 60)
-    client = NotebookClient(nb, kernel_manager_class=SandboxedKernelManager, config=config,
+    client = NotebookClient(nb, kernel_manager_class=RecordingKernelManager, config=config,
                             resources={"metadata": {"path": str(workdir)}}, **kw)
     client.execute()
     return client
@@ -113,15 +124,17 @@ def sandbox_run(tmp_path_factory):
     before = os.stat(workdir)
     nb = notebook(["READONLY = %r" % str(readonly)] + PROBES)
     os.environ[SECRET_VAR] = "instructor-only"
+    RecordingKernelManager.made.clear()
     try:
         client = execute(nb, workdir, readonly_paths=[readonly])
     finally:
         del os.environ[SECRET_VAR]
+    made = list(RecordingKernelManager.made)
     text = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
     assert MARK in text, nb.cells[-1].outputs
     results = json.loads(text.split(MARK, 1)[1])
     return {"results": results, "workdir": workdir, "readonly": readonly, "before": before,
-            "client": client}
+            "client": client, "sandbox_dirs": made}
 
 
 def fails(result):
@@ -205,8 +218,9 @@ def test_memory_limit(sandbox_run):
 
 def test_cleanup(sandbox_run):
     """Connection folder removed, workdir given back to its owner."""
-    km = sandbox_run["client"].km
-    assert km is None or not km._sandbox_dir
+    assert sandbox_run["sandbox_dirs"], "the kernel manager made no connection folder"
+    for folder in sandbox_run["sandbox_dirs"]:
+        assert not os.path.exists(folder), folder
     after, before = os.stat(sandbox_run["workdir"]), sandbox_run["before"]
     assert (after.st_uid, after.st_gid, after.st_mode) == (before.st_uid, before.st_gid,
                                                            before.st_mode)

@@ -100,15 +100,19 @@ def isolated_torch_state():
     try:
         torch.set_grad_enabled(True)
         torch.set_default_dtype(torch.float32)
-        torch.use_deterministic_algorithms(False)
-        torch.set_anomaly_enabled(False)
+        if saved[3]:  # only when changed: the call itself imports much of torch (seconds)
+            torch.use_deterministic_algorithms(False)
+        if saved[4]:
+            torch.set_anomaly_enabled(False)
         yield
     finally:
         torch.set_grad_enabled(saved[0])
         torch.set_default_dtype(saved[1])
         torch.set_rng_state(saved[2])
-        torch.use_deterministic_algorithms(saved[3])
-        torch.set_anomaly_enabled(saved[4])
+        if saved[3]:
+            torch.use_deterministic_algorithms(True)
+        if saved[4]:
+            torch.set_anomaly_enabled(True)
 
 
 def build(cls, depends_on, config, state_dict=None, stand_ins=True):

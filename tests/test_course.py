@@ -1,0 +1,48 @@
+"""The course table (autograder/course.py) agrees with the notebooks and nbgrader's config."""
+import nbformat
+import pytest
+
+from autograder import course
+from autograder.nbconfig import course_config
+
+
+def _grade_cells(folder, name):
+    nb = nbformat.read(str(folder / f"{name}.ipynb"), as_version=4)
+    return {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"] for c in nb.cells
+            if "grade_id" in c.metadata.get("nbgrader", {})}
+
+
+@pytest.mark.parametrize("folder", [course.SOURCE, course.RELEASE], ids=["source", "release"])
+@pytest.mark.parametrize("spec", course.TASKS, ids=course.TASK_KEYS)
+def test_points_and_grade_ids_match_the_notebooks(folder, spec):
+    cells = _grade_cells(folder, spec.notebook)
+    assert cells[spec.tests_id]["grade"] and cells[spec.tests_id]["points"] == spec.points
+    assert cells[spec.solution_id]["solution"] and not cells[spec.solution_id].get("grade")
+    text = "".join(c.source for c in nbformat.read(str(folder / f"{spec.notebook}.ipynb"), as_version=4).cells)
+    assert f"class {spec.cls}(" in text
+
+
+def test_only_task_notebooks_have_graded_cells():
+    for name in course.NOTEBOOKS:
+        graded = {k for k, v in _grade_cells(course.SOURCE, name).items() if v.get("grade")}
+        assert graded == ({course.TASK_OF_NOTEBOOK[name].tests_id} if name in course.TASK_OF_NOTEBOOK else set())
+
+
+def test_totals_and_partial_credit():
+    assert course.TOTAL_POINTS == 10
+    for spec in course.TASKS:
+        if spec.parts:
+            assert sum(points for _, points in spec.parts) == spec.points, spec.key
+
+
+def test_nbgrader_config_has_only_known_options(tmp_path):
+    """Every option set in nbgrader_config.py is a configurable trait of an nbgrader class."""
+    from nbgrader.apps import NbGraderApp
+    classes = {cls.__name__: cls for app in [NbGraderApp] for cls in app().all_configurable_classes()}
+    config = course_config(tmp_path)
+    for section, options in config.items():
+        assert section in classes, f"unknown section {section}"
+        traits = classes[section].class_traits(config=True)
+        for option in options:
+            assert option in traits, f"{section}.{option} is not an option of nbgrader {section}"
+    assert config.ClearSolutions.code_stub["python"] == course.STUB
