@@ -180,24 +180,33 @@ def _lines(source):
     return out
 
 
-def similarity(source, release_source):
-    """How close a student's cell is to a release cell, 0..1 (text ratio or lines kept)."""
+def _scores(source, release_source):
+    """(similarity, text ratio) of a student's cell to a release cell, each 0..1."""
     want, got = _lines(release_source), _lines(source)
     if not want or not got:
-        return 0.0
+        return 0.0, 0.0
     ratio = difflib.SequenceMatcher(None, "\n".join(want), "\n".join(got), autojunk=False).ratio()
     present = set(got)
     kept = sum(line in present for line in want) / len(want)
-    return max(ratio, kept)
+    return max(ratio, kept), ratio
 
 
-def _best_match(cells, candidates, release_source):
-    """Index of the candidate most like ``release_source`` (the later on ties), or None."""
-    best, best_score = None, MATCH_THRESHOLD
+def similarity(source, release_source):
+    """How close a student's cell is to a release cell, 0..1 (text ratio or share of lines kept)."""
+    return _scores(source, release_source)[0]
+
+
+def _best_match(cells, candidates, release_source, preferred=()):
+    """Index of the candidate most like ``release_source``, or None below the threshold.
+
+    Ranked by: in ``preferred``, similarity, text ratio, then the earlier cell.
+    """
+    best, best_key = None, None
     for index in candidates:
-        score = similarity(cells[index].source, release_source)
-        if score >= best_score:
-            best, best_score = index, score
+        score, ratio = _scores(cells[index].source, release_source)
+        key = (index in preferred, score, ratio, -index)
+        if score >= MATCH_THRESHOLD and (best_key is None or key > best_key):
+            best, best_key = index, key
     return best
 
 
@@ -301,7 +310,8 @@ def _restore_export_tags(nb, release_nb):
     for release_cell in release_nb.cells:
         if release_cell.cell_type != "code" or EXPORT_TAG not in release_cell.metadata.get("tags", []):
             continue
-        index = _best_match(nb.cells, candidates, release_cell.source)
+        tagged = {i for i in candidates if EXPORT_TAG in nb.cells[i].metadata.get("tags", [])}
+        index = _best_match(nb.cells, candidates, release_cell.source, tagged)
         if index is None:
             continue
         candidates.remove(index)

@@ -299,3 +299,20 @@ def test_oversized_file_is_refused(monkeypatch):
     with pytest.raises(repair.InvalidNotebook) as info:
         repair.load(raw + b" " * 1000)
     assert info.value.reason == "over 100 MB"
+
+
+def test_export_tags_go_to_the_closest_cell_not_to_a_later_scratch_cell():
+    original = reference("01_head")
+    student = colab(original)
+    config = next(i for i, c in enumerate(original.cells) if c.source.startswith("config = import_notebook"))
+    student.cells.append(nbformat.v4.new_code_cell(original.cells[config].source + "\nprint(config)"))
+    nb, _ = repaired(student, "01_head")
+    assert layout(nb)[:-1] == layout(original) and layout(nb)[-1] == (None, False)
+
+
+def test_an_intact_notebook_with_a_copied_export_cell_is_left_alone():
+    original = reference("00_data")
+    student = copy.deepcopy(original)
+    student.cells.insert(3, nbformat.v4.new_code_cell(original.cells[2].source))   # the imports, again
+    nb, notes = repaired(student, "00_data")
+    assert notes == [] and layout(nb) == layout(student)
