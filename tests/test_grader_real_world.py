@@ -31,7 +31,8 @@ def _recreate(src, dst, metadata, cell_metadata):
 
 
 def _colab(src, dst):
-    _recreate(src, dst, {"colab": {"provenance": []}, "kernelspec": {"name": "python3", "display_name": "Python 3"}}, {})
+    _recreate(src, dst, {"colab": {"provenance": []},
+                         "kernelspec": {"name": "python3", "display_name": "Python 3"}}, {})
 
 
 def _vscode(src, dst):
