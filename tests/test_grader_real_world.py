@@ -59,6 +59,11 @@ def graded(tmp_path_factory):
     _vscode(built / "student_reference", folder / "student_vscode")
     _bom_crlf(built / "student_reference", folder / "student_bom_crlf")
     _colab(built / "student_no_scale", folder / "student_colab_no_scale")   # a wrong Head, re-created
+    _colab(built / "student_reference", folder / "student_colab_syntax_error")
+    path = folder / "student_colab_syntax_error" / "01_head.ipynb"
+    text = path.read_text(encoding="utf-8")
+    assert text.count("def forward(self, x):") == 1
+    path.write_text(text.replace("def forward(self, x):", "def forward(self, x)"), encoding="utf-8")
     archive = base / "export.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         for path in sorted(folder.rglob("*.ipynb")):
@@ -106,3 +111,12 @@ def test_recreated_wrong_head_gets_its_true_grade(graded):
     state = json.loads((out / "state.json").read_text(encoding="utf-8"))
     assert "no_scale" in [key for key, _ in state["student_colab_no_scale"]["verdicts"]["head"]["mistakes"]]
     assert (out / "feedback" / "student_colab_no_scale" / "01_head.html").is_file()
+
+
+@pytest.mark.slow
+def test_recreated_head_with_a_syntax_error_is_graded_as_wrong_not_lost(graded):
+    row = graded[1]["student_colab_syntax_error"]
+    assert row["head"] == "0", row
+    assert {t: row[t] for t in FULL if t != "head"} == {t: p for t, p in FULL.items() if t != "head"}, row
+    assert "repaired 01_head: nbgrader metadata restored by content (2 cells)" in row["status"], row
+    assert "grading error" not in row["status"], row
