@@ -16,64 +16,19 @@ import nbformat
 
 from ..course import ASSIGNMENT, NOTEBOOKS
 from ..worker.student import LOG_FILE, RESULT_FILE
-
-MAX_NOTEBOOK_BYTES = 100 * 2**20
+from . import repair
 
 
 def normalize(path):
     """(notebook, problem): a v4 notebook without outputs, or the reason it is unusable."""
     try:
-        if path.stat().st_size > MAX_NOTEBOOK_BYTES:
-            return None, "файл больше 100 МБ"
-        raw = path.read_bytes()
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        return None, "not UTF-8"
-    except (ValueError, RecursionError):
-        return None, "not JSON"
+        if path.stat().st_size > repair.MAX_BYTES:
+            return None, "over 100 MB"
+        return repair.load(path.read_bytes()), None
+    except repair.InvalidNotebook as exc:
+        return None, exc.reason
     except OSError as exc:
         return None, f"unreadable: {exc.strerror}"
-    if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
-        return None, "not a notebook"
-    try:
-        nb = nbformat.reads(json.dumps(data), as_version=4)
-    except Exception as exc:  # nbformat raises many kinds on odd JSON: all mean "not a notebook"
-        return None, f"not a notebook ({type(exc).__name__})"
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            cell.outputs = []
-            cell.execution_count = None
-        if not isinstance(cell.get("source", ""), str):
-            return None, "not a notebook"
-    return nb, None
-
-
-def read_grade_ids(path):
-    nb = nbformat.read(str(path), as_version=4)
-    return {cell.metadata["nbgrader"]["grade_id"] for cell in nb.cells
-            if "grade_id" in cell.metadata.get("nbgrader", {})}
-
-
-def sanitize_metadata(nb, known):
-    """Make nbgrader metadata consistent so one odd cell cannot fail the notebook.
-
-    Unknown grade ids become plain cells; of duplicated ids the last cell keeps
-    its metadata (it is the one that defines the class last). Returns notes.
-    """
-    notes, last = [], {}
-    for i, cell in enumerate(nb.cells):
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if grade_id is None:
-            continue
-        if grade_id not in known:
-            del cell.metadata["nbgrader"]
-            notes.append(f"ячейка {grade_id!r} не из задания: проверяется как обычная")
-            continue
-        if grade_id in last:
-            del nb.cells[last[grade_id]].metadata["nbgrader"]
-            notes.append(f"ячейка {grade_id!r} повторяется: взята последняя")
-        last[grade_id] = i
-    return notes
 
 
 def stage(student, course):
@@ -95,8 +50,9 @@ def stage(student, course):
         if nb is None:
             nb = nbformat.read(str(release / f"{name}.ipynb"), as_version=4)
         else:
-            known = read_grade_ids(release / f"{name}.ipynb")
-            notes += [f"{name}: {note}" for note in sanitize_metadata(nb, known)]
+            repaired = repair.restore(nb, nbformat.read(str(release / f"{name}.ipynb"), as_version=4))
+            if repaired:
+                status.append(f"repaired {name}: " + ", ".join(repaired))
         digest.update(name.encode() + (path.read_bytes() if path and not problem else b"release"))
         (folder / f"{name}.ipynb").write_text(nbformat.writes(nb), encoding="utf-8")
     for extra in release.iterdir():

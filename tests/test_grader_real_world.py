@@ -1,0 +1,122 @@
+"""End to end: notebooks as students really save them, graded by the real command from a zip."""
+import csv
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import zipfile
+
+import nbformat
+import pytest
+
+from autograder import demo
+from autograder.course import GRADED_NOTEBOOKS, NOTEBOOKS, TASKS, TOTAL_POINTS
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+FULL = {spec.key: str(spec.points) for spec in TASKS}
+
+
+def _recreate(src, dst, metadata, cell_metadata):
+    """Every notebook's cells copied into new notebooks (no nbgrader metadata, no tags)."""
+    dst.mkdir()
+    for name in NOTEBOOKS:
+        nb = nbformat.read(str(src / f"{name}.ipynb"), as_version=4)
+        new = nbformat.v4.new_notebook(metadata=dict(metadata))
+        for cell in nb.cells:
+            make = nbformat.v4.new_code_cell if cell.cell_type == "code" else nbformat.v4.new_markdown_cell
+            new.cells.append(make(cell.source, metadata=dict(cell_metadata)))
+        nbformat.write(new, str(dst / f"{name}.ipynb"))
+
+
+def _colab(src, dst):
+    _recreate(src, dst, {"colab": {"provenance": []},
+                         "kernelspec": {"name": "python3", "display_name": "Python 3"}}, {})
+
+
+def _vscode(src, dst):
+    _recreate(src, dst, {"language_info": {"name": "python"}, "vscode": {"interpreter": {"hash": "0a1b"}},
+                         "kernelspec": {"name": "python3", "display_name": ".venv"}},
+              {"vscode": {"languageId": "python"}})
+
+
+def _bom_crlf(src, dst):
+    dst.mkdir()
+    for name in NOTEBOOKS:
+        text = (src / f"{name}.ipynb").read_text(encoding="utf-8").replace("\n", "\r\n")
+        (dst / f"{name}.ipynb").write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    base = tmp_path_factory.mktemp("real_world")
+    built = demo.build_class(base / "built")
+    folder = base / "submissions"
+    folder.mkdir()
+    shutil.copytree(built / "student_reference", folder / "student_reference")
+    _colab(built / "student_reference", folder / "student_colab")
+    _vscode(built / "student_reference", folder / "student_vscode")
+    _bom_crlf(built / "student_reference", folder / "student_bom_crlf")
+    _colab(built / "student_no_scale", folder / "student_colab_no_scale")   # a wrong Head, re-created
+    _colab(built / "student_reference", folder / "student_colab_syntax_error")
+    path = folder / "student_colab_syntax_error" / "01_head.ipynb"
+    text = path.read_text(encoding="utf-8")
+    assert text.count("def forward(self, x):") == 1
+    path.write_text(text.replace("def forward(self, x):", "def forward(self, x)"), encoding="utf-8")
+    archive = base / "export.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(folder.rglob("*.ipynb")):
+            zf.write(path, path.relative_to(folder).as_posix())
+    out = base / "out"
+    env = dict(os.environ, OMP_NUM_THREADS="1",
+               PATH=os.pathsep.join([str(pathlib.Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(archive), "--out", str(out),
+                           "--cell-timeout", "30"],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(out / "grades.csv", encoding="utf-8") as f:
+        return out, {row["student_id"]: row for row in csv.DictReader(f)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sid", ["student_reference", "student_colab", "student_vscode", "student_bom_crlf"])
+def test_saved_as_students_do_gets_full_points(graded, sid):
+    row = graded[1][sid]
+    assert {t: row[t] for t in FULL} == FULL and row["total"] == str(TOTAL_POINTS), row
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sid", ["student_colab", "student_vscode"])
+def test_recreated_notebooks_name_their_repair(graded, sid):
+    status = graded[1][sid]["status"]
+    for name in GRADED_NOTEBOOKS:
+        assert f"repaired {name}: nbgrader metadata restored by content (2 cells)" in status, status
+    assert "repaired 00_data: export tags restored" in status, status
+    assert "grading error" not in status and "invalid" not in status
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sid", ["student_reference", "student_bom_crlf"])
+def test_intact_notebooks_need_no_repair(graded, sid):
+    assert graded[1][sid]["status"] == "ok", graded[1][sid]
+
+
+@pytest.mark.slow
+def test_recreated_wrong_head_gets_its_true_grade(graded):
+    out, rows = graded
+    row = rows["student_colab_no_scale"]
+    assert float(row["head"]) < float(FULL["head"]), row
+    assert {t: row[t] for t in FULL if t != "head"} == {t: p for t, p in FULL.items() if t != "head"}, row
+    state = json.loads((out / "state.json").read_text(encoding="utf-8"))["students"]
+    assert "no_scale" in [key for key, _ in state["student_colab_no_scale"]["tasks"]["head"]["mistakes"]]
+    assert (out / "feedback" / "student_colab_no_scale" / "01_head.html").is_file()
+
+
+@pytest.mark.slow
+def test_recreated_head_with_a_syntax_error_is_graded_as_wrong_not_lost(graded):
+    row = graded[1]["student_colab_syntax_error"]
+    assert row["head"] == "0", row
+    assert {t: row[t] for t in FULL if t != "head"} == {t: p for t, p in FULL.items() if t != "head"}, row
+    assert "repaired 01_head: nbgrader metadata restored by content (2 cells)" in row["status"], row
+    assert "grading error" not in row["status"], row

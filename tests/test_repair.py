@@ -1,0 +1,318 @@
+"""Submissions as students save them: ``repair.load`` reads them, ``repair.restore`` makes them gradable."""
+import copy
+import json
+
+import nbformat
+import pytest
+from nbgrader.nbgraderformat import MetadataValidator
+
+from autograder.classrun import repair
+from autograder.course import GRADED_NOTEBOOKS, NOTEBOOKS, RELEASE, SOURCE, TASK_OF_NOTEBOOK
+from autograder.notebooks import paste_body, solution_body
+
+TASK_NOTEBOOKS = list(GRADED_NOTEBOOKS)
+
+
+def release(name):
+    return nbformat.read(str(RELEASE / f"{name}.ipynb"), as_version=4)
+
+
+def reference(name):
+    """The release notebook with the reference body pasted in (as a good student saves it)."""
+    nb = release(name)
+    task = TASK_OF_NOTEBOOK.get(name)
+    if task:
+        body = solution_body(nbformat.read(str(SOURCE / f"{name}.ipynb"), as_version=4), task.key)
+        paste_body(nb, task.key, body)
+    return nb
+
+
+def layout(nb):
+    """Per cell: (grade id or None, exported?)."""
+    return [(repair._grade_id(c), "export" in c.metadata.get("tags", [])) for c in nb.cells]
+
+
+def copied(nb, metadata, cell_metadata=None):
+    """Cells retyped into a new notebook: no nbgrader metadata, no tags."""
+    new = nbformat.v4.new_notebook(metadata=metadata)
+    for cell in nb.cells:
+        make = nbformat.v4.new_code_cell if cell.cell_type == "code" else nbformat.v4.new_markdown_cell
+        new.cells.append(make(cell.source, metadata=copy.deepcopy(cell_metadata or {})))
+    return new
+
+
+def colab(nb):
+    return copied(nb, {"colab": {"provenance": [], "toc_visible": True},
+                       "kernelspec": {"name": "python3", "display_name": "Python 3"}})
+
+
+def vscode(nb):
+    return copied(nb, {"language_info": {"name": "python", "version": "3.11.4"},
+                       "vscode": {"interpreter": {"hash": "0123abcd"}},
+                       "kernelspec": {"name": "python3", "display_name": ".venv (Python 3.11.4)"}},
+                  {"vscode": {"languageId": "python"}})
+
+
+def as_bytes(nb):
+    return nbformat.writes(nb).encode("utf-8")
+
+
+def repaired(nb, name):
+    """load + restore, as the grader does; also checks nbgrader accepts the metadata."""
+    loaded = repair.load(as_bytes(nb) if not isinstance(nb, bytes) else nb)
+    notes = repair.restore(loaded, release(name))
+    MetadataValidator().validate_nb(loaded)
+    return loaded, notes
+
+
+def grade_ids(nb):
+    return sorted(g for g, _ in layout(nb) if g)
+
+
+# ---- re-created notebooks
+
+@pytest.mark.parametrize("name", TASK_NOTEBOOKS)
+@pytest.mark.parametrize("recreate", [colab, vscode])
+def test_recreated_notebook_gets_release_metadata_on_the_right_cells(name, recreate):
+    original = reference(name)
+    nb, notes = repaired(recreate(original), name)
+    assert layout(nb) == layout(original)
+    for cell, want in zip(nb.cells, original.cells):
+        if repair._grade_id(want):
+            assert cell.metadata["nbgrader"] == want.metadata["nbgrader"]
+            assert cell.source == want.source   # content untouched
+    assert notes == ["nbgrader metadata restored by content (2 cells)", "export tags restored (2 cells)"]
+
+
+def test_recreated_data_notebook_gets_its_export_tags():
+    original = reference("00_data")
+    nb, notes = repaired(colab(original), "00_data")
+    assert layout(nb) == layout(original)
+    exported = sum(e for _, e in layout(original))
+    assert exported > 5 and notes == [f"export tags restored ({exported} cells)"]
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_untouched_notebook_needs_no_repair(name):
+    original = reference(name)
+    nb, notes = repaired(original, name)
+    assert notes == [] and layout(nb) == layout(original)
+
+
+def test_colab_copy_with_a_class_redefined_later_grades_the_last_definition():
+    original = reference("01_head")
+    student = colab(original)
+    student.cells.append(nbformat.v4.new_code_cell("class Head(nn.Module):\n    pass\n"))
+    nb, _ = repaired(student, "01_head")
+    assert repair._grade_id(nb.cells[-1]) == "head_solution"
+    assert grade_ids(nb) == ["head_solution", "head_tests"]
+
+
+def test_a_marked_solution_keeps_its_metadata_when_the_class_is_redefined_later():
+    original = reference("01_head")
+    original.cells.append(nbformat.v4.new_code_cell("class Head(nn.Module):\n    pass\n"))
+    nb, notes = repaired(original, "01_head")
+    assert layout(nb) == layout(original) and notes == []
+
+
+def test_syntax_error_in_the_class_is_still_the_solution_cell():
+    original = reference("02_multihead_attention")
+    student = colab(original)
+    solution = next(i for i, (g, _) in enumerate(layout(original)) if g == "multihead_solution")
+    student.cells[solution].source = student.cells[solution].source.replace("def forward(self, x):",
+                                                                            "def forward(self, x)")
+    with pytest.raises(SyntaxError):
+        compile(student.cells[solution].source, "cell", "exec")
+    nb, _ = repaired(student, "02_multihead_attention")
+    assert layout(nb) == layout(original)
+
+
+def test_magics_in_the_class_cell_do_not_hide_it():
+    original = reference("03_feedforward")
+    student = colab(original)
+    solution = next(i for i, (g, _) in enumerate(layout(original)) if g == "feedforward_solution")
+    student.cells[solution].source = "%%time\n!nvidia-smi\n" + student.cells[solution].source
+    nb, _ = repaired(student, "03_feedforward")
+    assert layout(nb) == layout(original)
+
+
+def test_a_class_named_only_in_a_string_is_not_a_definition():
+    assert not repair.defines_class('text = """\nclass Head(nn.Module):\n"""', "Head")
+    assert repair.defines_class("if True:\n    class Head:\n        pass", "Head")
+    assert not repair.defines_class("def f():\n    class Head:\n        pass", "Head")
+    assert repair.defines_class("class Head(nn.Module)\n    pass", "Head")   # does not parse
+
+
+def test_missing_test_cell_is_inserted_after_the_solution():
+    original = reference("04_block")
+    student = colab(original)
+    tests = next(i for i, (g, _) in enumerate(layout(original)) if g == "block_tests")
+    del student.cells[tests]
+    nb, notes = repaired(student, "04_block")
+    assert len(nb.cells) == len(original.cells)
+    ids = [g for g, _ in layout(nb)]
+    assert ids.index("block_tests") == ids.index("block_solution") + 1
+    assert grade_ids(nb) == ["block_solution", "block_tests"]
+    inserted = nb.cells[ids.index("block_tests")]
+    assert inserted.source == release("04_block").cells[tests].source
+    assert inserted.metadata["nbgrader"] == release("04_block").cells[tests].metadata["nbgrader"]
+    assert "test cell missing: release cell inserted" in notes
+    assert len({c.id for c in nb.cells}) == len(nb.cells)
+
+
+def test_edited_asserts_still_find_the_test_cell():
+    original = reference("05_gpt_model")
+    student = colab(original)
+    tests = next(i for i, (g, _) in enumerate(layout(original)) if g == "gpt_model_tests")
+    lines = student.cells[tests].source.split("\n")
+    student.cells[tests].source = "\n".join(lines[:-2] + ["print('мои проверки')"])
+    student.cells.insert(tests + 1, nbformat.v4.new_code_cell("print(model)"))
+    nb, _ = repaired(student, "05_gpt_model")
+    assert repair._grade_id(nb.cells[tests]) == "gpt_model_tests"
+    assert grade_ids(nb) == ["gpt_model_solution", "gpt_model_tests"]
+
+
+def test_missing_class_inserts_the_release_stub_and_says_so():
+    original = reference("01_head")
+    student = colab(original)
+    student.cells = [c for c in student.cells if "class Head" not in c.source]
+    nb, notes = repaired(student, "01_head")
+    assert grade_ids(nb) == ["head_solution", "head_tests"]
+    solution = next(c for c in nb.cells if repair._grade_id(c) == "head_solution")
+    assert "raise NotImplementedError()" in solution.source
+    assert "class Head not found: release cell inserted" in notes
+
+
+# ---- mangled metadata
+
+def test_renamed_partial_and_repointed_metadata_is_restored():
+    original = reference("01_head")
+    student = copy.deepcopy(original)
+    ids = [g for g, _ in layout(original)]
+    student.cells[ids.index("head_solution")].metadata["nbgrader"]["grade_id"] = "my_head"
+    student.cells[ids.index("head_tests")].metadata["nbgrader"] = {"grade_id": "head_tests", "points": 100}
+    nb, notes = repaired(student, "01_head")
+    assert layout(nb) == layout(original)
+    tests = nb.cells[ids.index("head_tests")]
+    assert tests.metadata["nbgrader"] == original.cells[ids.index("head_tests")].metadata["nbgrader"]
+    assert tests.metadata["nbgrader"]["points"] == 2
+    assert notes[0] == "nbgrader metadata restored by content (2 cells)"
+    assert "cell 'my_head' not in the assignment: graded as a plain cell" in notes
+
+
+def test_metadata_on_a_cell_without_the_class_moves_to_the_class():
+    original = reference("03_feedforward")
+    student = copy.deepcopy(original)
+    ids = [g for g, _ in layout(original)]
+    solution = ids.index("feedforward_solution")
+    moved = student.cells[solution]
+    student.cells.insert(solution, nbformat.v4.new_code_cell(moved.source))   # class in a new cell
+    moved.source = "# здесь было решение"
+    nb, _ = repaired(student, "03_feedforward")
+    assert repair._grade_id(nb.cells[solution]) == "feedforward_solution"
+    assert repair._grade_id(nb.cells[solution + 1]) is None
+
+
+def test_duplicated_and_foreign_ids_leave_one_cell_per_release_id():
+    original = reference("04_block")
+    student = copy.deepcopy(original)
+    ids = [g for g, _ in layout(original)]
+    tests = student.cells[ids.index("block_tests")]
+    bonus = nbformat.v4.new_code_cell("pass", metadata={"nbgrader": dict(tests.metadata["nbgrader"],
+                                                                         grade_id="block_bonus")})
+    twin = nbformat.v4.new_code_cell("print('ok')", metadata=copy.deepcopy(tests.metadata))
+    student.cells += [bonus, twin]
+    nb, notes = repaired(student, "04_block")
+    assert grade_ids(nb) == ["block_solution", "block_tests"]
+    assert repair._grade_id(nb.cells[-1]) == "block_tests"       # the last keeps it
+    assert "cell 'block_tests' repeated: the last one kept" in notes
+    assert "cell 'block_bonus' not in the assignment: graded as a plain cell" in notes
+
+
+# ---- how the file is saved
+
+def test_bom_and_crlf_are_read():
+    original = reference("01_head")
+    raw = b"\xef\xbb\xbf" + nbformat.writes(original).replace("\n", "\r\n").encode("utf-8")
+    nb, notes = repaired(raw, "01_head")
+    assert notes == [] and layout(nb) == layout(original)
+    assert [c.source for c in nb.cells] == [c.source for c in original.cells]
+
+
+def test_list_sources_crlf_inside_and_missing_keys_are_read():
+    original = reference("02_multihead_attention")
+    data = json.loads(nbformat.writes(original))
+    del data["metadata"]
+    for cell in data["cells"]:
+        text = "".join(cell["source"])
+        cell["source"] = [line.replace("\n", "\r\n") for line in text.splitlines(True)]
+        for key in ("outputs", "execution_count", "id", "metadata"):
+            if repair._grade_id(nbformat.from_dict(cell)) is None:
+                cell.pop(key, None)
+    nb, notes = repaired(json.dumps(data).encode(), "02_multihead_attention")
+    assert notes == ["export tags restored (2 cells)"]
+    assert layout(nb) == layout(original)
+    assert [c.source for c in nb.cells] == [c.source for c in original.cells]
+    assert nbformat.validate(nb) is None
+
+
+def test_nbformat_3_is_read():
+    original = reference("05_gpt_model")
+    raw = nbformat.writes(nbformat.convert(copy.deepcopy(original), 3)).encode()
+    nb, notes = repaired(raw, "05_gpt_model")
+    assert notes == [] and layout(nb) == layout(original)
+
+
+def test_outputs_and_counts_are_cleared_widget_state_and_colab_metadata_kept():
+    original = colab(reference("01_head"))
+    original.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    for cell in original.cells:
+        if cell.cell_type == "code":
+            cell.execution_count = 7
+            cell.outputs = [nbformat.v4.new_output("stream", text="x\n")]
+    nb = repair.load(as_bytes(original))
+    assert all(c.outputs == [] and c.execution_count is None for c in nb.cells if c.cell_type == "code")
+    assert "widgets" in nb.metadata and "colab" in nb.metadata
+    assert nb.nbformat == 4
+
+
+@pytest.mark.parametrize("raw, reason", [
+    (b"\xff\xfe{\x00}\x00", "not UTF-8"),
+    (b"this is not json", "not JSON"),
+    (nbformat.writes(nbformat.v4.new_notebook()).encode()[:20], "not JSON"),
+    (b"[1, 2, 3]", "not a notebook"),
+    (b'{"name": "x"}', "not a notebook"),
+    (b'{"cells": [{"cell_type": "code", "source": 42}]}', "not a notebook"),
+    (b'{"cells": ["text"]}', "not a notebook"),
+    (b'{"worksheets": [{"cells": [1]}], "nbformat": 3}', "not a notebook"),
+])
+def test_invalid_files_give_their_reason(raw, reason):
+    with pytest.raises(repair.InvalidNotebook) as info:
+        repair.load(raw)
+    assert info.value.reason == reason
+
+
+def test_oversized_file_is_refused(monkeypatch):
+    monkeypatch.setattr(repair, "MAX_BYTES", 1000)
+    raw = as_bytes(nbformat.v4.new_notebook())
+    assert len(raw) < 1000 and repair.load(raw).cells == []
+    with pytest.raises(repair.InvalidNotebook) as info:
+        repair.load(raw + b" " * 1000)
+    assert info.value.reason == "over 100 MB"
+
+
+def test_export_tags_go_to_the_closest_cell_not_to_a_later_scratch_cell():
+    original = reference("01_head")
+    student = colab(original)
+    config = next(i for i, c in enumerate(original.cells) if c.source.startswith("config = import_notebook"))
+    student.cells.append(nbformat.v4.new_code_cell(original.cells[config].source + "\nprint(config)"))
+    nb, _ = repaired(student, "01_head")
+    assert layout(nb)[:-1] == layout(original) and layout(nb)[-1] == (None, False)
+
+
+def test_an_intact_notebook_with_a_copied_export_cell_is_left_alone():
+    original = reference("00_data")
+    student = copy.deepcopy(original)
+    student.cells.insert(3, nbformat.v4.new_code_cell(original.cells[2].source))   # the imports, again
+    nb, notes = repaired(student, "00_data")
+    assert notes == [] and layout(nb) == layout(student)
