@@ -10,6 +10,7 @@ import hashlib
 import torch
 
 from . import mistakes, probe, reference
+from .diagnosis import message
 
 POINTS = {"head": 2, "multihead": 1, "feedforward": 1, "block": 2, "gpt_model": 4}
 TASKS = tuple(POINTS)
@@ -178,15 +179,15 @@ def _cases_of(cases, results, *kinds):
 def _error_mistake(result):
     error = result.get("error")
     if error == "not_implemented":
-        return ("not_implemented", "forward не реализован: удалите raise NotImplementedError() и напишите решение")
+        return ("not_implemented", message("not_implemented"))
     if error == "returns_none":
-        return ("no_return", "forward ничего не возвращает: не забудьте return")
+        return ("no_return", message("no_return"))
     if error == "returns_not_pair":
-        return ("not_pair", "forward должен возвращать пару (logits, loss)")
+        return ("not_pair", message("not_pair"))
     if error == "class_missing":
-        return ("class_missing", "класс не найден в ноутбуке: не переименовывайте его и выполните ячейку с ним")
+        return ("class_missing", message("class_missing"))
     if error == "exception":
-        return ("exception", "ошибка при выполнении forward: " + result.get("exception", ""))
+        return ("exception", message("exception") + ": " + result.get("exception", ""))
     return None
 
 
@@ -194,7 +195,7 @@ def _shape_mistake(task, got, want):
     key = _main_key(task)
     if key in got and key in want and got[key].shape != want[key].shape:
         if not (task == "gpt_model" and got[key].numel() == want[key].numel()):
-            return ("wrong_shape", f"неверная форма выхода: ожидалась {tuple(want[key].shape)}, "
+            return ("wrong_shape", message("wrong_shape") + f": ожидалась {tuple(want[key].shape)}, "
                                    f"получена {tuple(got[key].shape)}")
     return None
 
@@ -214,9 +215,8 @@ def _diagnose(task, cases, got, want):
             return [(name, text)]
     causal = [i for i, c in enumerate(cases) if c["kind"] == "causal"]
     if task in ("head", "multihead", "block", "gpt_model") and not _causal(task, cases, got, causal):
-        return [("future_leak", "будущие токены влияют на выход для прошлых позиций: проверьте маску")]
-    return [("wrong_output", "результат не совпадает с эталоном на скрытых входах "
-                             "(другие размеры n_embd, n_head, n_ctx, батч 1, T = 1, T < n_ctx)")]
+        return [("future_leak", message("future_leak"))]
+    return [("wrong_output", message("wrong_output"))]
 
 
 def _causal(task, cases, got, indices):
@@ -241,11 +241,9 @@ def _grad_mistake(task, cases, got, want):
         for key in w:
             if key.startswith("grad.") and key not in g:
                 name = key[5:]
-                return ("no_grad", f"градиент не доходит до {name}: не используйте detach(), "
-                                   f"torch.no_grad() и .data в forward")
+                return ("no_grad", message("no_grad") + f" ({name})")
             if key.startswith("grad.") and not _close(g[key], w[key]):
-                return ("wrong_grad", "градиенты не совпадают с эталоном: не изменяйте тензоры на месте "
-                                      "и не отрывайте их от графа вычислений")
+                return ("wrong_grad", message("wrong_grad"))
     return None
 
 
@@ -255,25 +253,24 @@ def _dropout_mistake(task, cases, got, want):
     trains = _cases_of(cases, got, "dropout_train")
     ref_eval = [r for c, r in zip(cases, want) if c["kind"] == "dropout_eval"][0]
     if not _matches(task, evals[0][1], ref_eval, ["output"]):
-        return ("dropout_in_eval", "в режиме eval выход с dropout > 0 должен совпадать с выходом без dropout")
+        return ("dropout_in_eval", message("dropout_in_eval"))
     ref_train = [r for c, r in zip(cases, want) if c["kind"] == "dropout_train"][0]
     got_train = trains[0][1]
     if _matches(task, got_train, ref_train, ["output"]):
         return None
     stack = got_train.get("output")
     if stack is None or stack.shape != ref_train["output"].shape:
-        return ("dropout_error", "forward падает или меняет форму в режиме обучения (train) при dropout > 0")
+        return ("dropout_error", message("dropout_error"))
     stack = stack.double()
     target = ref_eval["output"].double()
     if torch.allclose(stack[0], target, rtol=RTOL, atol=ATOL) and torch.allclose(stack[1], target, rtol=RTOL, atol=ATOL):
-        return ("no_dropout", "dropout не применяется в режиме обучения: примените self.dropout")
+        return ("no_dropout", message("no_dropout"))
     zero_share = (stack == 0).double().mean().item()
     if task == "head" and zero_share > DROPOUT / 2:
-        return ("dropout_on_output", "dropout применён к выходу, а не к весам внимания wei")
+        return ("dropout_on_output", message("dropout_on_output"))
     error = (stack.mean(0) - target).norm() / target.norm()
     if error > 0.12:
-        return ("dropout_wrong", "dropout применён не там: ожидание выхода в режиме обучения должно "
-                                 "совпадать с выходом в режиме eval")
+        return ("dropout_wrong", message("dropout_wrong"))
     return None
 
 
@@ -330,13 +327,11 @@ def _grade_gpt(cases, got, want, found, passed):
         points += 1.0
     elif "forward" in passed:
         if not none_ok:
-            found.append(("loss_without_targets", "без targets loss должен быть None: не считайте loss, "
-                                                   "если targets не переданы"))
+            found.append(("loss_without_targets", message("loss_without_targets")))
         elif not shape_ok:
-            found.append(("flat_logits_without_targets", "без targets логиты должны иметь форму (B, T, vocab_size): "
-                                                          "иначе generate не работает"))
+            found.append(("flat_logits_without_targets", message("flat_logits_without_targets")))
         else:
-            found.append(("generate_broken", "generate не работает с вашим forward"))
+            found.append(("generate_broken", message("generate_broken")))
     return Verdict("gpt_model", points, POINTS["gpt_model"], found, passed)
 
 
@@ -348,7 +343,7 @@ def _diagnose_loss(cases, got, indices):
             return [(name, text)]
     for i in indices:
         if got[i].get("loss_is_none") is not None and bool(got[i]["loss_is_none"]):
-            return [("no_loss", "loss не вычислен, хотя targets переданы")]
+            return [("no_loss", message("no_loss"))]
         if "loss" in got[i] and got[i]["loss"].numel() != 1:
-            return [("loss_not_scalar", "loss должен быть скаляром (среднее по всем токенам)")]
-    return [("wrong_loss", "значение loss не совпадает с кросс-энтропией эталона")]
+            return [("loss_not_scalar", message("loss_not_scalar"))]
+    return [("wrong_loss", message("wrong_loss"))]

@@ -978,18 +978,33 @@ def selfcheck(task, namespace):
     return not findings
 
 
+def _register_cells(gpt_course, path):
+    """Put the notebook's exported cells into linecache, so findings can quote the student's line."""
+    try:
+        import json
+        with open(path, encoding="utf-8") as f:
+            notebook = json.load(f)
+        for number, source in enumerate(gpt_course._exported_cells(notebook)):
+            text = gpt_course._to_python(source)
+            name = f"{pathlib.Path(path).name}[{number}]"
+            linecache.cache[name] = (len(text), None, text.splitlines(True), name)
+    except Exception:
+        return
+
+
 def main(argv=None):
     """``python gpt_selfcheck.py [folder]``: diagnose every task notebook of the folder."""
     argv = sys.argv[1:] if argv is None else argv
     folder = pathlib.Path(argv[0] if argv else ".").resolve()
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-    from gpt_course import import_notebook
+    import gpt_course
     failed = 0
     for task in TASKS:
         path = folder / f"{NOTEBOOK_OF_TASK[task]}.ipynb"
         findings = None
         try:
-            cls = import_notebook(path, CLASS_OF_TASK[task])
+            _register_cells(gpt_course, path)
+            cls = gpt_course.import_notebook(path, CLASS_OF_TASK[task])
             namespace = dict(cls.__init__.__globals__) if "__init__" in vars(cls) else {}
             namespace[CLASS_OF_TASK[task]] = cls
         except FileNotFoundError:
