@@ -40,7 +40,7 @@ NOTEBOOK_CONFIG = dict(n_ctx=32, n_embd=64, n_head=4, head_size=16, n_layer=4, d
 OTHER_CONFIG = dict(n_ctx=10, n_embd=36, n_head=3, head_size=12, n_layer=2, dropout=0.0,
                     vocab_size=17)
 DROPOUT = 0.3
-DROPOUT_REPEATS = 100
+DROPOUT_REPEATS = 50  # the mean of a correct dropout is then within ~0.1 of eval (relative)
 
 AT_NOTEBOOK = "на конфигурации ноутбука"
 AT_T1 = "при T = 1"
@@ -147,12 +147,10 @@ _SPECIFIC = {
 }
 # {task: {mistake key: Russian message with the fix}}: the one place for this text.
 MESSAGES = {task: {**_GENERIC, **_SPECIFIC.get(task, {})} for task in TASKS}
-for _task in ("multihead", "feedforward"):
-    MESSAGES[_task]["dropout_on_output"] = _SPECIFIC["head"]["dropout_on_output"]
-for _key in ("not_pair", "loss_without_targets", "flat_logits_without_targets", "generate_broken",
+for _key in ("dropout_on_output", "not_pair", "loss_without_targets", "flat_logits_without_targets", "generate_broken",
              "no_loss", "loss_not_scalar", "wrong_loss"):
     for _task in TASKS:
-        MESSAGES[_task].setdefault(_key, _SPECIFIC["gpt_model"][_key])
+        MESSAGES[_task].setdefault(_key, {**_SPECIFIC["head"], **_SPECIFIC["gpt_model"]}[_key])
 
 
 class _Crash(Exception):
@@ -336,12 +334,11 @@ def _close(a, b, tol=1e-4):
 
 
 def _first(hypotheses, out):
-    """The matching hypothesis with the fewest deviations: (keys) or None."""
-    best = None
-    for keys, value in hypotheses:
-        if (best is None or len(keys) < len(best)) and _close(out, value):
-            best = keys
-    return best
+    """The matching hypothesis with the fewest deviations: (keys) or None (values may be thunks)."""
+    for keys, value in sorted(hypotheses, key=lambda h: len(h[0])):
+        if _close(out, value() if callable(value) else value):
+            return keys
+    return None
 
 
 def _randn(gen, *shape):
@@ -582,7 +579,8 @@ def _block_programs(m, x):
                                 keys.append("same_layernorm")
                             if flow != "ok":
                                 keys.append("parallel_branches" if flow == "parallel" else flow)
-                            yield tuple(keys), _block_program(m, x, A, Bf, norm, r1, r2, same, flow)
+                            yield tuple(keys), (lambda args=(A, Bf, norm, r1, r2, same, flow):
+                                                _block_program(m, x, *args))
 
 
 def _block_program(m, x, A, Bf, norm, r1, r2, same, flow):
@@ -864,7 +862,7 @@ def _dropout_check(task, cls, config, findings):
         findings.add("dropout_on_output", AT_TRAIN)
         return
     error = (stack.mean(0) - want.double()).norm() / max(want.double().norm().item(), 1e-12)
-    if error > 0.12:
+    if error > 0.16:
         findings.add("dropout_wrong", AT_TRAIN)
 
 
