@@ -33,7 +33,7 @@ NEW = {"head": {"mask_not_sliced"}, "multihead": {"proj_on_input", "proj_twice"}
        "feedforward": {"gelu_instead_of_relu"}, "block": {"norm_before_residual"},
        "gpt_model": {"blocks_not_applied", "logits_last_only"}}
 WHERE = {"на конфигурации ноутбука", "при T = 1", "при T < n_ctx", "в режиме обучения с dropout",
-         "на других размерах", "в generate"}
+         "на других размерах", "в generate", "в режиме eval с dropout > 0"}
 
 
 def student_namespace(task, body):
@@ -156,6 +156,12 @@ def test_rng_state_is_restored():
     torch.manual_seed(5)
     run("head", BUGS["head_no_dropout"][1])
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_a_printing_forward_prints_nothing(capsys):
+    body = notebooks.solution_body(notebooks.read(course.SOURCE / "03_feedforward.ipynb"), "feedforward")
+    assert run("feedforward", "print('shape', x.shape)\n" + body) == []
+    assert capsys.readouterr().out == ""
 
 
 def test_missing_class_and_crash_never_raise():

@@ -17,6 +17,7 @@
 """
 import contextlib
 import inspect
+import io
 import linecache
 import pathlib
 import sys
@@ -46,6 +47,7 @@ AT_NOTEBOOK = "на конфигурации ноутбука"
 AT_T1 = "при T = 1"
 AT_SHORT = "при T < n_ctx"
 AT_TRAIN = "в режиме обучения с dropout"
+AT_EVAL_DROPOUT = "в режиме eval с dropout > 0"
 AT_OTHER = "на других размерах"
 AT_GENERATE = "в generate"
 
@@ -840,7 +842,7 @@ def _dropout_check(task, cls, config, findings):
             if not torch.is_tensor(want):
                 return
             if not _close(module(x), want):
-                findings.add("dropout_in_eval", AT_TRAIN)
+                findings.add("dropout_in_eval", AT_EVAL_DROPOUT)
                 return
             module.train()
             outs = []
@@ -951,7 +953,8 @@ def diagnose(task, namespace, config=None):
     if not (inspect.isclass(cls) and issubclass(cls, nn.Module)):
         findings.add("class_missing", AT_NOTEBOOK)
         return findings.items
-    with isolated_torch():
+    # A forward that prints would flood the output: it runs a hundred times here.
+    with isolated_torch(), contextlib.redirect_stdout(io.StringIO()):
         try:
             CHECKS[task](cls, namespace, _config(config), findings)
         except Exception as exc:  # a probe's own failure on odd code: still a finding
