@@ -734,7 +734,7 @@ def _gpt_loss_keys(module, idx, targets):
 
 
 def _check_gpt(cls, namespace, config, findings):
-    keys = _dependent_probe("gpt_model", cls, namespace, config, config["n_ctx"], findings, full=True)
+    keys = _dependent_probe("gpt_model", cls, config, config["n_ctx"], findings, full=True)
     if keys is None:
         return
     for key in keys:
@@ -773,21 +773,18 @@ def _run_probe(task, cls, config, T, stand_ins=True, **kw):
     return PROBES[task](cls, config, T, stand_ins, **kw)
 
 
-def _dependent_probe(task, cls, namespace, config, T, findings, **kw):
-    """Keys with stand-ins; if those fail, with the class's own dependencies when they pass.
+def _dependent_probe(task, cls, config, T, findings, **kw):
+    """Keys with stand-ins; or [] when those fail but the class's own dependencies pass.
 
     A forward that reaches into its parts (the heads' key/query/value,
     ``self.ffwd.net``) cannot work with stand-ins. Returns None after a crash
     (already reported)."""
     findings.own_deps = False
     try:
-        keys = _run_probe(task, cls, config, T, True, **kw)
-        crash = None
+        keys, crash = _run_probe(task, cls, config, T, True, **kw), None
     except _Crash as exc:
         keys, crash = None, exc.__cause__
-    if keys == [] or task == "feedforward":
-        pass
-    elif task in DEPENDENCIES and DEPENDENCIES[task]:
+    if keys != []:
         try:
             own = _run_probe(task, cls, config, T, False, **kw)
         except Exception:
@@ -913,7 +910,7 @@ def _check_simple(task):
                 findings.crash(crash.__cause__, AT_NOTEBOOK)
                 return
         else:
-            keys = _dependent_probe(task, cls, namespace, config, config["n_ctx"], findings)
+            keys = _dependent_probe(task, cls, config, config["n_ctx"], findings)
             if keys is None:
                 return
         for key in keys:
