@@ -508,6 +508,11 @@ x = x + self.sa(x)
 x = self.ln2(x)
 x = x + self.ffwd(x)
 """, "norm_before_residual"),
+    "block_norm_before_residual_then_post_norm": ("block", """
+x = self.ln1(x)
+x = x + self.sa(x)
+x = self.ln2(x + self.ffwd(x))
+""", "norm_before_residual"),
     "gpt_blocks_not_applied": ("gpt_model", """
 B, T = idx.shape
 x = self.token_embedding_table(idx) + self.position_embedding_table(torch.arange(T, device=idx.device))

@@ -181,17 +181,31 @@ def test_selfcheck_prints_russian_verdict(capsys):
     assert "FeedFoward: ошибок не найдено" in capsys.readouterr().out
 
 
-def test_check_command_names_the_n_embd_scale(tmp_path):
-    """``python -m autograder check`` on a release copy whose Head scales by sqrt(n_embd)."""
-    folder = tmp_path / "gpt"
+def _release_copy(folder, bodies):
     shutil.copytree(course.RELEASE, folder)
     for task in course.TASK_KEYS:
         path = folder / f"{course.TASK[task].notebook}.ipynb"
-        source_nb = notebooks.read(course.SOURCE / path.name)
-        body = BUGS["head_scale_by_C"][1] if task == "head" else notebooks.solution_body(source_nb, task)
+        body = bodies.get(task) or notebooks.solution_body(notebooks.read(course.SOURCE / path.name), task)
         nb = notebooks.read(path)
         notebooks.paste_body(nb, task, body)
         nbformat.write(nb, str(path))
+
+
+def test_main_names_a_syntax_error_with_its_notebook_and_line(tmp_path, capsys):
+    folder = tmp_path / "gpt"
+    _release_copy(folder, {"feedforward": "return self.net(x))\n",
+                           "block": BUGS["block_norm_before_residual_then_post_norm"][1]})
+    assert diagnosis.module.main([str(folder)]) == 1
+    out = capsys.readouterr().out
+    assert "FeedFoward: найдено ошибок — 1" in out and "03_feedforward.ipynb, строка" in out
+    assert diagnosis.MESSAGES["feedforward"]["syntax_error"] in out
+    assert "Head: ошибок не найдено" in out and "MultiHeadAttention: ошибок не найдено" in out
+
+
+def test_check_command_names_the_n_embd_scale(tmp_path):
+    """``python -m autograder check`` on a release copy whose Head scales by sqrt(n_embd)."""
+    folder = tmp_path / "gpt"
+    _release_copy(folder, {"head": BUGS["head_scale_by_C"][1]})
     proc = subprocess.run([sys.executable, "-m", "autograder", "check", str(folder / "01_head.ipynb")],
                           cwd=course.ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 1, proc.stdout + proc.stderr

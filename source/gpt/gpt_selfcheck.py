@@ -50,6 +50,7 @@ AT_TRAIN = "в режиме обучения с dropout"
 AT_EVAL_DROPOUT = "в режиме eval с dropout > 0"
 AT_OTHER = "на других размерах"
 AT_GENERATE = "в generate"
+AT_RUN = "при выполнении ноутбука"
 
 # ------------------------------------------------------------------ messages
 
@@ -556,40 +557,46 @@ def _feedforward_probe(cls, config, T):
 # --------------------------------------------------------------------- Block
 
 
+_NORM_KEYS = {"post": (), "pre": ("pre_norm",), "before": ("norm_before_residual",), "none": ("no_layernorm",)}
+
+
 def _block_programs(m, x):
-    """(keys, output) for post-norm and its known deviations, composed."""
+    """(keys, thunk of the output) for post-norm and its known deviations, composed.
+
+    Each sub-layer (sa, then ffwd) has its own norm placement and residual, so
+    a block that mixes two placements is named too."""
     for order_keys, (A, Bf) in (((), (m.sa, m.ffwd)), (("ffwd_first",), (m.ffwd, m.sa))):
-        for norm in ("post", "pre", "before", "none"):
-            for r1 in (True, False):
-                for r2 in (True, False):
-                    for same in (False, True):
-                        if norm == "none" and same:
-                            continue
-                        for flow in ("ok", "parallel", "residual_from_input"):
-                            if flow != "ok" and (norm != "post" or (flow == "residual_from_input" and not r2)):
+        for norm1 in _NORM_KEYS:
+            for norm2 in _NORM_KEYS:
+                for r1 in (True, False):
+                    for r2 in (True, False):
+                        for same in (False, True):
+                            if norm2 == "none" and same:
                                 continue
-                            keys = list(order_keys)
-                            keys += {"post": [], "pre": ["pre_norm"], "before": ["norm_before_residual"],
-                                     "none": ["no_layernorm"]}[norm]
-                            if not r1 and not r2:
-                                keys.append("no_residual")
-                            elif not r1:
-                                keys.append("no_sa_residual")
-                            elif not r2:
-                                keys.append("no_ffwd_residual")
-                            if same:
-                                keys.append("same_layernorm")
-                            if flow != "ok":
-                                keys.append("parallel_branches" if flow == "parallel" else flow)
-                            yield tuple(keys), (lambda args=(A, Bf, norm, r1, r2, same, flow):
-                                                _block_program(m, x, *args))
+                            for flow in ("ok", "parallel", "residual_from_input"):
+                                if flow != "ok" and (norm1 != "post" or norm2 != "post"
+                                                     or (flow == "residual_from_input" and not r2)):
+                                    continue
+                                keys = order_keys + _NORM_KEYS[norm1] + tuple(
+                                    k for k in _NORM_KEYS[norm2] if k not in _NORM_KEYS[norm1])
+                                if not r1 and not r2:
+                                    keys += ("no_residual",)
+                                elif not r1:
+                                    keys += ("no_sa_residual",)
+                                elif not r2:
+                                    keys += ("no_ffwd_residual",)
+                                if same:
+                                    keys += ("same_layernorm",)
+                                if flow != "ok":
+                                    keys += ("parallel_branches" if flow == "parallel" else flow,)
+                                args = (A, Bf, norm1, norm2, r1, r2, same, flow)
+                                yield keys, (lambda args=args: _block_program(m, x, *args))
 
 
-def _block_program(m, x, A, Bf, norm, r1, r2, same, flow):
-    L1 = m.ln1
+def _block_program(m, x, A, Bf, norm1, norm2, r1, r2, same, flow):
     L2 = m.ln1 if same else m.ln2
 
-    def sub(inp, base, layer, norm_layer, residual):
+    def sub(inp, base, layer, norm_layer, residual, norm):
         if norm == "post":
             y = layer(inp)
             return norm_layer(base + y if residual else y)
@@ -602,10 +609,10 @@ def _block_program(m, x, A, Bf, norm, r1, r2, same, flow):
         y = layer(inp)
         return base + y if residual else y
 
-    h = sub(x, x, A, L1, r1)
+    h = sub(x, x, A, m.ln1, r1, norm1)
     inp = x if flow == "parallel" else h
     base = x if flow == "residual_from_input" else h
-    return sub(inp, base, Bf, L2, r2)
+    return sub(inp, base, Bf, L2, r2, norm2)
 
 
 def _block_probe(cls, config, T, stand_ins=True):
@@ -1001,21 +1008,25 @@ def main(argv=None):
         path = folder / f"{NOTEBOOK_OF_TASK[task]}.ipynb"
         findings = None
         try:
+            if not path.is_file():
+                raise LookupError
             _register_cells(gpt_course, path)
-            cls = gpt_course.import_notebook(path, CLASS_OF_TASK[task])
+            with contextlib.chdir(folder):  # the notebooks import each other by relative path
+                cls = gpt_course.import_notebook(path, CLASS_OF_TASK[task])
             namespace = dict(cls.__init__.__globals__) if "__init__" in vars(cls) else {}
             namespace[CLASS_OF_TASK[task]] = cls
-        except FileNotFoundError:
-            findings = [{"key": "class_missing", "message": f"нет ноутбука {path.name}", "where": ""}]
+        except LookupError:
+            findings = [{"key": "class_missing", "message": f"нет ноутбука {path.name}", "where": AT_RUN}]
         except SyntaxError as exc:
-            findings = [{"key": "syntax_error", "where": AT_NOTEBOOK,
-                         "message": MESSAGES[task]["syntax_error"] + f" ({exc.msg}, строка {exc.lineno})"}]
+            where = (exc.filename or path.name).split("[")[0]
+            findings = [{"key": "syntax_error", "where": AT_RUN,
+                         "message": MESSAGES[task]["syntax_error"] + f" ({exc.msg}; {where}, строка {exc.lineno})"}]
         except NotImplementedError:
-            findings = [{"key": "not_implemented", "where": AT_NOTEBOOK,
-                         "message": MESSAGES[task]["not_implemented"]}]
+            findings = [{"key": "not_implemented", "where": AT_RUN, "message": MESSAGES[task]["not_implemented"]}]
         except Exception as exc:
-            findings = [{"key": "syntax_error", "where": AT_NOTEBOOK,
-                         "message": MESSAGES[task]["syntax_error"] + f" ({type(exc).__name__}: {exc})"[:300]}]
+            detail = f"{type(exc).__name__}: {exc}".split("\n")[0][:200]
+            findings = [{"key": "syntax_error", "where": AT_RUN,
+                         "message": MESSAGES[task]["syntax_error"] + f" ({detail})"}]
         if findings is None:
             findings = diagnose(task, namespace, namespace.get("config"))
         print(report(task, findings))
