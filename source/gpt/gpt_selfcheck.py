@@ -348,16 +348,6 @@ def _randn(gen, *shape):
     return torch.randn(*shape, generator=gen)
 
 
-def _tensor_out(out, findings, where):
-    if out is None:
-        findings.add("no_return", where)
-        return None
-    if not torch.is_tensor(out):
-        findings.add("wrong_output", where, f"forward вернул {type(out).__name__}, а не тензор")
-        return None
-    return out
-
-
 # ---------------------------------------------------------------------- Head
 
 
