@@ -123,6 +123,10 @@ def test_a_crash_quotes_the_students_line():
     (finding,) = run("head", BUGS["head_tril_not_sliced"][1])
     assert finding["key"] == "mask_not_sliced" and finding["where"] == "при T < n_ctx"
     assert "self.tril == 0" in finding["message"]
+    # a forward that needs its parts' insides crashes with the stand-ins and with its own
+    # classes: the error shown is the one with its own classes
+    (finding,) = run("block", "x = self.ln1(x + self.sa(x))\nx = self.ln2(x + self.ffwd.net(x).foo)\n")
+    assert "'Tensor' object has no attribute 'foo'" in finding["message"], finding
 
 
 def test_logits_last_only_blames_generate():

@@ -238,7 +238,7 @@ def isolated_torch(seed=0):
 # ---------------------------------------------------------- stand-ins, build
 
 
-def _causal_mean(x):
+def _running_mean(x):
     counts = torch.arange(1, x.shape[1] + 1, dtype=x.dtype, device=x.device)
     return x.cumsum(dim=1) / counts[None, :, None]
 
@@ -250,7 +250,7 @@ class _Configured(nn.Module):
             setattr(self, key, value)
 
 
-class StandInHead(_Configured):
+class SimpleHead(_Configured):
     """Has Head's parts; forward is a simple causal mix, not attention."""
 
     def __init__(self, **kwargs):
@@ -262,10 +262,10 @@ class StandInHead(_Configured):
         self.dropout = nn.Dropout(self.dropout)
 
     def forward(self, x):
-        return _causal_mean(torch.tanh(self.value(x))) + 0.5 * self.key(x)
+        return _running_mean(torch.tanh(self.value(x))) + 0.5 * self.key(x)
 
 
-class StandInMixer(_Configured):
+class SimpleMixer(_Configured):
     """A causal, shape-preserving token mixer (for MultiHeadAttention, FeedFoward)."""
 
     def __init__(self, **kwargs):
@@ -273,16 +273,16 @@ class StandInMixer(_Configured):
         self.mix = nn.Linear(self.n_embd, self.n_embd)
 
     def forward(self, x):
-        return torch.tanh(self.mix(_causal_mean(x)))
+        return torch.tanh(self.mix(_running_mean(x)))
 
 
-class StandInBlock(StandInMixer):
+class SimpleBlock(SimpleMixer):
     def forward(self, x):
-        return x + torch.tanh(self.mix(_causal_mean(x)))
+        return x + torch.tanh(self.mix(_running_mean(x)))
 
 
-STAND_INS = {"Head": StandInHead, "MultiHeadAttention": StandInMixer, "FeedFoward": StandInMixer,
-             "Block": StandInBlock}
+STAND_INS = {"Head": SimpleHead, "MultiHeadAttention": SimpleMixer, "FeedFoward": SimpleMixer,
+             "Block": SimpleBlock}
 
 
 @contextlib.contextmanager
@@ -784,8 +784,11 @@ def _dependent_probe(task, cls, config, T, findings, **kw):
     if keys != []:
         try:
             own = _run_probe(task, cls, config, T, False, **kw)
-        except Exception:
+        except Exception as exc:
             own = None
+            cause = exc.__cause__ if isinstance(exc, _Crash) else None
+            if crash is not None and cause is not None and not isinstance(cause, NameError):
+                crash = cause  # with their own classes it fails too: show that error
         if own == []:
             findings.own_deps = True
             return own
