@@ -4,7 +4,7 @@ import sys
 
 import pathlib
 
-from . import check, demo
+from . import demo, selfcheck
 from .classrun import grade, report
 from .worker.sandbox import bwrap_available
 
@@ -23,11 +23,11 @@ def main(argv=None):
     d.add_argument("--out", default="build/demo/out")
     d.add_argument("--jobs", type=int, default=None)
     d.add_argument("--unsafe-no-sandbox", action="store_true")
-    k = sub.add_parser("check", help="run the visible tests of your notebooks")
+    k = sub.add_parser("check", help="run your notebooks (nbval) and the diagnosis of each task")
     k.add_argument("notebooks", nargs="+")
     args = parser.parse_args(argv)
     if args.command == "check":
-        return check.main(args.notebooks)
+        return selfcheck.main(args.notebooks)
     if args.command == "demo":
         submissions = demo.build_class(pathlib.Path(args.out).parent / "submissions")
         args.submissions, args.cell_timeout = submissions, 60

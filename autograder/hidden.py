@@ -19,6 +19,9 @@ def check(task, namespace, seed=0):
         return scoring.grade(task, made, probe.run_cases(spec.cls, spec.depends_on, namespace, made))
 
     verdict = scoring.best_verdict(task, verdict_for)
+    if verdict.points < verdict.max_points:
+        from .diagnosis import diagnose
+        verdict = scoring.with_diagnosis(verdict, diagnose(task, namespace, namespace.get("config")))
     text = scoring.message(verdict)
     print(text)
     if verdict.points == 0:

@@ -5,6 +5,7 @@ forward bodies pasted between the stub markers; ``class_namespace`` runs one
 task's class cell in-process (with the reference classes for the others), as
 the notebook's kernel would.
 """
+import linecache
 import math
 
 import nbformat
@@ -34,17 +35,18 @@ def write_student(folder, bodies):
     return folder
 
 
-_CELLS = {}
-
-
 def class_namespace(task, body):
-    """A namespace in which ``task``'s class has ``body`` as forward (others: the reference)."""
-    if task not in _CELLS:
-        nb = notebooks.read(RELEASE / f"{TASK[task].notebook}.ipynb")
-        _CELLS[task] = notebooks.find_cell(nb, TASK[task].solution_id)
-    cell = nbformat.from_dict(dict(_CELLS[task]))
-    holder = nbformat.v4.new_notebook(cells=[cell])
-    notebooks.paste_body(holder, task, body)
-    namespace = {"torch": torch, "nn": nn, "F": F, "math": math, **reference.CLASSES}
-    exec(compile(holder.cells[0].source, f"<{TASK[task].notebook}>", "exec"), namespace)
+    """The namespace a notebook has after running ``task``'s class cell with ``body`` pasted in.
+
+    The classes it builds come from the reference; the cell's lines are
+    registered with linecache, as IPython does, so tracebacks can quote them.
+    """
+    nb = notebooks.read(RELEASE / f"{TASK[task].notebook}.ipynb")
+    notebooks.paste_body(nb, task, body)
+    source = notebooks.find_cell(nb, TASK[task].solution_id).source
+    filename = f"<{task} solution cell>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace = {"torch": torch, "nn": nn, "F": F, "math": math, "__name__": "student"}
+    namespace.update({dep: reference.CLASSES[dep] for dep in TASK[task].depends_on})
+    exec(compile(source, filename, "exec"), namespace)
     return namespace

@@ -22,7 +22,7 @@ import pytest
 
 from autograder.course import TASK, TASK_KEYS
 
-from mutations import ALTERNATIVES, BUGS  # tests/ is on sys.path (pytest's rootdir insertion)
+from mutations import ALTERNATIVES, BUGS, expected_keys  # tests/ is on sys.path (pytest's rootdir insertion)
 from students import reference_bodies, write_student
 
 pytestmark = pytest.mark.slow
@@ -89,8 +89,7 @@ def _full(row, task):
 
 
 def _expected(key):
-    keys = BUGS[key][2]
-    return [keys] if isinstance(keys, str) else list(keys)
+    return list(expected_keys(BUGS[key][2]))
 
 
 SAMPLED_BUGS = sorted(key for keys in BUG_STUDENTS.values() for key in keys.values())

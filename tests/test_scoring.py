@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from autograder.checks import cases, mistakes, scoring
+from autograder.diagnosis import diagnose
 from autograder.course import TASK, TASK_KEYS
 from autograder.kernel import probe
 from autograder.worker.execute import verdict_outputs
 
-from mutations import ALTERNATIVES, BUGS  # tests/ is on sys.path
+from mutations import ALTERNATIVES, BUGS, expected_keys  # tests/ is on sys.path
 from students import class_namespace, reference_bodies
 
 SEED = 12345
@@ -28,7 +29,7 @@ def _cases(task, own_deps):
 
 
 def grade(task, body):
-    """The verdict the grader gives ``body`` (with the second probe, as in the kernel)."""
+    """The verdict the grader gives ``body``: the second probe and the diagnosis, as in the kernel."""
     namespace = class_namespace(task, body)
     spec = TASK[task]
 
@@ -36,12 +37,10 @@ def grade(task, body):
         made, want = _cases(task, own_deps)
         return scoring.grade(task, made, probe.run_cases(spec.cls, spec.depends_on, namespace, made), want)
 
-    return scoring.best_verdict(task, verdict_for)
-
-
-def expected_keys(entry):
-    keys = entry[2]
-    return (keys,) if isinstance(keys, str) else tuple(keys)
+    verdict = scoring.best_verdict(task, verdict_for)
+    if verdict.points < verdict.max_points:
+        verdict = scoring.with_diagnosis(verdict, diagnose(task, namespace))
+    return verdict
 
 
 def test_mutations_are_well_formed():
@@ -68,7 +67,7 @@ def test_bug_loses_points_and_is_named(key):
     task, body = BUGS[key][:2]
     verdict = grade(task, body)
     assert verdict.points < TASK[task].points, (key, verdict)
-    for expected in expected_keys(BUGS[key]):
+    for expected in expected_keys(BUGS[key][2]):
         assert expected in verdict.mistake_keys, f"{key}: expected {expected!r}, grader named {verdict.mistake_keys}"
     shown = "\n".join(o.get("text", "") + o.get("evalue", "") for o in verdict_outputs(verdict, []))
     for _, text in verdict.mistakes:

@@ -1,10 +1,14 @@
 """Known mistakes, each a wrong ``forward`` and the Russian words that name it.
 
+The words come from ``diagnosis.MESSAGES`` (the one place they are written).
+
 The grader runs these on the same inputs and weights as the student's code;
 a student's output that matches one of them names the mistake exactly.
 """
 import torch
 from torch.nn import functional as F
+
+from ..diagnosis import MESSAGES
 
 # ----------------------------------------------------------------- Head
 
@@ -264,54 +268,54 @@ def gpt_positions_n_ctx(self, idx, targets=None):
 # key -> (Russian message, variant forward), per task, tried in this order.
 MISTAKES = {
     "head": {
-        "no_mask": ("маска не применена: каждый токен видит будущие токены", head_no_mask),
-        "inverted_mask": ("маска перевёрнута: закрыто прошлое, а не будущее (используйте tril == 0)", head_inverted_mask),
-        "mask_with_zero": ("маскирование нулём вместо -inf: после softmax будущие токены всё равно получают вес", head_mask_with_zero),
-        "mask_after_softmax": ("маска применена после softmax: веса строк больше не суммируются в 1", head_mask_after_softmax),
-        "no_scale": ("нет масштабирования: оценки внимания нужно умножить на head_size ** -0.5", head_no_scale),
-        "scale_n_embd": ("неверный масштаб: делите на sqrt(head_size), а не на sqrt(n_embd)", head_scale_n_embd),
-        "scale_multiplied": ("масштаб применён наоборот: нужно делить на sqrt(head_size), а не умножать", head_scale_multiplied),
-        "softmax_wrong_dim": ("softmax по неверной оси: нормируйте по последней оси (dim=-1)", head_softmax_wrong_dim),
-        "q_k_swapped": ("перепутаны запросы и ключи: оценки внимания — это q @ k.transpose(-2, -1)", head_q_k_swapped),
-        "value_is_key": ("взвешиваются ключи вместо значений: умножайте веса на v = self.value(x)", head_value_is_key),
-        "value_is_query": ("взвешиваются запросы вместо значений: умножайте веса на v = self.value(x)", head_value_is_query),
-        "no_value_projection": ("веса умножаются на x, а не на v = self.value(x)", head_no_value),
-        "weights_not_applied": ("веса внимания не применены: выход должен быть wei @ v", head_wei_not_applied),
+        "no_mask": (MESSAGES["head"]["no_mask"], head_no_mask),
+        "inverted_mask": (MESSAGES["head"]["inverted_mask"], head_inverted_mask),
+        "mask_with_zero": (MESSAGES["head"]["mask_with_zero"], head_mask_with_zero),
+        "mask_after_softmax": (MESSAGES["head"]["mask_after_softmax"], head_mask_after_softmax),
+        "no_scale": (MESSAGES["head"]["no_scale"], head_no_scale),
+        "scale_n_embd": (MESSAGES["head"]["scale_n_embd"], head_scale_n_embd),
+        "scale_multiplied": (MESSAGES["head"]["scale_multiplied"], head_scale_multiplied),
+        "softmax_wrong_dim": (MESSAGES["head"]["softmax_wrong_dim"], head_softmax_wrong_dim),
+        "q_k_swapped": (MESSAGES["head"]["q_k_swapped"], head_q_k_swapped),
+        "value_is_key": (MESSAGES["head"]["value_is_key"], head_value_is_key),
+        "value_is_query": (MESSAGES["head"]["value_is_query"], head_value_is_query),
+        "no_value_projection": (MESSAGES["head"]["no_value_projection"], head_no_value),
+        "weights_not_applied": (MESSAGES["head"]["weights_not_applied"], head_wei_not_applied),
     },
     "multihead": {
-        "no_projection": ("нет проекции: после конкатенации пропустите результат через self.proj", mha_no_projection),
-        "summed_heads": ("головы сложены, а не сконкатенированы по последней оси", mha_sum_heads),
-        "concat_wrong_dim": ("конкатенация по неверной оси: объединяйте головы по последней оси (dim=-1)", mha_concat_wrong_dim),
-        "interleaved_heads": ("головы объединены в неверном порядке: используйте torch.cat(..., dim=-1)", mha_stack_wrong_order),
-        "one_head_repeated": ("используется только одна голова: пропустите x через каждую из self.heads", mha_only_first_head),
-        "extra_residual": ("лишнее residual-соединение: x + ... делается в Block, а не в MultiHeadAttention", mha_residual_inside),
+        "no_projection": (MESSAGES["multihead"]["no_projection"], mha_no_projection),
+        "summed_heads": (MESSAGES["multihead"]["summed_heads"], mha_sum_heads),
+        "concat_wrong_dim": (MESSAGES["multihead"]["concat_wrong_dim"], mha_concat_wrong_dim),
+        "interleaved_heads": (MESSAGES["multihead"]["interleaved_heads"], mha_stack_wrong_order),
+        "one_head_repeated": (MESSAGES["multihead"]["one_head_repeated"], mha_only_first_head),
+        "extra_residual": (MESSAGES["multihead"]["extra_residual"], mha_residual_inside),
     },
     "feedforward": {
-        "no_relu": ("пропущена ReLU: используйте self.net целиком", ff_no_relu),
-        "extra_residual": ("лишнее residual-соединение: x + ... делается в Block, а не в FeedFoward", ff_extra_residual),
-        "no_second_linear": ("пропущен второй линейный слой", ff_skip_second_linear),
-        "relu_at_end": ("лишняя ReLU на выходе", ff_relu_at_end),
-        "identity": ("forward возвращает вход без изменений", ff_identity),
+        "no_relu": (MESSAGES["feedforward"]["no_relu"], ff_no_relu),
+        "extra_residual": (MESSAGES["feedforward"]["extra_residual"], ff_extra_residual),
+        "no_second_linear": (MESSAGES["feedforward"]["no_second_linear"], ff_skip_second_linear),
+        "relu_at_end": (MESSAGES["feedforward"]["relu_at_end"], ff_relu_at_end),
+        "identity": (MESSAGES["feedforward"]["identity"], ff_identity),
     },
     "block": {
-        "pre_norm": ("pre-norm вместо требуемого post-norm: нужно x = ln1(x + sa(x)), затем ln2(x + ffwd(x))", block_pre_norm),
-        "no_residual": ("нет residual-соединений: прибавляйте вход к выходу sa и ffwd", block_no_residual),
-        "no_sa_residual": ("нет residual-соединения вокруг self.sa", block_no_sa_residual),
-        "no_ffwd_residual": ("нет residual-соединения вокруг self.ffwd", block_no_ffwd_residual),
-        "same_layernorm": ("один и тот же LayerNorm использован дважды: после ffwd нужен self.ln2", block_same_layernorm),
-        "no_layernorm": ("LayerNorm не применён", block_no_layernorm),
-        "residual_from_input": ("второе residual-соединение берёт исходный вход, а не результат после внимания", block_residual_from_input),
-        "ffwd_first": ("перепутан порядок: сначала внимание (sa), потом ffwd", block_ffwd_first),
-        "parallel_branches": ("ffwd применён к исходному входу, а не к результату внимания", block_parallel),
+        "pre_norm": (MESSAGES["block"]["pre_norm"], block_pre_norm),
+        "no_residual": (MESSAGES["block"]["no_residual"], block_no_residual),
+        "no_sa_residual": (MESSAGES["block"]["no_sa_residual"], block_no_sa_residual),
+        "no_ffwd_residual": (MESSAGES["block"]["no_ffwd_residual"], block_no_ffwd_residual),
+        "same_layernorm": (MESSAGES["block"]["same_layernorm"], block_same_layernorm),
+        "no_layernorm": (MESSAGES["block"]["no_layernorm"], block_no_layernorm),
+        "residual_from_input": (MESSAGES["block"]["residual_from_input"], block_residual_from_input),
+        "ffwd_first": (MESSAGES["block"]["ffwd_first"], block_ffwd_first),
+        "parallel_branches": (MESSAGES["block"]["parallel_branches"], block_parallel),
     },
     "gpt_model": {
-        "no_positional": ("нет позиционных эмбеддингов: прибавьте position_embedding_table(torch.arange(T))", gpt_no_positional),
-        "positions_wrong": ("позиционные эмбеддинги взяты не для позиций 0..T-1", gpt_positions_n_ctx),
-        "no_final_layernorm": ("не применён финальный LayerNorm self.ln_f", gpt_no_final_layernorm),
-        "softmax_before_loss": ("softmax перед cross_entropy: F.cross_entropy сам применяет log_softmax к логитам", gpt_softmax_before_loss),
-        "sum_reduction": ("loss суммируется, а не усредняется (reduction='sum')", gpt_sum_reduction),
-        "nll_on_logits": ("nll_loss на сырых логитах: нужен F.cross_entropy (или log_softmax перед nll_loss)", gpt_nll_on_logits),
-        "shifted_targets": ("цели сдвинуты ещё раз: targets уже сдвинуты в get_batch", gpt_shifted_targets),
-        "mse_loss": ("неверная функция потерь: нужна кросс-энтропия", gpt_mse_loss),
+        "no_positional": (MESSAGES["gpt_model"]["no_positional"], gpt_no_positional),
+        "positions_wrong": (MESSAGES["gpt_model"]["positions_wrong"], gpt_positions_n_ctx),
+        "no_final_layernorm": (MESSAGES["gpt_model"]["no_final_layernorm"], gpt_no_final_layernorm),
+        "softmax_before_loss": (MESSAGES["gpt_model"]["softmax_before_loss"], gpt_softmax_before_loss),
+        "sum_reduction": (MESSAGES["gpt_model"]["sum_reduction"], gpt_sum_reduction),
+        "nll_on_logits": (MESSAGES["gpt_model"]["nll_on_logits"], gpt_nll_on_logits),
+        "shifted_targets": (MESSAGES["gpt_model"]["shifted_targets"], gpt_shifted_targets),
+        "mse_loss": (MESSAGES["gpt_model"]["mse_loss"], gpt_mse_loss),
     },
 }

@@ -8,49 +8,16 @@ checks passed. Pure: tensors in, a record out.
 import torch
 
 from ..course import TASK
+from ..diagnosis import MESSAGES, message as message_of
 from ..results import TaskResult
 from . import mistakes, reference
 from .cases import DROPOUT, where
 
 RTOL, ATOL = 1e-4, 1e-5
 
-GENERIC = {
-    "not_implemented": "forward не реализован: удалите raise NotImplementedError() и напишите решение",
-    "no_return": "forward ничего не возвращает: не забудьте return",
-    "not_pair": "forward должен возвращать пару (logits, loss)",
-    "class_missing": "класс не найден в ноутбуке: не переименовывайте его и выполните ячейку с ним",
-    "exception": "ошибка при выполнении forward",
-    "generate_exception": "generate падает с вашим forward: generate берёт logits[:, -1, :], "
-                          "поэтому без targets логиты должны иметь форму (B, T, vocab_size)",
-    "wrong_shape": "неверная форма выхода",
-    "future_leak": "будущие токены влияют на выход для прошлых позиций: проверьте маску",
-    "wrong_output": "результат не совпадает с ожидаемым",
-    "no_grad": "градиент не доходит до {name}: не используйте detach(), torch.no_grad() и .data в forward",
-    "wrong_grad": "градиенты не совпадают с эталоном: не изменяйте тензоры на месте "
-                  "и не отрывайте их от графа вычислений",
-    "dropout_in_eval": "в режиме eval выход с dropout > 0 должен совпадать с выходом без dropout",
-    "dropout_error": "forward падает или меняет форму в режиме обучения (train) при dropout > 0",
-    "no_dropout": "dropout не применяется в режиме обучения: примените self.dropout",
-    "dropout_on_output": "dropout применён к выходу, а не к весам внимания wei",
-    "dropout_wrong": "dropout применён не там: ожидание выхода в режиме обучения должно "
-                     "совпадать с выходом в режиме eval",
-    "loss_without_targets": "без targets loss должен быть None: не считайте loss, если targets не переданы",
-    "flat_logits_without_targets": "без targets логиты должны иметь форму (B, T, vocab_size): "
-                                   "иначе generate не работает",
-    "generate_broken": "generate не работает с вашим forward",
-    "no_loss": "loss не вычислен, хотя targets переданы",
-    "loss_not_scalar": "loss должен быть скаляром (среднее по всем токенам)",
-    "wrong_loss": "значение loss не совпадает с кросс-энтропией эталона",
-    "probe_failed": "скрытые проверки не смогли выполниться: ядро упало, превышено время или память, "
-                    "или код меняет окружение",
-    "kernel_died": "ядро упало до скрытых проверок",
-    "timeout": "время на ноутбук исчерпано до скрытых проверок: ускорьте код",
-}
-
-
 def mistake(key, detail=""):
-    """(key, Russian message) of a generic mistake, with an optional detail."""
-    text = GENERIC[key]
+    """[key, Russian message] of a generic mistake, with an optional detail."""
+    text = message_of(key)
     return [key, f"{text}: {detail}" if detail else text]
 
 
@@ -196,7 +163,7 @@ def _grad_mistake(cases, got, want):
         for key in w:
             if key.startswith("grad.") and key not in g:
                 name = "входа x" if key == "grad.input" else key[5:]
-                return ["no_grad", GENERIC["no_grad"].format(name=name)]
+                return mistake("no_grad", name)
             if key.startswith("grad.") and not _close(g[key], w[key]):
                 return mistake("wrong_grad")
     return None
@@ -324,6 +291,42 @@ def best_verdict(task, verdict_for):
         return verdict
     second = verdict_for(True)
     return second if second is not None and second.points > verdict.points else verdict
+
+
+# Mistake keys that say *that* something is wrong, not *what*: observations of the
+# forward (the diagnosis) replace them.
+VAGUE = {"wrong_output", "exception", "future_leak", "wrong_shape", "generate_exception",
+         "generate_broken", "wrong_grad"}
+# Verdicts about the submission as a whole: nothing to add to them.
+FINAL = {"not_implemented", "class_missing", "no_return", "not_pair", "probe_failed",
+         "kernel_died", "timeout"}
+
+
+def with_diagnosis(verdict, findings):
+    """``verdict`` with the mistakes the diagnosis observed (its points unchanged).
+
+    ``findings``: [{"key", "message", "where"}] from ``gpt_selfcheck.diagnose``
+    (they may come from a student's kernel: only known keys are taken, and each
+    message must be the course's own, optionally with a detail). Vague mistakes
+    give way to observed ones. A specific mistake the catalogue matched exactly
+    stands; the diagnosis adds to it only when it names it too (a compound
+    mistake), never contradicts it.
+    """
+    if verdict.points >= verdict.max_points or FINAL & set(verdict.mistake_keys):
+        return verdict
+    known = MESSAGES[verdict.task]
+    observed = {}
+    for finding in findings or []:
+        key, text = str(finding.get("key", "")), str(finding.get("message", ""))[:600]
+        if key in known and key not in observed and text.startswith(known[key]):
+            where = str(finding.get("where", ""))[:80]
+            observed[key] = text + (f" ({where})" if where and where not in text else "")
+    specific = [m for m in verdict.mistakes if m[0] not in VAGUE]
+    if not observed or (specific and not {k for k, _ in specific} <= set(observed)):
+        return verdict
+    mistakes = [[key, text] for key, text in observed.items()]
+    mistakes += [m for m in specific if m[0] not in observed]
+    return TaskResult(verdict.task, verdict.points, mistakes, verdict.passed)
 
 
 def failed(task, key, detail=""):

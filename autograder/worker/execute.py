@@ -405,8 +405,24 @@ class ProbingExecute(Execute):
 
     # ---- hidden checks
     def hidden_verdict(self, spec, index):
-        return scoring.best_verdict(spec.key, lambda own_deps: None if own_deps and self._dead
-                                    else self.probed_verdict(spec, index, own_deps))
+        verdict = scoring.best_verdict(spec.key, lambda own_deps: None if own_deps and self._dead
+                                       else self.probed_verdict(spec, index, own_deps))
+        if verdict.points < verdict.max_points and not self._dead \
+                and not scoring.FINAL & set(verdict.mistake_keys):
+            verdict = scoring.with_diagnosis(verdict, self.run_diagnosis(spec, index))
+        return verdict
+
+    def run_diagnosis(self, spec, index):
+        """What the course's diagnosis observes of the task's class in the kernel ([] if nothing)."""
+        probe_exchange.remove(self._workdir / probe_exchange.RESULTS_FILE)
+        try:
+            self.run_hidden_cell(probe_exchange.diagnose_call(spec), index, self.probe_timeout)
+        except DeadKernelError:
+            kind, why = death_kind(self.km)
+            self.note_death(self.nb, -1, kind, why + " во время диагностики")
+            self._death_index = index
+            return []
+        return probe_exchange.take_findings(self._workdir)
 
     def probed_verdict(self, spec, index, own_deps):
         cases = checks_cases.make_cases(spec.key, checks_cases.case_seed(self.secret), own_deps)

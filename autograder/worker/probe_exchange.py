@@ -17,21 +17,47 @@ CASES_FILE = ".grader_cases.pt"
 RESULTS_FILE = ".grader_results.pt"
 MAX_RESULTS_BYTES = 64 * 2**20
 PROBE_SOURCE = (pathlib.Path(__file__).parents[1] / "kernel" / "probe.py").read_text(encoding="utf-8")
-PROBE_CALL = """\
-def __grader_probe(class_name, depends_on, source=%r):
+# Kernel code is built by inserting repr()s once (source texts may hold "%" or "{}").
+PROBE_FUNCTION = f"""\
+def __grader_probe(class_name, depends_on, source):
     import torch
-    space = {"__name__": "grader_probe"}
+    space = {{"__name__": "grader_probe"}}
     exec(compile(source, "<probe>", "exec"), space)
-    cases = torch.load(%r, weights_only=True)
-    torch.save(space["run_cases"](class_name, depends_on, get_ipython().user_ns, cases), %r)
-__grader_probe(%%r, %%r)
-del __grader_probe
-""" % (PROBE_SOURCE, CASES_FILE, RESULTS_FILE)
+    cases = torch.load({CASES_FILE!r}, weights_only=True)
+    torch.save(space["run_cases"](class_name, depends_on, get_ipython().user_ns, cases), {RESULTS_FILE!r})
+"""
+DIAGNOSE_FUNCTION = f"""\
+def __grader_diagnose(task, source):
+    import torch
+    space = {{"__name__": "gpt_selfcheck"}}
+    exec(compile(source, "<selfcheck>", "exec"), space)
+    namespace = get_ipython().user_ns
+    config = namespace.get("config")
+    findings = space["diagnose"](task, namespace, config if isinstance(config, dict) else None)
+    torch.save([{{k: str(v) for k, v in f.items()}} for f in findings], {RESULTS_FILE!r})
+"""
 
 
 def probe_call(spec):
     """Kernel code that probes the class of course task ``spec``."""
-    return PROBE_CALL % (spec.cls, tuple(spec.depends_on))
+    return (PROBE_FUNCTION + f"__grader_probe({spec.cls!r}, {tuple(spec.depends_on)!r}, {PROBE_SOURCE!r})\n"
+            "del __grader_probe\n")
+
+
+def diagnose_call(spec):
+    """Kernel code that runs the course's diagnosis (gpt_selfcheck.py) on the task's class."""
+    from ..diagnosis import SOURCE_TEXT
+    return (DIAGNOSE_FUNCTION + f"__grader_diagnose({spec.key!r}, {SOURCE_TEXT!r})\n"
+            "del __grader_diagnose\n")
+
+
+def take_findings(workdir):
+    """The diagnosis' findings from the kernel: a list of {str: str}, or []."""
+    got, _ = take_results(workdir, None)
+    if not isinstance(got, list):
+        return []
+    return [f for f in got[:20] if isinstance(f, dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in f.items())]
 
 
 def remove(path):
@@ -60,7 +86,7 @@ def put_cases(workdir, cases):
 
 
 def take_results(workdir, count):
-    """The kernel's results, or (None, why) when they are missing or malformed."""
+    """The kernel's results (a list of ``count`` dicts, any length if None), or (None, why)."""
     path = workdir / RESULTS_FILE
     remove(workdir / CASES_FILE)
     try:
@@ -77,6 +103,7 @@ def take_results(workdir, count):
         return None, f"unreadable results ({type(exc).__name__})"
     finally:
         remove(path)
-    if not isinstance(got, list) or len(got) != count or not all(isinstance(g, dict) for g in got):
+    if not isinstance(got, list) or (count is not None and len(got) != count) \
+            or not all(isinstance(g, dict) for g in got):
         return None, "malformed results"
     return got, ""
