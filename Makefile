@@ -7,7 +7,7 @@ export PYTHONPATH := $(CURDIR)
 SUBMISSIONS ?= build/demo/submissions
 OUT         ?= build/demo/out
 
-.PHONY: setup release test demo grade check
+.PHONY: setup release student-kit test demo grade check
 
 setup: $(VENV)/.installed
 
@@ -24,6 +24,9 @@ $(VENV)/.installed: requirements.txt
 
 release: setup
 	$(PY) -m nbgrader generate_assignment gpt --force
+
+student-kit: setup
+	$(PY) tools/student_kit.py build/student-kit.zip
 
 test: setup
 	$(PY) -m pytest
