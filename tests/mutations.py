@@ -11,8 +11,10 @@ its bodies return themselves.
 from the reference; each must get full points.
 
 ``BUGS``: key -> (task, body, mistake), wrong solutions; each must lose points
-on its own task, and the grader must name it with ``mistake`` (a key of
-``autograder.mistakes.MISTAKES[task]`` or one of ``autograder.checks``).
+on its own task, and the grader and the diagnosis (``gpt_selfcheck.diagnose``)
+must name it with ``mistake``: one key of ``gpt_selfcheck.MESSAGES[task]``
+(a str), or a tuple of keys for a compound bug, every one of which must be
+named (``expected_keys`` turns either into a tuple).
 """
 
 # ------------------------------------------------------------ alternatives
@@ -281,7 +283,7 @@ BUGS = {
     "head_tril_not_sliced": ("head", _head(  # only fails for T < n_ctx
         "wei = q @ k.transpose(-2, -1) * self.head_size ** -0.5",
         "wei = wei.masked_fill(self.tril == 0, float('-inf'))",
-        "out = self.dropout(F.softmax(wei, dim=-1)) @ v"), "exception"),
+        "out = self.dropout(F.softmax(wei, dim=-1)) @ v"), "mask_not_sliced"),
     "head_mask_sees_next_token": ("head", _head(
         "wei = q @ k.transpose(-2, -1) * self.head_size ** -0.5",
         "mask = torch.tril(torch.ones(T, T, device=x.device), diagonal=1)",
@@ -290,7 +292,7 @@ BUGS = {
     "head_inverted_mask_natural": ("head", _head(
         "wei = q @ k.transpose(-2, -1) * self.head_size ** -0.5",
         "wei = wei.masked_fill(self.tril[:T, :T] == 1, float('-inf'))",
-        "out = self.dropout(F.softmax(wei, dim=-1)) @ v"), "future_leak"),
+        "out = self.dropout(F.softmax(wei, dim=-1)) @ v"), "inverted_mask"),
     "head_no_dropout": ("head", _head(  # only fails with dropout > 0
         "wei = q @ k.transpose(-2, -1) * self.head_size ** -0.5",
         "wei = wei.masked_fill(self.tril[:T, :T] == 0, float('-inf'))",
@@ -479,4 +481,78 @@ else:
     loss = F.cross_entropy(logits.detach().view(-1, logits.shape[-1]), targets.view(-1))
 """, "no_grad"),
     "gpt_not_implemented": ("gpt_model", "raise NotImplementedError()\n", "not_implemented"),
+
+    # Patterns seen in real code (issue 8), one mistake each
+    "head_local_mask_not_sliced": ("head", _head(  # only fails for T < n_ctx
+        "wei = q @ k.transpose(-2, -1) * self.head_size ** -0.5",
+        "mask = torch.tril(torch.ones(self.n_ctx, self.n_ctx))",
+        "wei = wei.masked_fill(mask == 0, float('-inf'))",
+        "out = self.dropout(F.softmax(wei, dim=-1)) @ v"), "mask_not_sliced"),
+    "mha_proj_on_input": ("multihead", """
+out = torch.cat([h(x) for h in self.heads], dim=-1)
+out = self.proj(x)
+out = self.dropout(out)
+""", "proj_on_input"),
+    "mha_proj_twice": ("multihead", """
+out = torch.cat([h(x) for h in self.heads], dim=-1)
+out = self.proj(out)
+out = self.dropout(self.proj(out))
+""", "proj_twice"),
+    "ff_gelu": ("feedforward", """
+h = F.gelu(self.net[0](x))
+return self.net[3](self.net[2](h))
+""", "gelu_instead_of_relu"),
+    "block_norm_before_residual": ("block", """
+x = self.ln1(x)
+x = x + self.sa(x)
+x = self.ln2(x)
+x = x + self.ffwd(x)
+""", "norm_before_residual"),
+    "gpt_blocks_not_applied": ("gpt_model", """
+B, T = idx.shape
+x = self.token_embedding_table(idx) + self.position_embedding_table(torch.arange(T, device=idx.device))
+logits = self.lm_head(self.ln_f(x))
+""" + _GPT_FLAT_LOSS + "    loss = F.cross_entropy(logits, targets)\n", "blocks_not_applied"),
+    "gpt_logits_last_only": ("gpt_model", """
+B, T = idx.shape
+x = self.token_embedding_table(idx) + self.position_embedding_table(torch.arange(T, device=idx.device))
+x = self.ln_f(self.blocks(x))
+logits = self.lm_head(x[:, -1, :])
+loss = None if targets is None else F.cross_entropy(logits, targets[:, -1])
+""", "logits_last_only"),
+
+    # Compound: every key must be named
+    "head_k_q_swapped_scale_by_C": ("head", _head(
+        "wei = k @ q.transpose(-2, -1) * C ** -0.5",
+        "wei = wei.masked_fill(self.tril[:T, :T] == 0, float('-inf'))",
+        "out = self.dropout(F.softmax(wei, dim=-1)) @ v"), ("q_k_swapped", "scale_n_embd")),
+    "head_no_scale_no_dropout": ("head", _head(
+        "wei = q @ k.transpose(-2, -1)",
+        "wei = wei.masked_fill(self.tril[:T, :T] == 0, float('-inf'))",
+        "out = F.softmax(wei, dim=-1) @ v"), ("no_scale", "no_dropout")),
+    "mha_proj_on_input_no_dropout": ("multihead", """
+out = torch.cat([h(x) for h in self.heads], dim=-1)
+out = self.proj(x)
+""", ("proj_on_input", "no_dropout")),
+    "ff_gelu_residual": ("feedforward", """
+return x + self.net[3](self.net[2](F.gelu(self.net[0](x))))
+""", ("gelu_instead_of_relu", "extra_residual")),
+    "block_no_residual_no_layernorm": ("block", """
+x = self.sa(x)
+x = self.ffwd(x)
+""", ("no_residual", "no_layernorm")),
+    "block_pre_norm_ln1_twice": ("block", """
+x = x + self.sa(self.ln1(x))
+x = x + self.ffwd(self.ln1(x))
+""", ("pre_norm", "same_layernorm")),
+    "gpt_no_positional_sum_reduction": ("gpt_model", """
+x = self.ln_f(self.blocks(self.token_embedding_table(idx)))
+logits = self.lm_head(x)
+""" + _GPT_FLAT_LOSS + "    loss = F.cross_entropy(logits, targets, reduction='sum')\n",
+        ("no_positional", "sum_reduction")),
 }
+
+
+def expected_keys(mistake):
+    """The keys a bug's ``mistake`` names: a str is one key, a tuple several (all must be named)."""
+    return (mistake,) if isinstance(mistake, str) else tuple(mistake)
