@@ -217,3 +217,22 @@ def test_06_warns_when_the_validation_loss_is_implausibly_low(capsys):
     assert "проверьте Head" in capsys.readouterr().out
     exec(cell, {"val_losses": [4.2, 1.8]})
     assert capsys.readouterr().out == ""
+
+
+def test_a_head_that_sees_the_future_is_named_on_import(tmp_path):
+    kit = unpack(tmp_path, "leak")
+    body = reference_body("head")
+    mask = "wei = wei.masked_fill(self.tril[:T, :T] == 0, float('-inf'))"
+    assert mask in body
+    paste(kit, "head", body.replace(mask, "pass"))
+    said = import_head(kit)
+    assert said.startswith("EarlierStepError ваш Head из шага 01 пропускает будущее"), said
+    assert said.endswith("сначала исправьте шаг 01 и сохраните 01_head.ipynb (Ctrl+S)")
+
+
+def test_find_data_ignores_a_stale_variable(tmp_path):
+    kit = unpack(tmp_path, "stale")
+    env = {**kernel_env(), "GPT_COURSE_DATA": str(tmp_path / "missing.txt")}
+    done = subprocess.run([sys.executable, "-c", "from gpt_course import find_data; print(find_data())"],
+                          cwd=kit, env=env, capture_output=True, text=True, timeout=60)
+    assert pathlib.Path(done.stdout.strip()) == kit / "data" / "input.txt", done.stderr

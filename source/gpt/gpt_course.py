@@ -26,8 +26,8 @@ class EarlierStepError(ImportError):
 
 
 def find_data(name="input.txt"):
-    """Path of the course corpus: $GPT_COURSE_DATA, or data/ here or above."""
-    if os.environ.get("GPT_COURSE_DATA"):
+    """Path of the course corpus: $GPT_COURSE_DATA if it exists, else data/ here or above."""
+    if os.environ.get("GPT_COURSE_DATA") and Path(os.environ["GPT_COURSE_DATA"]).is_file():
         return Path(os.environ["GPT_COURSE_DATA"])
     here = Path.cwd()
     for folder in (here, *here.parents):
