@@ -7,7 +7,7 @@ export PYTHONPATH := $(CURDIR)
 SUBMISSIONS ?= build/demo/submissions
 OUT         ?= build/demo/out
 
-.PHONY: setup release test test-fast demo grade check
+.PHONY: setup release student-kit test test-fast demo grade check
 
 setup: $(VENV)/.installed
 
@@ -26,6 +26,9 @@ $(VENV)/.installed: requirements.txt Makefile
 
 release: setup
 	$(PY) -m nbgrader generate_assignment gpt --force
+
+student-kit: setup
+	$(PY) tools/student_kit.py build/student-kit.zip
 
 test: setup
 	$(PY) -m pytest

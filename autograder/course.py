@@ -16,7 +16,7 @@ COURSE_ID = "gpt-from-scratch"
 SOURCE = ROOT / "source" / ASSIGNMENT
 RELEASE = ROOT / "release" / ASSIGNMENT
 NBGRADER_CONFIG = ROOT / "nbgrader_config.py"
-DATA = ROOT / "data" / "input.txt"
+DATA = SOURCE / "data" / "input.txt"
 
 # The seed's stub, between its own markers (nbgrader_config.py reads these).
 STUB_BEGIN = "# НАЧАЛО ВАШЕГО РЕШЕНИЯ"

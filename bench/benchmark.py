@@ -48,7 +48,7 @@ def time_stock(students, course):
     shutil.copytree(ROOT / "source", course / "source")
     shutil.copy(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
     env = dict(os.environ, PYTHONPATH=str(ROOT), GPT_MAX_ITERS="1",
-               GPT_COURSE_DATA=str(ROOT / "data" / "input.txt"), MPLBACKEND="Agg")
+               GPT_COURSE_DATA=str(ROOT / "source" / "gpt" / "data" / "input.txt"), MPLBACKEND="Agg")
     nbgrader = [sys.executable, "-m", "nbgrader"]
     subprocess.run(nbgrader + ["generate_assignment", "gpt", "--force"], cwd=course, env=env,
                    check=True, capture_output=True)

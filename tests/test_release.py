@@ -1,5 +1,6 @@
 """release/ is nbgrader's output of source/, and its stubs behave as promised."""
 import json
+import os
 import pathlib
 import shutil
 import subprocess
@@ -22,21 +23,57 @@ STUB = [
     "raise NotImplementedError() # удалить эту строку в процессе решения",
     "# КОНЕЦ ВАШЕГО РЕШЕНИЯ",
 ]
+KIT = ["00_data.ipynb", "01_head.ipynb", "02_multihead_attention.ipynb", "03_feedforward.ipynb",
+       "04_block.ipynb", "05_gpt_model.ipynb", "06_training.ipynb", "README.md",
+       "attention_basics.ipynb", "block.png", "data/input.txt", "gpt_course.py", "gpt_selfcheck.py"]
 TRAILING = {"head": "return out", "multihead": "return out", "feedforward": None,
             "block": "return x", "gpt_model": "return logits, loss"}
+
+
+def _files(folder):
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
 
 
 def test_release_regenerates_identically(tmp_path):
     shutil.copytree(ROOT / "source", tmp_path / "source")
     shutil.copy(ROOT / "nbgrader_config.py", tmp_path)
+    # nbgrader's gradebook runs `alembic` by name: the venv's bin must be on PATH.
+    env = {**os.environ, "PATH": os.pathsep.join([str(pathlib.Path(sys.executable).parent), os.environ["PATH"]])}
     subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", "gpt", "--force",
                     "--CourseDirectory.root=" + str(tmp_path)],
-                   cwd=tmp_path, check=True, capture_output=True)
+                   cwd=tmp_path, check=True, capture_output=True, env=env)
     fresh = tmp_path / "release" / "gpt"
-    assert sorted(p.name for p in fresh.iterdir()) == sorted(p.name for p in RELEASE.iterdir())
-    for path in fresh.iterdir():
-        assert path.read_bytes() == (RELEASE / path.name).read_bytes(), \
-            f"release/gpt/{path.name} is stale: run `make release`"
+    assert _files(fresh) == _files(RELEASE)
+    for name in _files(fresh):
+        assert (fresh / name).read_bytes() == (RELEASE / name).read_bytes(), \
+            f"release/gpt/{name} is stale: run `make release`"
+
+
+def test_release_is_the_whole_student_kit():
+    assert _files(RELEASE) == sorted(KIT)
+    assert (RELEASE / "data" / "input.txt").read_bytes() == (SOURCE / "data" / "input.txt").read_bytes()
+    readme = (RELEASE / "README.md").read_text(encoding="utf-8")
+    for must in ("Colab", "Ctrl+S", "max_iters", "python gpt_selfcheck.py", "семь"):
+        assert must in readme, must
+
+
+def test_release_cells_carry_no_test_machinery_or_repository_paths():
+    for path in sorted(RELEASE.glob("*.ipynb")):
+        nb = nbformat.read(str(path), as_version=4)
+        for cell in nb.cells:
+            assert "NBVAL" not in cell.source, path.name
+            assert "notebooks/" not in cell.source, path.name
+            assert not cell.get("outputs"), path.name
+
+
+def test_task_header_only_where_there_are_tasks_and_a_self_check_at_the_end():
+    for path in sorted(RELEASE.glob("0*.ipynb")):
+        nb = nbformat.read(str(path), as_version=4)
+        task = {v: k for k, v in notebooks.NOTEBOOK_OF_TASK.items()}.get(path.stem)
+        assert nb.cells[0].source.startswith(f"# **Важно!**\n\nЭто шаг {path.stem[:2]} "), path.name
+        assert ("КАЖДОЙ" in nb.cells[0].source) == bool(task), path.name
+        if task:
+            assert nb.cells[-1].source == f'from gpt_selfcheck import selfcheck\n\nselfcheck("{task}", globals())'
 
 
 def test_release_has_the_seed_stub_in_exactly_five_regions():
@@ -79,17 +116,17 @@ def _errors(nb):
     return found
 
 
-@pytest.fixture(scope="module")
-def release_copy(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("release") / "gpt"
+def test_each_release_task_fails_its_tests_with_not_implemented_only(tmp_path):
+    """Earlier steps solved, this one untouched: only its own test cell fails."""
+    folder = tmp_path / "gpt"
     shutil.copytree(RELEASE, folder)
-    return folder
-
-
-@pytest.mark.parametrize("task", list(NOTEBOOK_OF_TASK))
-def test_release_notebook_fails_its_tests_with_not_implemented_only(release_copy, task):
-    nb = _run(release_copy, NOTEBOOK_OF_TASK[task])
-    assert _errors(nb) == [(task + "_tests", "NotImplementedError")]
+    for task, name in NOTEBOOK_OF_TASK.items():
+        nb = _run(folder, name)
+        assert _errors(nb) == [(task + "_tests", "NotImplementedError")], name
+        assert "forward не реализован" in json.dumps(nb.cells[-1].outputs, ensure_ascii=False), name
+        solved = notebooks.read(folder / f"{name}.ipynb")
+        body = notebooks.solution_body(notebooks.read(SOURCE / f"{name}.ipynb"), task)
+        nbformat.write(notebooks.paste_body(solved, task, body), str(folder / f"{name}.ipynb"))
 
 
 def test_release_with_reference_bodies_passes_visible_and_hidden_tests(tmp_path):

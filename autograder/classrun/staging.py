@@ -55,12 +55,9 @@ def stage(student, course):
                 status.append(f"repaired {name}: " + ", ".join(repaired))
         digest.update(name.encode() + (path.read_bytes() if path and not problem else b"release"))
         (folder / f"{name}.ipynb").write_text(nbformat.writes(nb), encoding="utf-8")
-    for extra in release.iterdir():
-        if extra.suffix != ".ipynb":
-            if extra.is_dir():
-                shutil.copytree(extra, folder / extra.name)
-            else:
-                shutil.copy(extra, folder / extra.name)
+    for extra in release.iterdir():  # course files; the corpus reaches kernels read-only
+        if extra.is_file() and extra.suffix != ".ipynb":
+            shutil.copy(extra, folder / extra.name)
     return status, notes, digest.hexdigest()
 
 

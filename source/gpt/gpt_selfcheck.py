@@ -1003,6 +1003,7 @@ def main(argv=None):
     folder = pathlib.Path(argv[0] if argv else ".").resolve()
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
     import gpt_course
+    gpt_course.CHECK_EARLIER_STEPS = False  # each class is diagnosed here, not probed on import
     failed = 0
     for task in TASKS:
         path = folder / f"{NOTEBOOK_OF_TASK[task]}.ipynb"

@@ -1,8 +1,8 @@
-"""Рисует схему блока трансформера (post-norm) и сохраняет её в notebooks/block.png.
+"""Рисует схему блока трансформера (post-norm) и сохраняет её в source/gpt/block.png.
 
-Запуск (из корня репозитория или из папки notebooks):
+Запуск (из корня репозитория):
 
-    python notebooks/draw_block_diagram.py
+    python tools/draw_block_diagram.py
 
 Используется только matplotlib. Размер картинки фиксирован (800x1000 пикселей),
 метаданные «Software» не записываются, чтобы PNG не менялся от запуска к запуску.
@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
-OUT_PATH = Path(__file__).resolve().parent / "block.png"
+OUT_PATH = Path(__file__).resolve().parents[1] / "source" / "gpt" / "block.png"
 WIDTH_IN, HEIGHT_IN, DPI = 8, 10, 100  # -> 800 x 1000 px
 
 # Цвета блоков (в духе рисунка из статьи «Attention Is All You Need»)
