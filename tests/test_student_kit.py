@@ -17,6 +17,8 @@ from nbclient import NotebookClient
 
 from autograder import course, notebooks
 
+NOTEBOOK_OF_TASK = {spec.key: spec.notebook for spec in course.TASKS}
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import student_kit  # noqa: E402
@@ -53,14 +55,14 @@ def text(nb):
 
 
 def paste(folder, task, body):
-    name = f"{notebooks.NOTEBOOK_OF_TASK[task]}.ipynb"
+    name = f"{NOTEBOOK_OF_TASK[task]}.ipynb"
     nb = notebooks.read(folder / name)
     notebooks.paste_body(nb, task, body)
     nbformat.write(nb, str(folder / name))
 
 
 def reference_body(task):
-    return notebooks.solution_body(notebooks.read(course.SOURCE / f"{notebooks.NOTEBOOK_OF_TASK[task]}.ipynb"), task)
+    return notebooks.solution_body(notebooks.read(course.SOURCE / f"{NOTEBOOK_OF_TASK[task]}.ipynb"), task)
 
 
 def unpack(tmp_path, name):
@@ -91,12 +93,16 @@ def test_zip_holds_exactly_the_release_under_gpt(tmp_path):
     assert student_kit.build(tmp_path / "again.zip").read_bytes() == zip_path.read_bytes()
 
 
-# Appended to 00_data in the kit: nothing of this checkout on the path, no course variables, the
-# kit's own corpus, and the notebook never imported the grader. (A .pth in a shared venv may
-# still make some other checkout importable; the kit must not need it.)
+# Appended to 00_data in the kit: nothing of this checkout on the path (but its root, which
+# `make setup` puts in the venv so that `python -m autograder` works from any folder), no course
+# variables, the kit's own gpt_course.py and corpus, and the notebook never imported the grader.
 ISOLATION = f"""import os, pathlib, sys
+import gpt_course
 from gpt_course import find_data
-assert not [p for p in sys.path if p and pathlib.Path(p).resolve().is_relative_to({str(ROOT)!r})], sys.path
+root = pathlib.Path({str(ROOT)!r})
+assert not [p for p in sys.path if p and pathlib.Path(p).resolve() != root
+            and pathlib.Path(p).resolve().is_relative_to(root)], sys.path
+assert pathlib.Path(gpt_course.__file__).resolve().parent == pathlib.Path.cwd().resolve()
 assert not os.environ.get('PYTHONPATH') and not os.environ.get('GPT_COURSE_DATA')
 assert find_data().resolve() == (pathlib.Path.cwd() / 'data' / 'input.txt').resolve()
 assert 'autograder' not in sys.modules, 'the notebook imported the grader'"""
@@ -191,7 +197,7 @@ def test_a_syntax_error_in_01_is_reported_with_its_own_cell_number_and_a_stub_as
 
 def paste_over(folder, task, body):
     """Put the release stub back, then paste ``body`` (a fresh copy of the class cell)."""
-    name = f"{notebooks.NOTEBOOK_OF_TASK[task]}.ipynb"
+    name = f"{NOTEBOOK_OF_TASK[task]}.ipynb"
     release = notebooks.read(course.RELEASE / name)
     nb = notebooks.read(folder / name)
     notebooks.find_cell(nb, f"{task}_solution").source = notebooks.find_cell(release, f"{task}_solution").source
