@@ -125,8 +125,8 @@ def charts(results):
     return grades, _png(fig)
 
 
-def _link(path, text):
-    return f'<a href="{e(urllib.parse.quote(path))}">{e(text)}</a>'
+def _link(path, text, title=""):
+    return f'<a href="{e(urllib.parse.quote(path))}" title="{e(title)}">{e(text)}</a>'
 
 
 def _attention(results):
@@ -188,7 +188,7 @@ def _students(results):
     rows = []
     for r in results:
         named = [text for t in TASK_KEYS for key, text in r.task(t).mistakes if key != "not_implemented"]
-        links = " ".join(_link(path, name[:2]) for name, path in r.feedback.items())
+        links = " ".join(_link(path, name[:2], name) for name, path in r.feedback.items())
         status = status_text(r)
         cells = [f'<td data-v="{e(r.student_id)}">{e(r.student_id)}</td>',
                  f'<td data-v="{e(full_name(r))}">{e(full_name(r))}</td>']
@@ -214,14 +214,14 @@ def _facts(info):
 
 
 STYLE = """
-body{font-family:system-ui,sans-serif;max-width:1100px;margin:1.5em auto;padding:0 1em;color:#222}
+body{font-family:system-ui,sans-serif;max-width:1300px;margin:1.5em auto;padding:0 1em;color:#222}
 h1{font-size:1.6em}h2{margin-top:1.6em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;vertical-align:top}
 th{background:#f3f3f3;text-align:left}.num{text-align:right;white-space:nowrap}
 .big{font-size:1.15em}img{max-width:49%;vertical-align:top}ul{margin:0;padding-left:1.2em}
 .bar{display:inline-block;height:.8em;background:#c44e52;margin-right:6px;vertical-align:middle}
 .ok{color:#2a7a2a}.warn{color:#b3261e;font-weight:bold}.k-note{color:#555}
-#students th{cursor:pointer;user-select:none}#students th[data-type=none]{cursor:default}
+#students{font-size:.92em}#students th{cursor:pointer;user-select:none}#students th[data-type=none]{cursor:default}
 #students th.asc::after{content:" ▲"}#students th.desc::after{content:" ▼"}
 #students tr:target{background:#fff6c8}.controls{margin:.5em 0}input[type=search]{width:20em;padding:3px}
 """
