@@ -1,10 +1,15 @@
 """Grades back into Moodle: worksheet round trips (EN, RU) in-process, and one run through the command."""
 import csv
 import io
+import json
 import os
 import pathlib
+import secrets
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 
 import pytest
 
@@ -121,6 +126,37 @@ def grade_command(*args, timeout=900):
     return done
 
 
+def formgrader_students(course):
+    """Formgrader's JSON API (/formgrader/api/students) of a Jupyter server started on ``course``."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = secrets.token_hex(8)
+    env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "server", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
+         f"--ServerApp.port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={course}"],
+        cwd=course, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/formgrader/api/students",
+                                     headers={"Authorization": f"token {token}"})
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(request, timeout=10) as reply:
+                    return json.loads(reply.read())
+            except OSError:
+                if time.time() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(1)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
 @pytest.mark.slow
 def test_command_fills_the_worksheet_and_names_reach_the_gradebook(tmp_path):
     export = moodle_export(tmp_path / "export", {("Anna Petrova", "1001"): True, ("Ivan Ivanov", "1002"): False})
@@ -140,4 +176,6 @@ def test_command_fills_the_worksheet_and_names_reach_the_gradebook(tmp_path):
     students = {s["id"]: s for s in NbGraderAPI(CourseDirectory(config=config), config=config).get_students()}
     assert (students["1001"]["first_name"], students["1001"]["last_name"]) == ("Anna", "Petrova")
     assert (students["1002"]["first_name"], students["1002"]["last_name"]) == ("Ivan", "Ivanov")
-    pathlib.Path(out / "report.html").read_text(encoding="utf-8").index("Petrova Anna")
+    listed = {s["id"]: (s["first_name"], s["last_name"], s["score"]) for s in formgrader_students(out / "course")}
+    assert listed == {"1001": ("Anna", "Petrova", 10.0), "1002": ("Ivan", "Ivanov", 0.0)}
+    assert "Petrova Anna (1001)" in pathlib.Path(out / "report.html").read_text(encoding="utf-8")
