@@ -98,7 +98,8 @@ def status_text(result):
     if result.error:
         return "ошибка проверки"
     if not kinds:
-        return "ок"
+        unsolved = [t for t in TASK_KEYS if "not_implemented" in result.task(t).mistake_keys]
+        return f"не решено задач: {len(unsolved)}" if unsolved else "ок"
     words = {"missing": "нет тетради", "invalid": "негодный файл", "timeout": "время",
              "memory": "память", "disk": "диск", "kernel_died": "ядро", "output_cut": "вывод обрезан"}
     return ", ".join(dict.fromkeys(words.get(k, k) for k in kinds))
@@ -187,7 +188,7 @@ def _students(results):
               '<th data-type="text">статус</th><th data-type="none">отзывы</th></tr>')
     rows = []
     for r in results:
-        named = [text for t in TASK_KEYS for key, text in r.task(t).mistakes if key != "not_implemented"]
+        named = [f"{TASK[t].cls}: {text}" for t in TASK_KEYS for key, text in r.task(t).mistakes]
         links = " ".join(_link(path, name[:2], name) for name, path in r.feedback.items())
         status = status_text(r)
         cells = [f'<td data-v="{e(r.student_id)}">{e(r.student_id)}</td>',
@@ -195,8 +196,9 @@ def _students(results):
         cells += [f'<td class="num" data-v="{r.task(t).points:g}">{r.task(t).points:g}</td>' for t in TASK_KEYS]
         cells.append(f'<td class="num" data-v="{r.total:g}"><b>{r.total:g}</b></td>')
         cells.append(f'<td data-v="{len(named)}">{"<br>".join(e(m) for m in named) or "—"}</td>')
-        cells.append(f'<td data-v="{e(status)}" class="{"ok" if status == "ок" else "warn"}">{e(status)}</td>')
-        cells.append(f"<td>{links or '—'}</td>")
+        kind = "ok" if status == "ок" else "todo" if status.startswith("не решено") else "warn"
+        cells.append(f'<td data-v="{e(status)}" class="{kind}">{e(status)}</td>')
+        cells.append(f'<td class="links">{links or "—"}</td>')
         rows.append(f'<tr id="s-{e(r.student_id)}">' + "".join(cells) + "</tr>")
     return (f'<table id="students"><thead>{head}</thead><tbody>' + "".join(rows) + "</tbody></table>")
 
@@ -220,8 +222,8 @@ table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding
 th{background:#f3f3f3;text-align:left}.num{text-align:right;white-space:nowrap}
 .big{font-size:1.15em}img{max-width:49%;vertical-align:top}ul{margin:0;padding-left:1.2em}
 .bar{display:inline-block;height:.8em;background:#c44e52;margin-right:6px;vertical-align:middle}
-.ok{color:#2a7a2a}.warn{color:#b3261e;font-weight:bold}.k-note{color:#555}
-#students{font-size:.92em}#students th{cursor:pointer;user-select:none}#students th[data-type=none]{cursor:default}
+.ok{color:#2a7a2a}.todo{color:#666}.warn{color:#b3261e;font-weight:bold}.k-note{color:#555}
+#students{font-size:.92em}.links{white-space:nowrap}#students th{cursor:pointer;user-select:none}#students th[data-type=none]{cursor:default}
 #students th.asc::after{content:" ▲"}#students th.desc::after{content:" ▼"}
 #students tr:target{background:#fff6c8}.controls{margin:.5em 0}input[type=search]{width:20em;padding:3px}
 """
