@@ -294,17 +294,24 @@ def page(results, info):
 """
 
 
+HEADER_STYLE = """
+#autograder-header{font-family:system-ui,sans-serif;font-size:15px;max-width:1100px;margin:1em auto;
+  padding:.8em 1.2em;border:1px solid #ccc;border-radius:6px;background:#fafafa;color:#222}
+#autograder-header h2{margin:0 0 .5em;font-size:1.35em;font-weight:600}
+#autograder-header table{border-collapse:collapse;margin:0 0 .6em}
+#autograder-header td,#autograder-header th{border:1px solid #ccc;padding:4px 10px;text-align:left;vertical-align:top}
+#autograder-header th{background:#eee}#autograder-header p{margin:0}
+"""
+
+
 def header(result):
     """The block shown above nbgrader's feedback page: points per task and named mistakes."""
     cells = "".join(f"<tr><td>{e(TASK[t].cls)}</td><td>{result.task(t).points:g} из {TASK[t].points}</td>"
                     "<td>" + ("; ".join(e(text) for key, text in result.task(t).mistakes) or "—")
                     + "</td></tr>" for t in TASK_KEYS)
-    return (f'{HEADER_BEGIN}<div id="autograder-header" style="font-family:system-ui,sans-serif;'
-            'max-width:1000px;margin:1em auto;padding:.8em 1em;border:1px solid #ccc;border-radius:6px;'
-            'background:#fafafa"><h2 style="margin-top:0">Итог проверки: '
-            f'{e(who(result))} — {result.total:g} из {TOTAL_POINTS}</h2>'
-            '<table style="border-collapse:collapse" border="1" cellpadding="4">'
-            f'<tr><th>задача</th><th>баллы</th><th>замечания</th></tr>{cells}</table>'
+    return (f"{HEADER_BEGIN}<style>{HEADER_STYLE}</style><div id=\"autograder-header\">"
+            f"<h2>Итог проверки: {e(who(result))} — {result.total:g} из {TOTAL_POINTS}</h2>"
+            f"<table><tr><th>задача</th><th>баллы</th><th>замечания</th></tr>{cells}</table>"
             f'<p><a href="../../report.html#s-{e(result.student_id)}">к отчёту по классу</a></p>'
             f"</div>{HEADER_END}")
 
