@@ -272,7 +272,7 @@ def page(results, info):
     grades, tasks = charts(results)
     return f"""<!doctype html>
 <html lang="ru"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>Отчёт по проверке: GPT с нуля</title><style>{STYLE}</style></head>
+<link rel="icon" href="data:,"><title>Отчёт по проверке: GPT с нуля</title><style>{STYLE}</style></head>
 <body>
 <h1>Отчёт по проверке: GPT с нуля</h1>
 <h2 id="attention">Требует внимания</h2>
