@@ -35,7 +35,7 @@ def csv_totals(out):
 
 
 def test_grade_and_regrade_into_postgres(db_url, tmp_path):
-    from test_moodle import grade_command, moodle_export
+    from test_moodle import formgrader_students, grade_command, moodle_export
     export = moodle_export(tmp_path / "export", {("Anna Petrova", "1001"): True, ("Ivan Ivanov", "1002"): False})
     out = tmp_path / "out"
     done = grade_command(export, "--out", out, "--db-url", db_url)
@@ -45,6 +45,8 @@ def test_grade_and_regrade_into_postgres(db_url, tmp_path):
     assert totals == {"1001": 10.0, "1002": 0.0} == csv_totals(out)
     assert not (out / "gradebook.db").exists()            # the gradebook is on the server, not in OUT
     assert db_url in (out / "course" / "nbgrader_config.py").read_text()
+    listed = {s["id"]: (s["last_name"], s["score"]) for s in formgrader_students(out / "course")}
+    assert listed == {"1001": ("Petrova", 10.0), "1002": ("Ivanov", 0.0)}   # formgrader reads the server
 
     # Ivan hands in Anna's solution of the first task: only he is graded again, and the server has it
     shutil.copy(export / "Anna Petrova_1001_assignsubmission_file_" / f"{TASKS[0].notebook}.ipynb",
