@@ -24,7 +24,7 @@ def make_results(out):
             dict(head=2, multihead=1, feedforward=1, block=2, gpt_model=4).items()}
     good = StudentResult("s_good", tasks=dict(full), name={"first_name": "Анна", "last_name": "Петрова"})
     good.feedback = {"01_head": page("s_good", "01_head")}
-    weak = StudentResult("s_weak", tasks=dict(full), submission=["missing 03_feedforward"],
+    weak = StudentResult("s_weak", tasks=dict(full), submission=["missing 03_feedforward", "missing 06_training"],
                          notes=["'01_Head (1).ipynb' принят как 01_head"])
     weak.tasks["head"] = TaskResult("head", 1.5, [["no_scale", "Веса внимания не делятся на √head_size."]])
     weak.tasks["feedforward"] = TaskResult("feedforward", 0.0, [["not_implemented", "не решено"]])
@@ -76,7 +76,8 @@ def test_report_content(tmp_path):
     assert doc.tags.count("img") == 2 and text.count('src="data:image/png;base64,') == 2
     # the attention section comes first and names every problem, in Russian
     attention = text[text.index('id="attention"'):text.index('id="glance"')]
-    for words in ("нет тетради 03_feedforward", "превышено время", "ошибка проверки",
+    for words in ("нет тетради 03_feedforward: FeedFoward получает 0", "06_training: она не оценивается",
+                  "превышено время", "ошибка проверки",
                   "принят как 01_head"):
         assert words in attention, words
     assert "s_good" not in attention
@@ -86,6 +87,8 @@ def test_report_content(tmp_path):
     mistakes = text[text.index('id="mistakes"'):text.index('id="table"')]
     assert "Веса внимания не делятся на √head_size." in mistakes and "no_scale" not in mistakes
     assert re.search(r"</span>2</td>", mistakes) and "не решено" not in mistakes
+    table = text[text.index('id="table"'):text.index('id="run"')]
+    assert "не решены: FeedFoward" in table and "Head: Веса внимания не делятся" in table
     # links: every feedback page of every student, relative to OUT, and they exist
     pages = [h for h in doc.hrefs if h.startswith("feedback/")]
     assert sorted(pages) == sorted(p for r in results.values() for p in r.feedback.values())

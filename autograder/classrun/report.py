@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from ..course import TASK, TASK_KEYS, TOTAL_POINTS  # noqa: E402
+from ..course import TASK, TASK_KEYS, TASK_OF_NOTEBOOK, TOTAL_POINTS  # noqa: E402
 
 EVENT_WORDS = {
     "timeout": "превышено время выполнения",
@@ -76,7 +76,10 @@ def problems(result):
     items = []
     for word in result.submission:
         if word.startswith("missing "):
-            items.append(("missing", f"нет тетради {word[len('missing '):]}: задача получила 0"))
+            notebook = word[len("missing "):]
+            spec = TASK_OF_NOTEBOOK.get(notebook)
+            items.append(("missing", f"нет тетради {notebook}: " + (
+                f"{spec.cls} получает 0" if spec else "она не оценивается, но нужна для обучения модели")))
         elif word.startswith("invalid notebook "):
             items.append(("invalid", "негодный файл " + word[len("invalid notebook "):]
                           + ": проверена нетронутая тетрадь, 0 за задачу"))
@@ -188,7 +191,11 @@ def _students(results):
               '<th data-type="text">статус</th><th data-type="none">отзывы</th></tr>')
     rows = []
     for r in results:
-        named = [f"{TASK[t].cls}: {text}" for t in TASK_KEYS for key, text in r.task(t).mistakes]
+        named = [f"{TASK[t].cls}: {text}" for t in TASK_KEYS for key, text in r.task(t).mistakes
+                 if key != "not_implemented"]
+        unsolved = [TASK[t].cls for t in TASK_KEYS if "not_implemented" in r.task(t).mistake_keys]
+        if unsolved:
+            named.append("не решены: " + ", ".join(unsolved))
         links = " ".join(_link(path, name[:2], name) for name, path in r.feedback.items())
         status = status_text(r)
         cells = [f'<td data-v="{e(r.student_id)}">{e(r.student_id)}</td>',
