@@ -162,8 +162,10 @@ def test_command_fills_the_worksheet_and_names_reach_the_gradebook(tmp_path):
     export = moodle_export(tmp_path / "export", {("Anna Petrova", "1001"): True, ("Ivan Ivanov", "1002"): False})
     sheet = tmp_path / "worksheet.csv"
     sheet.write_bytes(EN.encode("utf-8"))
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student_id,email\n1002,ivan@example.org\n", encoding="utf-8")
     out = tmp_path / "out"
-    done = grade_command(export, "--out", out, "--moodle-worksheet", sheet)
+    done = grade_command(export, "--out", out, "--moodle-worksheet", sheet, "--roster", roster)
     assert "moodle_grades.csv" in done.stdout
     after = rows((out / "moodle_grades.csv").read_text(encoding="utf-8-sig"))
     assert after[1][4] == "10.00" and after[2][4] == "0.00"
@@ -176,6 +178,7 @@ def test_command_fills_the_worksheet_and_names_reach_the_gradebook(tmp_path):
     students = {s["id"]: s for s in NbGraderAPI(CourseDirectory(config=config), config=config).get_students()}
     assert (students["1001"]["first_name"], students["1001"]["last_name"]) == ("Anna", "Petrova")
     assert (students["1002"]["first_name"], students["1002"]["last_name"]) == ("Ivan", "Ivanov")
+    assert students["1002"]["email"] == "ivan@example.org" and students["1001"]["email"] is None
     listed = {s["id"]: (s["first_name"], s["last_name"], s["score"]) for s in formgrader_students(out / "course")}
     assert listed == {"1001": ("Anna", "Petrova", 10.0), "1002": ("Ivan", "Ivanov", 0.0)}
     assert "Petrova Anna (1001)" in pathlib.Path(out / "report.html").read_text(encoding="utf-8")
