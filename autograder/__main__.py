@@ -55,10 +55,10 @@ def main(argv=None):
     page = report.write(out.resolve(), results, info)
     worksheet = pathlib.Path(args.moodle_worksheet) if args.moodle_worksheet else None
     sheet, filled, left_out = moodle.write(out, results, worksheet)
-    if left_out:
+    if worksheet and left_out:
         print(f"нет в листе оценок Moodle: {', '.join(left_out)}", file=sys.stderr)
-    print(f"\nоценки: {out / 'grades.csv'}\nотзывы: {out / 'feedback'}\n"
-          f"для Moodle: {sheet} (заполнено: {len(filled)})\nотчёт: {page}")
+    moodle_line = f"для Moodle: {sheet} (студентов: {len(filled)})\n" if worksheet or filled else ""
+    print(f"\nоценки: {out / 'grades.csv'}\nотзывы: {out / 'feedback'}\n{moodle_line}отчёт: {page}")
     return 0
 
 
