@@ -128,12 +128,12 @@ def check_report(browser, base, out, results, tag):
         link.click()
     page.wait_for_load_state("load")
     assert page.url.endswith(relative)
-    header = page.locator("#autograder-header")
+    header = page.locator("#grading-summary")
     assert header.count() == 1 and sid in header.inner_text()
     page.screenshot(path=str(SHOTS / f"{tag}-feedback.png"), full_page=False)
     # and back to the report, at that student's row
     with page.expect_navigation():
-        page.click("#autograder-header a")
+        page.click("#grading-summary a")
     assert page.url.endswith(f"report.html#s-{sid}")
     check_clean(errors, external, (NBGRADER_CDN,))
     page.close()

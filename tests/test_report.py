@@ -112,11 +112,12 @@ def test_feedback_headers_are_added_once(tmp_path):
     report.write(tmp_path, results, INFO)
     report.write(tmp_path, results, INFO)
     page = (tmp_path / "feedback" / "s_weak" / "01_head.html").read_text(encoding="utf-8")
-    assert page.count(report.HEADER_BEGIN) == 1 and page.count('id="autograder-header"') == 1
+    assert page.count(report.HEADER_BEGIN) == 1 and page.count('id="grading-summary"') == 1
     assert page.index("<body class='x'>") < page.index(report.HEADER_BEGIN) < page.index("nbgrader page")
     header = page[page.index(report.HEADER_BEGIN):page.index(report.HEADER_END)]
     assert "1.5 из 2" in header and "Веса внимания не делятся" in header and "0 из 1" in header
     assert "8.5 из 10" in header
+    assert "autograder" not in page          # the page names no grader internals
     evil = (tmp_path / "feedback" / "s_good" / "01_head.html").read_text(encoding="utf-8")
     assert "Петрова Анна" in evil
 

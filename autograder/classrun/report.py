@@ -27,8 +27,8 @@ EVENT_WORDS = {
     "kernel_died": "ядро Python остановилось",
     "output_cut": "слишком длинный вывод обрезан",
 }
-HEADER_BEGIN = "<!-- autograder-header -->"
-HEADER_END = "<!-- /autograder-header -->"
+HEADER_BEGIN = "<!-- grading-summary -->"
+HEADER_END = "<!-- /grading-summary -->"
 e = html.escape
 
 
@@ -302,12 +302,12 @@ def page(results, info):
 
 
 HEADER_STYLE = """
-#autograder-header{font-family:system-ui,sans-serif;font-size:15px;max-width:1100px;margin:1em auto;
+#grading-summary{font-family:system-ui,sans-serif;font-size:15px;max-width:1100px;margin:1em auto;
   padding:.8em 1.2em;border:1px solid #ccc;border-radius:6px;background:#fafafa;color:#222}
-#autograder-header h2{margin:0 0 .5em;font-size:1.35em;font-weight:600}
-#autograder-header table{border-collapse:collapse;margin:0 0 .6em}
-#autograder-header td,#autograder-header th{border:1px solid #ccc;padding:4px 10px;text-align:left;vertical-align:top}
-#autograder-header th{background:#eee}#autograder-header p{margin:0}
+#grading-summary h2{margin:0 0 .5em;font-size:1.35em;font-weight:600}
+#grading-summary table{border-collapse:collapse;margin:0 0 .6em}
+#grading-summary td,#grading-summary th{border:1px solid #ccc;padding:4px 10px;text-align:left;vertical-align:top}
+#grading-summary th{background:#eee}#grading-summary p{margin:0}
 """
 
 
@@ -316,7 +316,7 @@ def header(result):
     cells = "".join(f"<tr><td>{e(TASK[t].cls)}</td><td>{result.task(t).points:g} из {TASK[t].points}</td>"
                     "<td>" + ("; ".join(e(text) for key, text in result.task(t).mistakes) or "—")
                     + "</td></tr>" for t in TASK_KEYS)
-    return (f"{HEADER_BEGIN}<style>{HEADER_STYLE}</style><div id=\"autograder-header\">"
+    return (f"{HEADER_BEGIN}<style>{HEADER_STYLE}</style><div id=\"grading-summary\">"
             f"<h2>Итог проверки: {e(who(result))} — {result.total:g} из {TOTAL_POINTS}</h2>"
             f"<table><tr><th>задача</th><th>баллы</th><th>замечания</th></tr>{cells}</table>"
             f'<p><a href="../../report.html#s-{e(result.student_id)}">к отчёту по классу</a></p>'
