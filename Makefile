@@ -22,6 +22,15 @@ $(VENV)/.installed: requirements.txt Makefile
 	      || echo "bubblewrap not installed: grading will need --unsafe-no-sandbox"; \
 	  else echo "bubblewrap (bwrap) not found: install it for sandboxed grading"; fi; \
 	fi
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get install -y -qq $$missing >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq $$missing >/dev/null)) \
+	      || echo "not installed:$$missing (their tests will be skipped)"; \
+	  else echo "not found:$$missing (PostgreSQL and browser tests will be skipped)"; fi; \
+	fi
 	touch $@
 
 release: setup
@@ -39,6 +48,7 @@ test-fast: setup
 
 demo: setup
 	$(PY) -m autograder demo --out $(OUT)
+	@echo "report: $(abspath $(OUT))/report.html"
 
 grade: setup
 	$(PY) -m autograder grade $(SUBMISSIONS) --out $(OUT)

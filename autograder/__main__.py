@@ -5,7 +5,7 @@ import sys
 import pathlib
 
 from . import demo, selfcheck
-from .classrun import grade, report
+from .classrun import gradebook, grade, moodle, report, roster
 from .worker.sandbox import bwrap_available
 
 
@@ -19,6 +19,11 @@ def main(argv=None):
     g.add_argument("--cell-timeout", type=int, default=60, help="seconds per cell")
     g.add_argument("--unsafe-no-sandbox", action="store_true",
                    help="run student code without the bubblewrap sandbox")
+    g.add_argument("--roster", help="CSV with id, first_name, last_name, email (or Moodle's participants export)")
+    g.add_argument("--db-url", default="",
+                   help="SQLAlchemy URL of the course gradebook, e.g. postgresql+psycopg2://user@host/db "
+                        "(default: c.CourseDirectory.db_url of nbgrader_config.py, else OUT/course/gradebook.db)")
+    g.add_argument("--moodle-worksheet", help="Moodle's grading worksheet CSV to fill in (OUT/moodle_grades.csv)")
     d = sub.add_parser("demo", help="grade an example class")
     d.add_argument("--out", default="build/demo/out")
     d.add_argument("--jobs", type=int, default=None)
@@ -31,6 +36,7 @@ def main(argv=None):
     if args.command == "demo":
         submissions = demo.build_class(pathlib.Path(args.out).parent / "submissions")
         args.submissions, args.cell_timeout = submissions, 60
+        args.roster = args.db_url = args.moodle_worksheet = None
     sandbox = not args.unsafe_no_sandbox
     if sandbox:
         ok, why = bwrap_available()
@@ -41,11 +47,18 @@ def main(argv=None):
                   file=sys.stderr)
             return 2
     out = pathlib.Path(args.out)
+    names = roster.read(pathlib.Path(args.roster)) if args.roster else None
+    db_url = args.db_url or gradebook.configured_db_url()
     results, info = grade.grade_all(args.submissions, out, sandbox=sandbox, jobs=args.jobs,
-                                    cell_timeout=args.cell_timeout)
+                                    cell_timeout=args.cell_timeout, db_url=db_url, roster=names)
     grade.print_table(results.values())
     page = report.write(out.resolve(), results, info)
-    print(f"\nоценки: {out / 'grades.csv'}\nотзывы: {out / 'feedback'}\nотчёт: {page}")
+    worksheet = pathlib.Path(args.moodle_worksheet) if args.moodle_worksheet else None
+    sheet, filled, left_out = moodle.write(out, results, worksheet)
+    if worksheet and left_out:
+        print(f"нет в листе оценок Moodle: {', '.join(left_out)}", file=sys.stderr)
+    moodle_line = f"для Moodle: {sheet} (студентов: {len(filled)})\n" if worksheet or filled else ""
+    print(f"\nоценки: {out / 'grades.csv'}\nотзывы: {out / 'feedback'}\n{moodle_line}отчёт: {page}")
     return 0
 
 

@@ -4,6 +4,8 @@ Accepted layouts: one folder per student (``<student_id>/<notebook>.ipynb``),
 Moodle's ``<Full Name>_<id>_assignsubmission_file_/<notebook>.ipynb``, and flat
 files ``<lastname>_<firstname>_<id>_<notebook>.ipynb``. Slightly renamed
 notebooks (``01_head (1).ipynb``, ``01_Head.ipynb``) are matched and noted.
+Names in Moodle folders («First Last») and flat names become ``Student.name``;
+a roster (``roster.py``) fills or corrects them.
 """
 import dataclasses
 import difflib
@@ -25,6 +27,17 @@ class Student:
     student_id: str
     notebooks: dict = dataclasses.field(default_factory=dict)  # name -> path
     notes: list = dataclasses.field(default_factory=list)
+    name: dict = dataclasses.field(default_factory=dict)  # first_name, last_name, email
+
+
+def split_full_name(full):
+    """{"first_name", "last_name"} of «First Last»: the last word is the last name."""
+    words = full.replace("_", " ").split()
+    if not words:
+        return {}
+    if len(words) == 1:
+        return {"first_name": "", "last_name": words[0]}
+    return {"first_name": " ".join(words[:-1]), "last_name": words[-1]}
 
 
 def safe_id(text):
@@ -69,25 +82,35 @@ def extract(archive, dest):
     return dest
 
 
-def collect(root):
-    """Students found under folder ``root``, sorted by id."""
+def collect(root, roster=None):
+    """Students found under folder ``root``, sorted by id; names from ``roster`` ({id: name}) win."""
     root = pathlib.Path(root)
     students = {}
     flat = [p for p in root.iterdir() if p.is_file()]
     folders = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "__MACOSX"))]
     if len(folders) == 1 and not flat and not _student_folder(folders[0]):
-        return collect(folders[0])                            # zip with one top folder
+        return collect(folders[0], roster)                    # zip with one top folder
     for folder in sorted(folders):
         moodle = MOODLE.match(folder.name)
         sid = safe_id(moodle.group("id") if moodle else folder.name)
-        _add_files(students.setdefault(sid, Student(sid)), sorted(folder.rglob("*")), folder)
+        student = students.setdefault(sid, Student(sid))
+        if moodle and not student.name:
+            student.name = split_full_name(moodle.group("name"))
+        _add_files(student, sorted(folder.rglob("*")), folder)
     for path in sorted(flat):
         name = match_notebook(path.name)
         if not path.name.lower().endswith(".ipynb"):
             continue
         prefix = _prefix(path.name, name)
-        sid = safe_id(prefix.split("_")[-1] if prefix else path.stem)
-        _add_files(students.setdefault(sid, Student(sid)), [path], root)
+        parts = prefix.split("_") if prefix else []
+        sid = safe_id(parts[-1] if parts else path.stem)
+        student = students.setdefault(sid, Student(sid))
+        if len(parts) >= 3 and not student.name:               # lastname_firstname_id
+            student.name = {"first_name": " ".join(parts[1:-1]), "last_name": parts[0]}
+        _add_files(student, [path], root)
+    for sid, student in students.items():
+        if roster and sid in roster:
+            student.name = {**student.name, **{k: v for k, v in roster[sid].items() if v}}
     return dict(sorted(students.items()))
 
 

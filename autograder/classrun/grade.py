@@ -82,7 +82,7 @@ def build_result(sid, student, status, notes, digest, record, scores):
     return result
 
 
-def grade_all(submissions, out, sandbox=True, jobs=None, cell_timeout=60, db_url=""):
+def grade_all(submissions, out, sandbox=True, jobs=None, cell_timeout=60, db_url="", roster=None):
     """Grade every student; return ({student id: StudentResult}, RunInfo)."""
     venv_on_path()
     started = time.time()
@@ -101,13 +101,14 @@ def grade_all(submissions, out, sandbox=True, jobs=None, cell_timeout=60, db_url
         source = pathlib.Path(submissions)
         if source.is_file():
             source = collect.extract(source, pathlib.Path(tmp) / "x")
-        students = collect.collect(source)
+        students = collect.collect(source, roster)
         todo, staged, results = [], {}, {}
         for sid, student in students.items():
             status, notes, digest = staging.stage(student, course)
             staged[sid] = (status, notes, digest)
             if sid in earlier and earlier[sid].digest == digest:
                 results[sid] = earlier[sid]
+                results[sid].name = dict(student.name)
             else:
                 todo.append(sid)
         info.graded, info.reused = len(todo), len(students) - len(todo)

@@ -29,6 +29,12 @@ c.CourseDirectory.db_url = {db_url!r}
 '''
 
 
+def configured_db_url():
+    """``c.CourseDirectory.db_url`` of the repository's nbgrader_config.py, or ""."""
+    config = course_config(ROOT)
+    return config.CourseDirectory.db_url if "db_url" in config.CourseDirectory else ""
+
+
 def db_url_of(course, db_url=""):
     return db_url or f"sqlite:///{course / 'gradebook.db'}"
 

@@ -1,89 +1,350 @@
-"""Instructor report: grade histogram, pass rate per task, named mistakes."""
+"""Instructor report (OUT/report.html) and the header of each feedback page.
+
+One self-contained Russian page made from the result records: what needs a
+human first, the class at a glance (charts inline as data URIs, integer axes),
+the named mistakes per task and who made them, a student table that sorts and
+filters in the browser (inline script, no network), and the run's facts.
+Every value from a submission is escaped: ids and messages are hostile input.
+"""
 import base64
 import collections
 import html
 import io
+import statistics
+import urllib.parse
 
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from ..course import TASK, TASK_KEYS  # noqa: E402
-from .grade import rows as csv_rows  # noqa: E402
+from ..course import TASK, TASK_KEYS, TASK_OF_NOTEBOOK, TOTAL_POINTS  # noqa: E402
+
+EVENT_WORDS = {
+    "timeout": "превышено время выполнения",
+    "memory": "превышен лимит памяти",
+    "disk": "превышен лимит диска",
+    "kernel_died": "ядро Python остановилось",
+    "output_cut": "слишком длинный вывод обрезан",
+}
+HEADER_BEGIN = "<!-- grading-summary -->"
+HEADER_END = "<!-- /grading-summary -->"
+e = html.escape
+
+
+def _results(results):
+    return list(results.values()) if isinstance(results, dict) else list(results)
 
 
 def _png(fig):
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
-    return buffer.getvalue()
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def charts(rows, results):
-    """{file name: PNG bytes} of the three charts."""
-    totals = [float(r["total"]) for r in rows]
+def full_name(result):
+    name = result.name or {}
+    return " ".join(p for p in (name.get("last_name", ""), name.get("first_name", "")) if p)
+
+
+def who(result):
+    """«Фамилия Имя (id)» or the id."""
+    name = full_name(result)
+    return f"{name} ({result.student_id})" if name else result.student_id
+
+
+def mistake_groups(results):
+    """{task: [(key, message, [results])]}, the most frequent mistake first; stubs left out."""
+    found = collections.defaultdict(lambda: collections.defaultdict(list))
+    texts = {}
+    for result in results:
+        for task in TASK_KEYS:
+            for key, text in result.task(task).mistakes:
+                if key == "not_implemented":
+                    continue
+                texts.setdefault((task, key), text)
+                if result not in found[task][key]:
+                    found[task][key].append(result)
+    return {task: sorted(((k, texts[(task, k)], who_) for k, who_ in found[task].items()),
+                         key=lambda item: (-len(item[2]), item[0]))
+            for task in TASK_KEYS if found[task]}
+
+
+def problems(result):
+    """[(kind, Russian text)] of what a person should look at for this student."""
+    items = []
+    for word in result.submission:
+        if word.startswith("missing "):
+            notebook = word[len("missing "):]
+            spec = TASK_OF_NOTEBOOK.get(notebook)
+            items.append(("missing", f"нет тетради {notebook}: " + (
+                f"{spec.cls} получает 0" if spec else "она не оценивается, но нужна для обучения модели")))
+        elif word.startswith("invalid notebook "):
+            items.append(("invalid", "негодный файл " + word[len("invalid notebook "):]
+                          + ": проверена нетронутая тетрадь, 0 за задачу"))
+        else:
+            items.append(("submission", word))
+    for event in result.events:
+        text = f"{event.notebook}: {EVENT_WORDS.get(event.kind, event.kind)}"
+        items.append((event.kind, text + (f" ({event.detail})" if event.detail else "")))
+    for note in result.notes:
+        items.append(("note", note))
+    if result.error:
+        items.append(("error", "ошибка проверки: " + (result.error.strip().splitlines() or [""])[-1][:300]))
+    return items
+
+
+def status_text(result):
+    """Short Russian status for the table."""
+    kinds = [kind for kind, _ in problems(result) if kind != "note"]
+    if result.error:
+        return "ошибка проверки"
+    if not kinds:
+        unsolved = [t for t in TASK_KEYS if "not_implemented" in result.task(t).mistake_keys]
+        return f"не решено задач: {len(unsolved)}" if unsolved else "ок"
+    words = {"missing": "нет тетради", "invalid": "негодный файл", "timeout": "время",
+             "memory": "память", "disk": "диск", "kernel_died": "ядро", "output_cut": "вывод обрезан"}
+    return ", ".join(dict.fromkeys(words.get(k, k) for k in kinds))
+
+
+def charts(results):
+    """Data URIs of the grade histogram and the per-task pass rate."""
+    totals = [r.total for r in results]
     fig, ax = plt.subplots(figsize=(6, 3.2))
-    ax.hist(totals, bins=[x - 0.25 for x in range(0, 12)], color="#4c72b0", rwidth=0.9)
-    ax.set(xlabel="баллы (из 10)", ylabel="студентов", title="Распределение оценок")
-    out = {"grades.png": _png(fig)}
+    ax.hist(totals, bins=[x / 2 - 0.25 for x in range(0, 2 * TOTAL_POINTS + 2)], color="#4c72b0", rwidth=0.9)
+    ax.set(xlabel=f"баллы (из {TOTAL_POINTS})", ylabel="студентов", title="Распределение оценок",
+           xlim=(-0.5, TOTAL_POINTS + 0.5))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    grades = _png(fig)
 
     fig, ax = plt.subplots(figsize=(6, 3.2))
-    rates = [100 * sum(float(r[t]) >= TASK[t].points for r in rows) / max(len(rows), 1) for t in TASK_KEYS]
+    rates = [100 * sum(r.task(t).points >= TASK[t].points for r in results) / max(len(results), 1)
+             for t in TASK_KEYS]
     ax.bar([TASK[t].cls for t in TASK_KEYS], rates, color="#55a868")
     ax.set(ylabel="% с полным баллом", ylim=(0, 100), title="Задачи, решённые полностью")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.tick_params(axis="x", rotation=20)
-    out["tasks.png"] = _png(fig)
-
-    counts = mistake_counts(results)
-    fig, ax = plt.subplots(figsize=(7, 0.4 * max(len(counts), 3) + 1))
-    labels = [f"{TASK[t].cls}: {key}" for (t, key) in counts]
-    ax.barh(labels[::-1], list(counts.values())[::-1], color="#c44e52")
-    ax.set(xlabel="студентов", title="Найденные ошибки")
-    out["mistakes.png"] = _png(fig)
-    return out
+    return grades, _png(fig)
 
 
-def mistake_counts(results):
-    counts = collections.Counter()
+def _link(path, text, title=""):
+    return f'<a href="{e(urllib.parse.quote(path))}" title="{e(title)}">{e(text)}</a>'
+
+
+def _attention(results):
+    rows = []
     for result in results:
-        for task, verdict in result.tasks.items():
-            for key in verdict.mistake_keys:
-                if key != "not_implemented":
-                    counts[(task, key)] += 1
-    return dict(counts.most_common())
+        items = problems(result)
+        if not items:
+            continue
+        lis = "".join(f'<li class="k-{e(kind)}">{e(text)}</li>' for kind, text in items)
+        rows.append(f'<tr><td><a href="#s-{e(result.student_id)}">{e(who(result))}</a></td>'
+                    f'<td><ul>{lis}</ul></td></tr>')
+    if not rows:
+        return "<p>Всё проверено без происшествий: ничего не требует внимания.</p>"
+    return ('<table class="plain"><tr><th>студент</th><th>что случилось</th></tr>'
+            + "".join(rows) + "</table>")
+
+
+def _glance(results):
+    totals = [r.total for r in results]
+    mean = statistics.fmean(totals) if totals else 0.0
+    median = statistics.median(totals) if totals else 0.0
+    rows = []
+    for t in TASK_KEYS:
+        points = [r.task(t).points for r in results]
+        full = sum(p >= TASK[t].points for p in points)
+        rows.append(f"<tr><td>{e(TASK[t].cls)}</td><td>{TASK[t].points}</td>"
+                    f"<td>{statistics.fmean(points) if points else 0:.2f}</td>"
+                    f"<td>{100 * full / max(len(points), 1):.0f}% ({full} из {len(points)})</td></tr>")
+    return (f'<p class="big">Студентов: <b>{len(results)}</b> · средний балл <b>{mean:.2f}</b> · '
+            f'медиана <b>{median:g}</b> из {TOTAL_POINTS}</p>'
+            '<table class="plain"><tr><th>задача</th><th>макс.</th><th>средний балл</th>'
+            '<th>полный балл</th></tr>' + "".join(rows) + "</table>")
+
+
+def _mistakes(results):
+    groups = mistake_groups(results)
+    if not groups:
+        return "<p>Ошибок, которые проверка умеет называть, не найдено.</p>"
+    parts = []
+    n = max(len(results), 1)
+    for task, items in groups.items():
+        rows = "".join(
+            f'<tr><td>{e(text)}</td><td class="num"><span class="bar" style="width:{100 * len(people) / n:.0f}px">'
+            f'</span>{len(people)}</td><td>'
+            + ", ".join(f'<a href="#s-{e(r.student_id)}">{e(who(r))}</a>' for r in people)
+            + "</td></tr>" for key, text, people in items)
+        parts.append(f"<h3>{e(TASK[task].cls)} ({e(TASK[task].notebook)})</h3>"
+                     '<table class="plain"><tr><th>ошибка</th><th>студентов</th><th>кто</th></tr>'
+                     f"{rows}</table>")
+    return "".join(parts)
+
+
+def _students(results):
+    head = ("<tr><th data-type=\"text\">студент</th><th data-type=\"text\">имя</th>"
+            + "".join(f'<th data-type="num">{e(TASK[t].cls)}<br><small>из {TASK[t].points}</small></th>'
+                      for t in TASK_KEYS)
+            + '<th data-type="num">итого</th><th data-type="text">ошибки</th>'
+              '<th data-type="text">статус</th><th data-type="none">отзывы</th></tr>')
+    rows = []
+    for r in results:
+        named = [f"{TASK[t].cls}: {text}" for t in TASK_KEYS for key, text in r.task(t).mistakes
+                 if key != "not_implemented"]
+        unsolved = [TASK[t].cls for t in TASK_KEYS if "not_implemented" in r.task(t).mistake_keys]
+        if unsolved:
+            named.append("не решены: " + ", ".join(unsolved))
+        links = " ".join(_link(path, name[:2], name) for name, path in r.feedback.items())
+        status = status_text(r)
+        cells = [f'<td data-v="{e(r.student_id)}">{e(r.student_id)}</td>',
+                 f'<td data-v="{e(full_name(r))}">{e(full_name(r))}</td>']
+        cells += [f'<td class="num" data-v="{r.task(t).points:g}">{r.task(t).points:g}</td>' for t in TASK_KEYS]
+        cells.append(f'<td class="num" data-v="{r.total:g}"><b>{r.total:g}</b></td>')
+        cells.append(f'<td data-v="{len(named)}">{"<br>".join(e(m) for m in named) or "—"}</td>')
+        kind = "ok" if status == "ок" else "todo" if status.startswith("не решено") else "warn"
+        cells.append(f'<td data-v="{e(status)}" class="{kind}">{e(status)}</td>')
+        cells.append(f'<td class="links">{links or "—"}</td>')
+        rows.append(f'<tr id="s-{e(r.student_id)}">' + "".join(cells) + "</tr>")
+    return (f'<table id="students"><thead>{head}</thead><tbody>' + "".join(rows) + "</tbody></table>")
+
+
+def _facts(info):
+    sandbox = "bubblewrap" if info.sandbox else "без песочницы (--unsafe-no-sandbox)"
+    rows = [("дата проверки", info.started.replace("T", " ")),
+            ("версия проверяющего кода", info.grader_fingerprint[:12]),
+            ("версия курса", info.course_fingerprint[:12]),
+            ("проверено в этот раз", str(info.graded)),
+            ("взято из прошлой проверки", str(info.reused)),
+            ("время работы", f"{info.wall_seconds:.0f} с"),
+            ("песочница", sandbox)]
+    return '<table class="plain">' + "".join(f"<tr><th>{a}</th><td>{e(b)}</td></tr>" for a, b in rows) + "</table>"
+
+
+STYLE = """
+body{font-family:system-ui,sans-serif;max-width:1300px;margin:1.5em auto;padding:0 1em;color:#222}
+h1{font-size:1.6em}h2{margin-top:1.6em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;vertical-align:top}
+th{background:#f3f3f3;text-align:left}.num{text-align:right;white-space:nowrap}
+.big{font-size:1.15em}img{max-width:49%;vertical-align:top}ul{margin:0;padding-left:1.2em}
+.bar{display:inline-block;height:.8em;background:#c44e52;margin-right:6px;vertical-align:middle}
+.ok{color:#2a7a2a}.todo{color:#666}.warn{color:#b3261e;font-weight:bold}.k-note{color:#555}
+#students{font-size:.92em}.links{white-space:nowrap}#students th{cursor:pointer;user-select:none}#students th[data-type=none]{cursor:default}
+#students th.asc::after{content:" ▲"}#students th.desc::after{content:" ▼"}
+#students tr:target{background:#fff6c8}.controls{margin:.5em 0}input[type=search]{width:20em;padding:3px}
+"""
+
+SCRIPT = """
+(function () {
+  var table = document.getElementById('students');
+  var body = table.tBodies[0];
+  var heads = table.tHead.rows[0].cells;
+  Array.prototype.forEach.call(heads, function (th, i) {
+    if (th.dataset.type === 'none') return;
+    th.addEventListener('click', function () {
+      var asc = !th.classList.contains('asc');
+      Array.prototype.forEach.call(heads, function (h) { h.classList.remove('asc', 'desc'); });
+      th.classList.add(asc ? 'asc' : 'desc');
+      var rows = Array.prototype.slice.call(body.rows);
+      rows.sort(function (a, b) {
+        var x = a.cells[i].dataset.v, y = b.cells[i].dataset.v;
+        var c = th.dataset.type === 'num' ? parseFloat(x) - parseFloat(y) : x.localeCompare(y, 'ru');
+        return asc ? c : -c;
+      });
+      rows.forEach(function (r) { body.appendChild(r); });
+    });
+  });
+  var box = document.getElementById('filter'), only = document.getElementById('only-problems');
+  function filter() {
+    var q = box.value.trim().toLowerCase(), shown = 0;
+    Array.prototype.forEach.call(body.rows, function (r) {
+      var ok = r.textContent.toLowerCase().indexOf(q) >= 0 &&
+               (!only.checked || r.querySelector('.warn'));
+      r.hidden = !ok;
+      if (ok) shown++;
+    });
+    document.getElementById('shown').textContent = shown;
+  }
+  box.addEventListener('input', filter);
+  only.addEventListener('change', filter);
+  filter();
+})();
+"""
+
+
+def page(results, info):
+    """The report as an HTML string."""
+    results = _results(results)
+    grades, tasks = charts(results)
+    return f"""<!doctype html>
+<html lang="ru"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<link rel="icon" href="data:,"><title>Отчёт по проверке: GPT с нуля</title><style>{STYLE}</style></head>
+<body>
+<h1>Отчёт по проверке: GPT с нуля</h1>
+<h2 id="attention">Требует внимания</h2>
+{_attention(results)}
+<h2 id="glance">Класс в целом</h2>
+{_glance(results)}
+<img src="{grades}" alt="гистограмма оценок"> <img src="{tasks}" alt="доля полных баллов по задачам">
+<h2 id="mistakes">Что повторить: ошибки по задачам</h2>
+{_mistakes(results)}
+<h2 id="table">Студенты</h2>
+<div class="controls"><input type="search" id="filter" placeholder="фильтр: id, имя, ошибка, статус">
+<label><input type="checkbox" id="only-problems"> только с проблемами</label>
+· показано <span id="shown">{len(results)}</span> из {len(results)} · щёлкните заголовок, чтобы отсортировать</div>
+{_students(results)}
+<h2 id="run">О проверке</h2>
+{_facts(info)}
+<script>{SCRIPT}</script>
+</body></html>
+"""
+
+
+HEADER_STYLE = """
+#grading-summary{font-family:system-ui,sans-serif;font-size:15px;max-width:1100px;margin:1em auto;
+  padding:.8em 1.2em;border:1px solid #ccc;border-radius:6px;background:#fafafa;color:#222}
+#grading-summary h2{margin:0 0 .5em;font-size:1.35em;font-weight:600}
+#grading-summary table{border-collapse:collapse;margin:0 0 .6em}
+#grading-summary td,#grading-summary th{border:1px solid #ccc;padding:4px 10px;text-align:left;vertical-align:top}
+#grading-summary th{background:#eee}#grading-summary p{margin:0}
+"""
+
+
+def header(result):
+    """The block shown above nbgrader's feedback page: points per task and named mistakes."""
+    cells = "".join(f"<tr><td>{e(TASK[t].cls)}</td><td>{result.task(t).points:g} из {TASK[t].points}</td>"
+                    "<td>" + ("; ".join(e(text) for key, text in result.task(t).mistakes) or "—")
+                    + "</td></tr>" for t in TASK_KEYS)
+    return (f"{HEADER_BEGIN}<style>{HEADER_STYLE}</style><div id=\"grading-summary\">"
+            f"<h2>Итог проверки: {e(who(result))} — {result.total:g} из {TOTAL_POINTS}</h2>"
+            f"<table><tr><th>задача</th><th>баллы</th><th>замечания</th></tr>{cells}</table>"
+            f'<p><a href="../../report.html#s-{e(result.student_id)}">к отчёту по классу</a></p>'
+            f"</div>{HEADER_END}")
+
+
+def add_header(path, result):
+    """Put (or replace) the header right after ``<body>`` of one feedback page."""
+    text = path.read_text(encoding="utf-8")
+    start, end = text.find(HEADER_BEGIN), text.find(HEADER_END)
+    if start >= 0 and end > start:
+        text = text[:start] + text[end + len(HEADER_END):]
+    lower = text.lower()
+    at = lower.find("<body")
+    at = lower.find(">", at) + 1 if at >= 0 else 0
+    path.write_text(text[:at] + header(result) + text[at:], encoding="utf-8")
+
+
+def add_headers(out, results):
+    for result in _results(results):
+        for relative in result.feedback.values():
+            path = out / relative
+            if path.is_file():
+                add_header(path, result)
 
 
 def write(out, results, info):
-    """Write OUT/report.html and its PNG charts."""
-    results = list(results.values()) if isinstance(results, dict) else list(results)
-    rows = csv_rows(results)
-    images = charts(rows, results)
-    for name, data in images.items():
-        (out / name).write_bytes(data)
-    texts = {}
-    for result in results:
-        for task, verdict in result.tasks.items():
-            for key, text in verdict.mistakes:
-                texts[(task, key)] = text
-    mistakes = "".join(
-        f"<tr><td>{TASK[t].cls}</td><td>{html.escape(texts.get((t, k), k))}</td><td>{n}</td></tr>"
-        for (t, k), n in mistake_counts(results).items())
-    table = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(r[c]))}</td>" for c in r) + "</tr>" for r in rows)
-    header = "".join(f"<th>{html.escape(c)}</th>" for c in (rows[0] if rows else []))
-    embedded = {n: base64.b64encode(d).decode() for n, d in images.items()}
-    page = f"""<!doctype html><html lang="ru"><meta charset="utf-8">
-<title>Отчёт по проверке: GPT с нуля</title>
-<style>body{{font-family:sans-serif;max-width:980px;margin:2em auto}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:3px 8px}}img{{max-width:100%}}</style>
-<h1>Отчёт по проверке: GPT с нуля</h1>
-<p>Студентов: {len(rows)}. Средний балл: {sum(float(r['total']) for r in rows) / max(len(rows), 1):.2f} из 10.</p>
-<img src="data:image/png;base64,{embedded['grades.png']}" alt="оценки">
-<img src="data:image/png;base64,{embedded['tasks.png']}" alt="задачи">
-<h2>Что повторить: найденные ошибки</h2>
-<img src="data:image/png;base64,{embedded['mistakes.png']}" alt="ошибки">
-<table><tr><th>задача</th><th>ошибка</th><th>студентов</th></tr>{mistakes}</table>
-<h2>Оценки</h2><table><tr>{header}</tr>{table}</table>
-</html>"""
-    (out / "report.html").write_text(page, encoding="utf-8")
+    """Write OUT/report.html and the feedback pages' headers; return the report's path."""
+    add_headers(out, results)
+    (out / "report.html").write_text(page(results, info), encoding="utf-8")
     return out / "report.html"

@@ -1,0 +1,140 @@
+"""Fast tests of the LMS export reader (collect) and the roster: every layout, every trap."""
+import os
+import stat
+import zipfile
+
+import pytest
+
+from autograder.classrun import collect, roster
+
+NB = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
+
+
+def write(root, relative, data=NB):
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def test_per_student_folders(tmp_path):
+    write(tmp_path, "s1/01_head.ipynb")
+    write(tmp_path, "s1/02_multihead_attention.ipynb")
+    write(tmp_path, "s2/05_gpt_model.ipynb")
+    students = collect.collect(tmp_path)
+    assert list(students) == ["s1", "s2"]
+    assert set(students["s1"].notebooks) == {"01_head", "02_multihead_attention"}
+    assert students["s1"].name == {} and students["s1"].notes == []
+
+
+def test_moodle_folders_give_ids_and_names(tmp_path):
+    write(tmp_path, "Anna Petrova_123456_assignsubmission_file_/01_head.ipynb")
+    write(tmp_path, "Jean Paul Sartre_777_assignsubmission_file_/01_Head (1).ipynb")
+    students = collect.collect(tmp_path)
+    assert list(students) == ["123456", "777"]
+    assert students["123456"].name == {"first_name": "Anna", "last_name": "Petrova"}
+    assert students["777"].name == {"first_name": "Jean Paul", "last_name": "Sartre"}
+    assert "01_head" in students["777"].notebooks
+    assert any("принят как 01_head" in note for note in students["777"].notes)
+
+
+def test_flat_names(tmp_path):
+    write(tmp_path, "petrova_anna_42_01_head.ipynb")
+    write(tmp_path, "petrova_anna_42_04_block.ipynb")
+    write(tmp_path, "ivanov_ivan_43_05_gpt_model.ipynb")
+    write(tmp_path, "readme.txt", b"not a notebook")
+    students = collect.collect(tmp_path)
+    assert list(students) == ["42", "43"]
+    assert set(students["42"].notebooks) == {"01_head", "04_block"}
+    assert students["42"].name == {"first_name": "anna", "last_name": "petrova"}
+
+
+def test_zip_with_one_top_folder_macosx_and_checkpoints(tmp_path):
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("export/s1/01_head.ipynb", NB)
+        zf.writestr("export/s1/.ipynb_checkpoints/01_head-checkpoint.ipynb", b"{}")
+        zf.writestr("export/s2/03_feedforward.ipynb", NB)
+        zf.writestr("__MACOSX/export/s1/._01_head.ipynb", b"\0\0")
+    folder = collect.extract(archive, tmp_path / "x")
+    students = collect.collect(folder)
+    assert list(students) == ["s1", "s2"]
+    assert students["s1"].notebooks["01_head"].read_bytes() == NB
+    assert students["s1"].notes == []                     # the checkpoint copy is not a second notebook
+
+
+def test_zip_slip_absolute_paths_and_symlinks_are_skipped(tmp_path):
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("../escape.ipynb", NB)
+        zf.writestr("s1/../../escape2.ipynb", NB)
+        zf.writestr("/abs/escape3.ipynb", NB)
+        link = zipfile.ZipInfo("s1/02_multihead_attention.ipynb")
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        zf.writestr(link, "/etc/passwd")
+        zf.writestr("s1/01_head.ipynb", NB)
+    dest = tmp_path / "deep" / "x"
+    collect.extract(archive, dest)
+    assert not (tmp_path / "escape.ipynb").exists()
+    assert not (tmp_path / "deep" / "escape2.ipynb").exists()
+    assert not list(tmp_path.rglob("escape2.ipynb")) or all(dest in p.parents for p in tmp_path.rglob("escape2.ipynb"))
+    assert all(dest in p.parents for p in tmp_path.rglob("escape3.ipynb"))
+    assert not any(p.is_symlink() for p in dest.rglob("*"))
+    students = collect.collect(dest)
+    assert set(students["s1"].notebooks) == {"01_head"}
+
+
+def test_symlink_in_a_folder_is_not_followed(tmp_path):
+    secret = write(tmp_path, "secret.ipynb")
+    write(tmp_path, "export/s1/01_head.ipynb")
+    os.symlink(secret, tmp_path / "export" / "s1" / "02_multihead_attention.ipynb")
+    students = collect.collect(tmp_path / "export")
+    assert set(students["s1"].notebooks) == {"01_head"}
+
+
+def test_size_cap(tmp_path, monkeypatch):
+    archive = tmp_path / "big.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("s1/01_head.ipynb", b" " * 5000)
+        zf.writestr("s2/01_head.ipynb", b" " * 5000)
+    monkeypatch.setattr(collect, "MAX_ZIP_BYTES", 8000)
+    with pytest.raises(ValueError):
+        collect.extract(archive, tmp_path / "x")
+    monkeypatch.setattr(collect, "MAX_ZIP_BYTES", 20000)
+    collect.extract(archive, tmp_path / "y")
+    assert len(list((tmp_path / "y").rglob("*.ipynb"))) == 2
+
+
+def test_hostile_ids_are_made_safe(tmp_path):
+    write(tmp_path, "<script>x</script>/01_head.ipynb")
+    (sid,) = collect.collect(tmp_path)
+    assert all(c.isalnum() or c in "_-" for c in sid)
+
+
+ROSTER_EN = ("id,first_name,last_name,email\n"
+             "s1,Анна,Петрова,anna@example.org\n"
+             "123456,Anna-Maria,Petrova Lopez,am@example.org\n")
+MOODLE_PARTICIPANTS = ('\ufeff"First name","Last name","ID number","Email address"\n'
+                       '"Иван","Иванов","s2","ivan@example.org"\n')
+WORKSHEET_RU = ('\ufeffИдентификатор,"Полное имя","Адрес электронной почты",Оценка\n'
+                'Участник 777,"Пётр Сидоров",petr@example.org,\n')
+
+
+def test_roster_fills_and_corrects_names(tmp_path):
+    write(tmp_path, "s1/01_head.ipynb")
+    write(tmp_path, "Anna Maria Petrova Lopez_123456_assignsubmission_file_/01_head.ipynb")
+    path = tmp_path.parent / (tmp_path.name + "-roster.csv")
+    path.write_text(ROSTER_EN, encoding="utf-8")
+    students = collect.collect(tmp_path, roster.read(path))
+    assert students["s1"].name == {"first_name": "Анна", "last_name": "Петрова", "email": "anna@example.org"}
+    assert students["123456"].name["last_name"] == "Petrova Lopez"
+    assert students["123456"].name["first_name"] == "Anna-Maria"
+
+
+def test_roster_accepts_moodle_exports():
+    assert roster.parse(MOODLE_PARTICIPANTS) == {
+        "s2": {"first_name": "Иван", "last_name": "Иванов", "email": "ivan@example.org"}}
+    assert roster.parse(WORKSHEET_RU) == {
+        "777": {"first_name": "Пётр", "last_name": "Сидоров", "email": "petr@example.org"}}
+    with pytest.raises(ValueError):
+        roster.parse("name,email\nx,y\n")

@@ -1,0 +1,184 @@
+"""Grades back into Moodle: worksheet round trips (EN, RU) in-process, and one run through the command."""
+import csv
+import io
+import json
+import os
+import pathlib
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from autograder.classrun import moodle
+from autograder.course import RELEASE, ROOT, SOURCE, TASKS
+from autograder.results import StudentResult, TaskResult
+
+EN = ('\ufeff"Identifier","Full name","Email address","Status","Grade","Maximum Grade","Grade can be changed",'
+      '"Last modified (submission)","Last modified (grade)","Feedback comments"\r\n'
+      '"Participant 1001","Anna Petrova","anna@example.org","Submitted for grading - Not graded","","10.00","Yes",'
+      '"Monday, 30 November 2026, 1:00 AM","-",""\r\n'
+      '"Participant 1002","Ivan Ivanov","ivan@example.org","No submission","","10.00","Yes","-","-",""\r\n'
+      '"Participant 1003","Locked Person","l@example.org","Submitted for grading","7.00","10.00","No","-","-","old"\r\n')
+RU = ("Идентификатор,\"Полное имя\",\"Адрес электронной почты\",Состояние,Оценка,\"Максимальная оценка\","
+      "\"Оценка может быть изменена\",\"Последнее изменение (ответ)\",\"Последнее изменение (оценка)\","
+      "\"Отзыв в виде комментария\"\n"
+      "\"Участник 1001\",\"Анна Петрова\",anna@example.org,\"Ответ для оценки\",,\"100,00\",Да,-,-,\n"
+      "\"Участник 2002\",\"Пётр, Сидоров\",p@example.org,\"Нет ответа\",,\"100,00\",Да,-,-,\n")
+
+
+def results():
+    full = {k: TaskResult(k, points=p) for k, p in
+            dict(head=2, multihead=1, feedforward=1, block=2, gpt_model=4).items()}
+    anna = StudentResult("1001", tasks=dict(full), submission=["missing 03_feedforward"])
+    anna.tasks["head"] = TaskResult("head", 1.5, [["no_scale", "Веса внимания не делятся на √head_size."]])
+    anna.tasks["feedforward"] = TaskResult("feedforward", 0.0)
+    locked = StudentResult("1003", tasks=dict(full))
+    other = StudentResult("5555", tasks=dict(full))
+    return {r.student_id: r for r in (anna, locked, other)}
+
+
+def rows(text):
+    return list(csv.reader(io.StringIO(text.lstrip("\ufeff"), newline="")))
+
+
+def test_english_round_trip(tmp_path):
+    sheet = tmp_path / "worksheet.csv"
+    sheet.write_bytes(EN.encode("utf-8"))
+    path, filled, missing = moodle.write(tmp_path, results(), sheet)
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and path.name == "moodle_grades.csv"
+    text = raw.decode("utf-8")
+    assert "\r\n" in text and text.count("\r\n") == EN.count("\r\n")
+    before, after = rows(EN), rows(text)
+    assert after[0] == before[0] and len(after) == len(before)
+    assert after[1][4] == "8.50" and after[1][:4] == before[1][:4] and after[1][5:9] == before[1][5:9]
+    assert after[1][9].startswith("Автопроверка: 8.5 из 10.")
+    assert "Веса внимания не делятся на √head_size." in after[1][9] and "03_feedforward" in after[1][9]
+    assert after[2] == before[2]            # not graded here: untouched
+    assert after[3] == before[3]            # grade locked in Moodle: untouched
+    assert filled == ["1001"] and missing == ["1003", "5555"]
+    assert all(line.startswith('"') for line in text.lstrip("\ufeff").splitlines())   # quoting kept
+    # the filled sheet is a worksheet again: filling it twice changes nothing
+    again, _, _ = moodle.fill(text, results())
+    assert again == text.lstrip("\ufeff")
+
+
+def test_russian_round_trip_scales_to_maximum(tmp_path):
+    sheet = tmp_path / "лист.csv"
+    sheet.write_bytes(RU.encode("utf-8"))
+    path, filled, missing = moodle.write(tmp_path, results(), sheet)
+    raw = path.read_bytes()
+    assert not raw.startswith(b"\xef\xbb\xbf")
+    text = raw.decode("utf-8")
+    before, after = rows(RU), rows(text)
+    assert after[0] == before[0]
+    assert after[1][4] == "85,00"           # 8.5 of 10 on Moodle's 100-point scale, Russian decimal comma
+    assert after[2] == before[2] and after[2][1] == "Пётр, Сидоров"
+    assert filled == ["1001"] and "\r\n" not in text
+
+
+def test_fresh_worksheet_without_one(tmp_path):
+    graded = results()
+    graded["1001"].name = {"first_name": "Anna", "last_name": "Petrova", "email": "anna@example.org"}
+    graded["not_moodle"] = StudentResult("not_moodle")
+    path, filled, missing = moodle.write(tmp_path, graded)
+    table = rows(path.read_text(encoding="utf-8-sig"))
+    assert table[0] == [moodle.HEADERS["en"][k] for k in
+                        ("id", "name", "email", "status", "grade", "max", "changeable",
+                         "modified_submission", "modified_grade", "comments")]
+    assert table[1][:3] == ["Participant 1001", "Anna Petrova", "anna@example.org"] and table[1][4] == "8.50"
+    assert missing == ["not_moodle"] and sorted(filled) == ["1001", "1003", "5555"]
+    # what we write, we can fill again
+    assert moodle.fill(path.read_text(encoding="utf-8-sig"), graded)[1] == filled
+
+
+def test_not_a_worksheet():
+    with pytest.raises(ValueError):
+        moodle.fill("a,b\n1,2\n", results())
+
+
+def moodle_export(folder, students):
+    """A Moodle export: <Full Name>_<id>_assignsubmission_file_/ with the release notebooks,
+    the reference solution pasted where ``solved``."""
+    from autograder.notebooks import paste_body, read, solution_body
+    import nbformat
+    for (name, sid), solved in students.items():
+        target = folder / f"{name}_{sid}_assignsubmission_file_"
+        target.mkdir(parents=True)
+        for spec in TASKS:
+            nb = read(RELEASE / f"{spec.notebook}.ipynb")
+            if solved:
+                paste_body(nb, spec.key, solution_body(read(SOURCE / f"{spec.notebook}.ipynb"), spec.key))
+            nbformat.write(nb, str(target / f"{spec.notebook}.ipynb"))
+    return folder
+
+
+def grade_command(*args, timeout=900):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "autograder", "grade", *map(str, args),
+                           "--unsafe-no-sandbox", "--jobs", "2"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    return done
+
+
+def formgrader_students(course):
+    """Formgrader's JSON API (/formgrader/api/students) of a Jupyter server started on ``course``."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = secrets.token_hex(8)
+    env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "server", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
+         f"--ServerApp.port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={course}"],
+        cwd=course, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/formgrader/api/students",
+                                     headers={"Authorization": f"token {token}"})
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(request, timeout=10) as reply:
+                    return json.loads(reply.read())
+            except OSError:
+                if time.time() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(1)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+@pytest.mark.slow
+def test_command_fills_the_worksheet_and_names_reach_the_gradebook(tmp_path):
+    export = moodle_export(tmp_path / "export", {("Anna Petrova", "1001"): True, ("Ivan Ivanov", "1002"): False})
+    sheet = tmp_path / "worksheet.csv"
+    sheet.write_bytes(EN.encode("utf-8"))
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student_id,email\n1002,ivan@example.org\n", encoding="utf-8")
+    out = tmp_path / "out"
+    done = grade_command(export, "--out", out, "--moodle-worksheet", sheet, "--roster", roster)
+    assert "moodle_grades.csv" in done.stdout
+    after = rows((out / "moodle_grades.csv").read_text(encoding="utf-8-sig"))
+    assert after[1][4] == "10.00" and after[2][4] == "0.00"
+    assert after[3] == rows(EN)[3]
+    # formgrader's own API on OUT/course lists the students by name
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from autograder.nbconfig import course_config
+    config = course_config(out / "course", f"sqlite:///{out / 'course' / 'gradebook.db'}")
+    students = {s["id"]: s for s in NbGraderAPI(CourseDirectory(config=config), config=config).get_students()}
+    assert (students["1001"]["first_name"], students["1001"]["last_name"]) == ("Anna", "Petrova")
+    assert (students["1002"]["first_name"], students["1002"]["last_name"]) == ("Ivan", "Ivanov")
+    assert students["1002"]["email"] == "ivan@example.org" and students["1001"]["email"] is None
+    listed = {s["id"]: (s["first_name"], s["last_name"], s["score"]) for s in formgrader_students(out / "course")}
+    assert listed == {"1001": ("Anna", "Petrova", 10.0), "1002": ("Ivan", "Ivanov", 0.0)}
+    assert "Petrova Anna (1001)" in pathlib.Path(out / "report.html").read_text(encoding="utf-8")

@@ -1,0 +1,127 @@
+"""Fast tests of the instructor report and the feedback headers (no grading: made-up result records)."""
+import html.parser
+import re
+
+from autograder.classrun import report
+from autograder.results import Event, RunInfo, StudentResult, TaskResult
+
+HOSTILE = '<img src=x onerror="alert(1)">'
+# what nbgrader's feedback template loads (from a CDN)
+MATHJAX = ('<script src="https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.7/latest.js'
+           '?config=TeX-AMS_CHTML-full,Safe" type="text/javascript"></script>')
+
+
+def make_results(out):
+    """Three students: full marks, a named mistake and a missing notebook, a timeout and an error."""
+    def page(sid, name):
+        path = out / "feedback" / sid / f"{name}.html"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"<!DOCTYPE html>\n<html><head><title>{name}</title>{MATHJAX}</head>\n<body class='x'>\n"
+                        f"<p>nbgrader page {name}</p></body></html>", encoding="utf-8")
+        return f"feedback/{sid}/{name}.html"
+
+    full = {k: TaskResult(k, points=p) for k, p in
+            dict(head=2, multihead=1, feedforward=1, block=2, gpt_model=4).items()}
+    good = StudentResult("s_good", tasks=dict(full), name={"first_name": "Анна", "last_name": "Петрова"})
+    good.feedback = {"01_head": page("s_good", "01_head")}
+    weak = StudentResult("s_weak", tasks=dict(full), submission=["missing 03_feedforward", "missing 06_training"],
+                         notes=["'01_Head (1).ipynb' принят как 01_head"])
+    weak.tasks["head"] = TaskResult("head", 1.5, [["no_scale", "Веса внимания не делятся на √head_size."]])
+    weak.tasks["feedforward"] = TaskResult("feedforward", 0.0, [["not_implemented", "не решено"]])
+    weak.feedback = {"01_head": page("s_weak", "01_head"), "04_block": page("s_weak", "04_block")}
+    evil = StudentResult("evil_1", tasks=dict(full), name={"first_name": HOSTILE, "last_name": "X"},
+                         events=[Event("05_gpt_model", "timeout", "ячейка шла дольше 60 с")],
+                         error="Traceback\nRuntimeError: boom " + HOSTILE)
+    evil.tasks["head"] = TaskResult("head", 1.5, [["no_scale", "Веса внимания не делятся на √head_size."]])
+    evil.tasks["gpt_model"] = TaskResult("gpt_model", 0.0, [["odd", HOSTILE]])
+    return {r.student_id: r for r in (good, weak, evil)}
+
+
+INFO = RunInfo(started="2026-11-30T03:00:00", wall_seconds=83.4, grader_fingerprint="abcdef0123456789ff",
+               course_fingerprint="0011223344556677", graded=2, reused=1, sandbox=True)
+
+
+class Parser(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.ids, self.hrefs, self.text = [], set(), [], []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append(tag)
+        if "id" in attrs:
+            self.ids.add(attrs["id"])
+        if tag == "a":
+            self.hrefs.append(attrs.get("href"))
+        if tag in ("img", "script", "link") and any(
+                (attrs.get(a) or "").startswith(("http", "//")) for a in ("src", "href")):
+            raise AssertionError(f"external resource: {attrs}")
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse(text):
+    parser = Parser()
+    parser.feed(text)
+    parser.text = " ".join(parser.text)
+    return parser
+
+
+def test_report_content(tmp_path):
+    results = make_results(tmp_path)
+    path = report.write(tmp_path, results, INFO)
+    text = path.read_text(encoding="utf-8")
+    doc = parse(text)
+    assert doc.tags.count("img") == 2 and text.count('src="data:image/png;base64,') == 2
+    # the attention section comes first and names every problem, in Russian
+    attention = text[text.index('id="attention"'):text.index('id="glance"')]
+    for words in ("нет тетради 03_feedforward: FeedFoward получает 0", "06_training: она не оценивается",
+                  "превышено время", "ошибка проверки",
+                  "принят как 01_head"):
+        assert words in attention, words
+    assert "s_good" not in attention
+    # the class at a glance: mean and median of 10, 8.5 and 5.5
+    assert "средний балл <b>8.00</b>" in text and "медиана <b>8.5</b>" in text
+    # mistakes by their message, with count and who; stubs are not mistakes
+    mistakes = text[text.index('id="mistakes"'):text.index('id="table"')]
+    assert "Веса внимания не делятся на √head_size." in mistakes and "no_scale" not in mistakes
+    assert re.search(r"</span>2</td>", mistakes) and "не решено" not in mistakes
+    table = text[text.index('id="table"'):text.index('id="run"')]
+    assert "не решены: FeedFoward" in table and "Head: Веса внимания не делятся" in table
+    # links: every feedback page of every student, relative to OUT, and they exist
+    pages = [h for h in doc.hrefs if h.startswith("feedback/")]
+    assert sorted(pages) == sorted(p for r in results.values() for p in r.feedback.values())
+    assert all((tmp_path / p).is_file() for p in pages)
+    assert {"s-s_good", "s-s_weak", "s-evil_1", "students", "filter"} <= doc.ids
+    # the run's facts
+    for fact in ("2026-11-30 03:00:00", "abcdef012345", "001122334455", "83 с"):
+        assert fact in text
+    assert "abcdef0123456789" not in text
+
+
+def test_everything_is_escaped(tmp_path):
+    text = report.write(tmp_path, make_results(tmp_path), INFO).read_text(encoding="utf-8")
+    assert HOSTILE not in text and "onerror=\"alert" not in text
+    assert html.escape(HOSTILE) in text
+    assert text.count("<script>") == 1
+
+
+def test_feedback_headers_are_added_once(tmp_path):
+    results = make_results(tmp_path)
+    report.write(tmp_path, results, INFO)
+    report.write(tmp_path, results, INFO)
+    page = (tmp_path / "feedback" / "s_weak" / "01_head.html").read_text(encoding="utf-8")
+    assert page.count(report.HEADER_BEGIN) == 1 and page.count('id="grading-summary"') == 1
+    assert page.index("<body class='x'>") < page.index(report.HEADER_BEGIN) < page.index("nbgrader page")
+    header = page[page.index(report.HEADER_BEGIN):page.index(report.HEADER_END)]
+    assert "1.5 из 2" in header and "Веса внимания не делятся" in header and "0 из 1" in header
+    assert "8.5 из 10" in header
+    assert "autograder" not in page          # the page names no grader internals
+    evil = (tmp_path / "feedback" / "s_good" / "01_head.html").read_text(encoding="utf-8")
+    assert "Петрова Анна" in evil
+
+
+def test_empty_class(tmp_path):
+    text = report.write(tmp_path, {}, RunInfo()).read_text(encoding="utf-8")
+    assert "Студентов: <b>0</b>" in text
