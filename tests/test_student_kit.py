@@ -23,6 +23,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import student_kit  # noqa: E402
 
+pytestmark = pytest.mark.slow  # kernels run the unpacked kit
+
 KIT_FILES = {f"{name}.ipynb" for name in course.NOTEBOOKS} | {
     "attention_basics.ipynb", "gpt_course.py", "gpt_selfcheck.py", "README.md", "block.png",
     "data/input.txt"}
@@ -100,8 +102,10 @@ ISOLATION = f"""import os, pathlib, sys
 import gpt_course
 from gpt_course import find_data
 root = pathlib.Path({str(ROOT)!r})
+venv = pathlib.Path(sys.prefix).resolve()
 assert not [p for p in sys.path if p and pathlib.Path(p).resolve() != root
-            and pathlib.Path(p).resolve().is_relative_to(root)], sys.path
+            and pathlib.Path(p).resolve().is_relative_to(root)
+            and not pathlib.Path(p).resolve().is_relative_to(venv)], sys.path
 assert pathlib.Path(gpt_course.__file__).resolve().parent == pathlib.Path.cwd().resolve()
 assert not os.environ.get('PYTHONPATH') and not os.environ.get('GPT_COURSE_DATA')
 assert find_data().resolve() == (pathlib.Path.cwd() / 'data' / 'input.txt').resolve()

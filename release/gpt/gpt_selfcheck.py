@@ -222,24 +222,35 @@ def isolated_torch(seed=0):
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     anomaly = torch.is_anomaly_enabled()
     device = torch.get_default_device() if hasattr(torch, "get_default_device") else None
+    moved = device is not None and device.type != "cpu"
     try:
         with torch.inference_mode(False):
             torch.set_grad_enabled(True)
             torch.set_default_dtype(torch.float32)
-            torch.use_deterministic_algorithms(False)
-            torch.autograd.set_detect_anomaly(False)
-            if device is not None:
+            if deterministic:  # only when changed: the call imports much of torch (seconds)
+                torch.use_deterministic_algorithms(False)
+            if anomaly:
+                torch.autograd.set_detect_anomaly(False)
+            if moved:  # a default-device mode slows every operation: set only when needed
                 torch.set_default_device("cpu")
-            torch.manual_seed(seed)
+            _seed(seed)
             yield
     finally:
         torch.set_grad_enabled(grad)
         torch.set_default_dtype(dtype)
         torch.random.set_rng_state(rng)
-        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
-        torch.autograd.set_detect_anomaly(anomaly)
-        if device is not None:
+        if deterministic:
+            torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+        if anomaly:
+            torch.autograd.set_detect_anomaly(anomaly)
+        if moved:
             torch.set_default_device(device)
+
+
+def _seed(value):
+    """Seed the CPU generator (``torch.manual_seed`` also queues lazy CUDA/XPU/MTIA
+    seeding with a stack trace each time: milliseconds per call)."""
+    torch.default_generator.manual_seed(int(value))
 
 
 # ---------------------------------------------------------- stand-ins, build
@@ -851,7 +862,7 @@ def _dropout_check(task, cls, config, findings):
             module.train()
             outs = []
             for i in range(DROPOUT_REPEATS):
-                torch.manual_seed(1000 + i)
+                _seed(1000 + i)
                 outs.append(module(x))
     except Exception:
         findings.add("dropout_error", AT_TRAIN)
