@@ -207,7 +207,7 @@ def test_flat_lms_zip_is_collected(graded):
     ("student_reordered_cells", "10", "ok"),
     ("student_duplicated_cells", "10", "repaired 04_block: cell 'block_solution' repeated: the last one kept"),
     ("student_renamed_solution", None, "repaired 01_head: nbgrader metadata restored by content"),
-    ("student_output_flood", "10", "ok"),
+    ("student_output_flood", "10", "output cut in 03_feedforward"),
     ("student_endless_loop", "10", "timeout in 02_multihead_attention"),
     ("student_kernel_dies", "10", "kernel died in 04_block"),
     ("student_head_kills_kernel", "8", "kernel died in 01_head"),
@@ -239,16 +239,6 @@ def test_non_utf8_student_folder_is_graded(graded):
     row = graded[1][sid]
     assert row["head"] == "2" and row["total"] == "2"
     assert "missing 02_multihead_attention" in row["status"]
-
-
-def test_student_self_check_reports_each_task(tmp_path):
-    folder = demo.build_class(tmp_path / "class")
-    nbs = [str(folder / "student_no_scale" / f"{n}.ipynb") for n in ("01_head", "03_feedforward")]
-    proc = subprocess.run([sys.executable, "-m", "autograder", "check", *nbs],
-                          capture_output=True, text=True, cwd=ROOT, timeout=600)
-    lines = proc.stdout.splitlines()
-    assert any("FeedFoward" in l and "пройдено" in l and "НЕ" not in l for l in lines), proc.stdout
-    assert proc.returncode == 0 or any("Head" in l and "НЕ пройдено" in l for l in lines), proc.stdout
 
 
 def test_gradebook_agrees_with_the_result_records(graded):
@@ -298,8 +288,7 @@ def test_rerun_after_a_change_to_the_checks_regrades(tmp_path):
                               env=env, timeout=600)
         assert proc.returncode == 0, proc.stderr[-3000:]
         return proc.stderr
-    assert "проверяется заново: 1" in run()
-    assert "проверяется заново: 0" in run()
+    assert "проверяется заново: 1" in run()  # the same input again: test_regrading_same_input_...
     scoring = repo / "autograder" / "checks" / "scoring.py"
     text = scoring.read_text(encoding="utf-8")
     scoring.write_text(text.replace("все скрытые проверки пройдены.", "все скрытые проверки пройдены (v2)."),

@@ -96,7 +96,9 @@ def grade_all(submissions, out, sandbox=True, jobs=None, cell_timeout=60, db_url
     secret = read_secret(out)
     cache_references(course, secret, grader_fp)
     (course / "work").mkdir(exist_ok=True)
-    earlier = {} if fresh else read_state(out, run_fp)
+    earlier = read_state(out, run_fp)
+    if fresh:  # a new course folder has an empty gradebook: everyone is graded into it
+        earlier = {}
     with tempfile.TemporaryDirectory() as tmp:
         source = pathlib.Path(submissions)
         if source.is_file():
