@@ -39,8 +39,10 @@ release: setup
 student-kit: setup
 	$(PY) tools/student_kit.py build/student-kit.zip
 
+# Two test processes, a file each at a time (pytest-xdist): grading runs leave a core idle
+# while they start, generate the course and write the report.
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 # The fast layer alone: in-process logic, no kernels, no grading runs (under a minute).
 test-fast: setup

@@ -415,14 +415,24 @@ class ProbingExecute(Execute):
     def run_diagnosis(self, spec, index):
         """What the course's diagnosis observes of the task's class in the kernel ([] if nothing)."""
         probe_exchange.remove(self._workdir / probe_exchange.RESULTS_FILE)
-        try:
-            self.run_hidden_cell(probe_exchange.diagnose_call(spec), index, self.probe_timeout)
-        except DeadKernelError:
-            kind, why = death_kind(self.km)
-            self.note_death(self.nb, -1, kind, why + " во время диагностики")
-            self._death_index = index
+        if not self.run_grader_code(probe_exchange.diagnose_call(spec), index, "во время диагностики"):
             return []
         return probe_exchange.take_findings(self._workdir)
+
+    def run_grader_code(self, code, index, during):
+        """Run the grader's ``code`` in the kernel at cell ``index``; False if the kernel died.
+
+        A death here is the task's own class's doing (``index`` is its test cell):
+        it is recorded, and no rescue follows.
+        """
+        try:
+            self.run_hidden_cell(code, index, self.probe_timeout)
+        except DeadKernelError:
+            kind, why = death_kind(self.km)
+            self.note_death(self.nb, -1, kind, f"{why} {during}")
+            self._death_index = index
+            return False
+        return True
 
     def probed_verdict(self, spec, index, own_deps):
         cases = checks_cases.make_cases(spec.key, checks_cases.case_seed(self.secret), own_deps)
@@ -438,11 +448,6 @@ class ProbingExecute(Execute):
         """The kernel's results for ``cases``, or (None, why)."""
         if not probe_exchange.put_cases(self._workdir, cases):
             return None, "cases could not be written"
-        try:
-            self.run_hidden_cell(probe_exchange.probe_call(spec), index, self.probe_timeout)
-        except DeadKernelError:
-            kind, why = death_kind(self.km)
-            self.note_death(self.nb, -1, kind, why + " во время скрытых проверок")
-            self._death_index = index
-            return None, why
+        if not self.run_grader_code(probe_exchange.probe_call(spec), index, "во время скрытых проверок"):
+            return None, "the kernel died"
         return probe_exchange.take_results(self._workdir, len(cases))
