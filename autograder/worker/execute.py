@@ -14,10 +14,11 @@ events per notebook), which the worker turns into the student's result record.
 import copy
 import dataclasses
 import pathlib
-import shutil
 import os
+import shutil
 import time
 
+import zmq
 from nbformat.notebooknode import NotebookNode
 from nbclient.exceptions import DeadKernelError
 from nbgrader.preprocessors import Execute
@@ -37,6 +38,7 @@ class Record:
 
     verdicts: dict = dataclasses.field(default_factory=dict)  # task -> TaskResult
     events: list = dataclasses.field(default_factory=list)    # [Event]
+    errors: list = dataclasses.field(default_factory=list)    # the grader's own failures (text)
 
     def event(self, notebook, kind, detail=""):
         if not any(e.notebook == notebook and e.kind == kind for e in self.events):
@@ -44,6 +46,9 @@ class Record:
 
 
 RECORD = Record()
+# What a student's kernel can do to a notebook's run (die, wedge, fail to start); anything
+# else raised there is the grader's own failure and reaches the worker's error record.
+KERNEL_TROUBLE = (RuntimeError, TimeoutError, OSError, zmq.ZMQError)
 
 
 def start_record():
@@ -171,7 +176,7 @@ class ProbingExecute(Execute):
         self._workdir = self._prepare_workdir(resources)
         try:
             nb, resources = super().preprocess(nb, resources, km)
-        except Exception as exc:  # e.g. a kernel that dies while starting: this notebook only
+        except KERNEL_TROUBLE as exc:  # e.g. a kernel that dies while starting: this notebook only
             self.log.warning("notebook stopped: %s: %s", type(exc).__name__, exc)
             nb = self.nb
             timed_out = isinstance(exc, TimeoutError) or "timeout" in str(exc).lower()
@@ -293,8 +298,8 @@ class ProbingExecute(Execute):
         sub_resources.setdefault("metadata", {})["path"] = str(self._notebook_dir)
         try:
             done, _ = helper.preprocess(synthetic, sub_resources)
-        except Exception as exc:  # the rescue itself failed: the task keeps kernel_died
-            self.log.warning("rescue of %s failed: %s", spec.key, exc)
+        except Exception as exc:  # the task keeps kernel_died; the grader's failure is recorded
+            RECORD.errors.append(f"rescue of {spec.key} failed: {type(exc).__name__}: {exc}"[:300])
             return None, None
         finally:
             shutdown_shared_kernel()

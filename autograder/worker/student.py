@@ -79,6 +79,7 @@ def grade_student(course, student, secret, cell_timeout=60, sandbox=False, refer
                            f"{feedback.get('error')}\n{feedback.get('log', '')}"))
     except Exception as exc:  # recorded, with its traceback: the row says why
         errors.append((f"{type(exc).__name__}: {exc}"[:300], traceback.format_exc()))
+    errors += [(text, text) for text in record.errors]
     if errors:
         with open(os.path.join(course, LOG_FILE), "w", encoding="utf-8") as f:
             f.write("\n\n".join(detail for _, detail in errors))
