@@ -46,3 +46,15 @@ def test_nbgrader_config_has_only_known_options(tmp_path):
         for option in options:
             assert option in traits, f"{section}.{option} is not an option of nbgrader {section}"
     assert config.ClearSolutions.code_stub["python"] == course.STUB
+
+
+def test_the_students_self_check_agrees_with_the_course_table():
+    """gpt_selfcheck.py ships to students without the grader, so it carries its own copy of
+    the task facts: this keeps the copy equal to the table."""
+    from autograder import diagnosis
+    kit = diagnosis.module
+    assert tuple(kit.TASKS) == course.TASK_KEYS
+    for spec in course.TASKS:
+        assert kit.CLASS_OF_TASK[spec.key] == spec.cls
+        assert kit.NOTEBOOK_OF_TASK[spec.key] == spec.notebook
+        assert tuple(kit.DEPENDENCIES[spec.key]) == tuple(spec.depends_on)

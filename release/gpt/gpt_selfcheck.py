@@ -27,6 +27,8 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
+# The course's tasks, as the grader's table (autograder/course.py) has them: this file
+# ships to students without the grader (tests/test_course.py keeps the two equal).
 TASKS = ("head", "multihead", "feedforward", "block", "gpt_model")
 CLASS_OF_TASK = {"head": "Head", "multihead": "MultiHeadAttention", "feedforward": "FeedFoward",
                  "block": "Block", "gpt_model": "GPTModel"}
