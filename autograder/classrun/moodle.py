@@ -45,8 +45,8 @@ def comment(result):
             parts.append(line + (" — " + " ".join(named) if named else "") + ".")
     missing = [w.split(" ", 1)[1] for w in result.submission if w.startswith("missing ")]
     if missing:
-        parts.append("Не найдены тетради: " + ", ".join(missing) + ".")
-    parts.append("Подробный отзыв — в файлах отзывов по каждой тетради.")
+        parts.append("Не найдены ноутбуки: " + ", ".join(missing) + ".")
+    parts.append("Подробный отзыв — в файлах отзывов по каждому ноутбуку.")
     return " ".join(parts)
 
 

@@ -78,11 +78,11 @@ def problems(result):
         if word.startswith("missing "):
             notebook = word[len("missing "):]
             spec = TASK_OF_NOTEBOOK.get(notebook)
-            items.append(("missing", f"нет тетради {notebook}: " + (
+            items.append(("missing", f"нет ноутбука {notebook}: " + (
                 f"{spec.cls} получает 0" if spec else "она не оценивается, но нужна для обучения модели")))
         elif word.startswith("invalid notebook "):
             items.append(("invalid", "негодный файл " + word[len("invalid notebook "):]
-                          + ": проверена нетронутая тетрадь, 0 за задачу"))
+                          + ": проверен нетронутый ноутбук, 0 за задачу"))
         else:
             items.append(("submission", word))
     for event in result.events:
@@ -103,7 +103,7 @@ def status_text(result):
     if not kinds:
         unsolved = [t for t in TASK_KEYS if "not_implemented" in result.task(t).mistake_keys]
         return f"не решено задач: {len(unsolved)}" if unsolved else "ок"
-    words = {"missing": "нет тетради", "invalid": "негодный файл", "timeout": "время",
+    words = {"missing": "нет ноутбука", "invalid": "негодный файл", "timeout": "время",
              "memory": "память", "disk": "диск", "kernel_died": "ядро", "output_cut": "вывод обрезан"}
     return ", ".join(dict.fromkeys(words.get(k, k) for k in kinds))
 
