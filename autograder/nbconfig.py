@@ -6,10 +6,16 @@ gradebook find ``alembic`` (run by name) when the venv is not activated.
 """
 import os
 import sys
+import warnings
 
+from sqlalchemy.exc import SAWarning
 from traitlets.config.loader import PyFileConfigLoader
 
 from .course import NBGRADER_CONFIG
+
+# nbgrader's gradebook warns "Object of type <SubmittedNotebook> not in session" on every
+# student it records (harmless; the scores are checked against the result records).
+warnings.filterwarnings("ignore", category=SAWarning, module=r"nbgrader\.api")
 
 
 def venv_on_path():

@@ -110,7 +110,8 @@ def grade_all(submissions, out, sandbox=True, jobs=None, cell_timeout=60, db_url
             staged[sid] = (status, notes, digest)
             if sid in earlier and earlier[sid].digest == digest:
                 results[sid] = earlier[sid]
-                results[sid].name = dict(student.name)
+                results[sid].name = dict(student.name)  # a roster may name them now
+                gradebook.record_student(course, sid, db_url, student.name)
             else:
                 todo.append(sid)
         info.graded, info.reused = len(todo), len(students) - len(todo)

@@ -75,12 +75,17 @@ def worker_template(course):
     return own if own.is_file() else course / "gradebook.db"
 
 
+def record_student(course, student_id, db_url="", name=None):
+    """The student (with first/last name and e-mail, where known) in the course gradebook."""
+    with Gradebook(db_url_of(course, db_url)) as gb:
+        gb.update_or_create_student(student_id, **{k: v for k, v in (name or {}).items() if v})
+
+
 def merge_scores(course, student_id, db_url="", name=None):
     """Record the autograded notebooks' scores in the course gradebook; return them per task."""
     url = db_url_of(course, db_url)
-    name = name or {}
+    record_student(course, student_id, db_url, name)
     with Gradebook(url) as gb:
-        gb.update_or_create_student(student_id, **{k: v for k, v in name.items() if v})
         gb.update_or_create_submission(ASSIGNMENT, student_id)
     for spec in TASKS:
         path = course / "autograded" / student_id / ASSIGNMENT / f"{spec.notebook}.ipynb"
