@@ -30,7 +30,7 @@ import time
 import nbformat
 import pytest
 
-from autograder import demo, notebooks
+from autograder import demo
 from autograder.course import TASK_KEYS as TASKS, TASKS as SPECS
 from autograder.notebooks import find_cell, paste_body, read
 from autograder.worker.sandbox import SandboxedKernelManager, bwrap_available

@@ -3,7 +3,6 @@
 The ``__init__`` methods are the seed's given code; the ``forward`` methods
 are the reference solutions. This module never enters a student's kernel.
 """
-import math
 import os
 import pathlib
 

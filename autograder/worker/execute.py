@@ -26,7 +26,7 @@ from jupyter_core.utils import run_sync
 from traitlets import Bool, Integer, Unicode
 
 from ..checks import cases as checks_cases, reference, scoring
-from ..course import HIDDEN_BEGIN, TASK, TASK_OF_GRADE_ID
+from ..course import HIDDEN_BEGIN, TASK_OF_GRADE_ID
 from ..notebooks import visible_part
 from ..results import Event
 from . import probe_exchange
