@@ -66,7 +66,6 @@ TASKS = (
 TASK = {task.key: task for task in TASKS}
 TASK_KEYS = tuple(TASK)
 TOTAL_POINTS = sum(task.points for task in TASKS)
-TASK_OF_CLASS = {task.cls: task for task in TASKS}
 TASK_OF_GRADE_ID = {**{t.solution_id: t for t in TASKS}, **{t.tests_id: t for t in TASKS}}
 TASK_OF_NOTEBOOK = {task.notebook: task for task in TASKS}
 

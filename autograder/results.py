@@ -18,8 +18,6 @@ EVENT_STATUS = {
     "kernel_died": "kernel died in {notebook}",
     "output_cut": "output cut in {notebook}",
 }
-# Event kinds that mean the grader stopped the student's code (a human should look).
-DISRUPTIVE = ("timeout", "memory", "disk", "kernel_died")
 
 
 @dataclasses.dataclass

@@ -11,7 +11,7 @@ import pytest
 from nbclient import NotebookClient
 
 from autograder import notebooks
-from autograder.course import TASK_OF_GRADE_ID, TASKS
+from autograder.course import TASK, TASK_OF_GRADE_ID, TASKS
 
 NOTEBOOK_OF_TASK = {spec.key: spec.notebook for spec in TASKS}
 
@@ -26,8 +26,6 @@ STUB = [
 KIT = ["00_data.ipynb", "01_head.ipynb", "02_multihead_attention.ipynb", "03_feedforward.ipynb",
        "04_block.ipynb", "05_gpt_model.ipynb", "06_training.ipynb", "README.md",
        "attention_basics.ipynb", "block.png", "data/input.txt", "gpt_course.py", "gpt_selfcheck.py"]
-TRAILING = {"head": "return out", "multihead": "return out", "feedforward": None,
-            "block": "return x", "gpt_model": "return logits, loss"}
 
 
 def _files(folder):
@@ -96,7 +94,7 @@ def test_release_has_the_seed_stub_in_exactly_five_regions():
     assert points == 10
     for task, after in regions:
         rest = [l.strip() for l in after if l.strip()]
-        expected = TRAILING[task]
+        expected = TASK[task].returns
         assert (rest[0].startswith(expected) if expected else not rest or rest[0].startswith("def ")), task
 
 

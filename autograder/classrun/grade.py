@@ -18,9 +18,9 @@ import tempfile
 import time
 
 from ..checks import cases as checks_cases, reference
-from ..course import ASSIGNMENT, CSV_COLUMNS, NOTEBOOKS, TASK_KEYS, TASKS
+from ..course import ASSIGNMENT, CSV_COLUMNS, NOTEBOOKS, TASK_KEYS, TASKS, TOTAL_POINTS
 from ..nbconfig import venv_on_path
-from ..results import Event, RunInfo, StudentResult, TaskResult
+from ..results import RunInfo, StudentResult
 from . import collect, fingerprint, gradebook, pool, staging
 
 STATE_FILE = "state.json"
@@ -68,13 +68,10 @@ def write_state(out, run_fingerprint, results):
 
 
 def build_result(sid, student, status, notes, digest, record, scores):
-    """The StudentResult of a graded student: the worker's record, checked against the gradebook."""
-    record = record or {"error": "the worker wrote no result record"}
-    result = StudentResult(sid, submission=status, notes=notes, digest=digest,
-                           name=dict(getattr(student, "name", {}) or {}),
-                           error=record.get("error", ""))
-    result.tasks = {k: TaskResult(**v) for k, v in record.get("tasks", {}).items()}
-    result.events = [Event(**e) for e in record.get("events", [])]
+    """The worker's record of a graded student, completed and checked against the gradebook."""
+    result = record or StudentResult(sid, error="the worker wrote no result record")
+    result.submission, result.notes, result.digest = status, notes, digest
+    result.name = dict(student.name)
     differs = [f"{k}: gradebook {scores.get(k, 0):g}, record {result.task(k).points:g}"
                for k in TASK_KEYS if abs(scores.get(k, 0.0) - result.task(k).points) > 1e-9]
     if differs and not result.error:
@@ -123,11 +120,11 @@ def grade_all(submissions, out, sandbox=True, jobs=None, cell_timeout=60, db_url
                                                        course / "reference", grader_fp, jobs), 1):
             written = staging.collect_work(course, works[sid], sid, out / "logs")
             record = written if written is not None else record
-            scores = gradebook.merge_scores(course, sid, db_url, getattr(students[sid], "name", None))
+            scores = gradebook.merge_scores(course, sid, db_url, students[sid].name)
             results[sid] = build_result(sid, students[sid], *staged[sid], record, scores)
             if results[sid].error:
                 log(f"{sid}: ошибка проверки: {results[sid].error} (журнал: {out / 'logs' / (sid + '.log')})")
-            log(f"[{done}/{len(todo)}] {sid}: {results[sid].total:g}/10 ({time.time() - started:.0f} с)")
+            log(f"[{done}/{len(todo)}] {sid}: {results[sid].total:g}/{TOTAL_POINTS} ({time.time() - started:.0f} с)")
     results = {sid: results[sid] for sid in students}
     for sid, result in results.items():
         result.feedback = copy_feedback(course, out, sid)

@@ -11,6 +11,7 @@ import multiprocessing
 import os
 
 from ..course import DATA
+from ..results import StudentResult
 from ..worker import student as worker
 
 BATCH_PER_WORKER = 20
@@ -25,7 +26,7 @@ def kernel_environment():
 
 
 def run(works, secret, cell_timeout, sandbox, reference_dir, fingerprint, jobs):
-    """Yield (student id, record dict) as workers finish; ``works``: id -> work folder."""
+    """Yield (student id, StudentResult) as workers finish; ``works``: id -> work folder."""
     context = multiprocessing.get_context("spawn")
     queue, attempts = list(works), dict.fromkeys(works, 0)
     while queue:
@@ -46,7 +47,7 @@ def run(works, secret, cell_timeout, sandbox, reference_dir, fingerprint, jobs):
                     if attempts[sid] < 2:
                         retry.append(sid)
                     else:
-                        yield sid, {"error": "worker crashed twice (BrokenProcessPool)"}
+                        yield sid, StudentResult(sid, error="worker crashed twice (BrokenProcessPool)")
                 except Exception as exc:  # a failed worker costs only this student, and says why
-                    yield sid, {"error": f"worker failed: {type(exc).__name__}: {exc}"[:300]}
+                    yield sid, StudentResult(sid, error=f"worker failed: {type(exc).__name__}: {exc}"[:300])
         queue = retry + queue

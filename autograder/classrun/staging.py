@@ -5,7 +5,6 @@
 grades in; ``collect_work`` brings its notebooks, pages and result record back.
 """
 import hashlib
-import json
 import os
 import pathlib
 import shutil
@@ -16,6 +15,7 @@ import nbformat
 
 from ..course import ASSIGNMENT, NOTEBOOKS
 from ..worker.student import LOG_FILE, RESULT_FILE
+from .. import results
 from . import repair
 
 
@@ -92,7 +92,7 @@ def copy_regular_file(src, folder):
 def collect_work(course, work, student_id, logs):
     """Bring notebooks, pages and the result record back from a private course.
 
-    Returns the worker's record (a dict), or None if it wrote none; its log, if
+    Returns the worker's record (a ``StudentResult``), or None if it wrote none; its log, if
     any, goes to ``logs/<student_id>.log``.
     """
     for kind, suffix in (("autograded", ".ipynb"), ("feedback", ".html")):
@@ -103,7 +103,7 @@ def collect_work(course, work, student_id, logs):
             copy_regular_file(work / kind / student_id / ASSIGNMENT / f"{name}{suffix}", dst)
     record = None
     if (work / RESULT_FILE).is_file():
-        record = json.loads((work / RESULT_FILE).read_text(encoding="utf-8"))
+        record = results.read(work / RESULT_FILE)
     if (work / LOG_FILE).is_file():
         logs.mkdir(parents=True, exist_ok=True)
         shutil.copy(work / LOG_FILE, logs / f"{student_id}.log")

@@ -6,8 +6,8 @@ recorded become ``result.json`` in the student's work folder, read by the main
 process. An error is recorded there too (its traceback in ``grading.log``),
 never swallowed.
 """
-import json
 import os
+import pathlib
 import re
 import traceback
 
@@ -17,6 +17,7 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, GetG
                                     IgnorePattern, LimitOutput, SaveAutoGrades)
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
 from ..course import ASSIGNMENT, GRADED_GLOB
+from .. import results
 from ..nbconfig import course_config
 from . import execute
 from .feedback import StripHiddenTests
@@ -54,10 +55,11 @@ def grading_config(course, student, secret, cell_timeout, sandbox, reference_dir
 
 def grade_student(course, student, secret, cell_timeout=60, sandbox=False, reference_dir="",
                   fingerprint="", data_file=""):
-    """Autograde and write feedback for one student; return the result record (a dict).
+    """Autograde and write feedback for one student; return its result record.
 
-    The record has ``tasks`` (task -> TaskResult fields), ``events`` and ``error``;
-    it is also written to ``COURSE/result.json``.
+    The record (``results.StudentResult`` with the tasks, events and error filled
+    in) is also written to ``COURSE/result.json``; the main process adds what it
+    knows (the submission's problems, repairs, digest, name).
     """
     course = os.path.abspath(course)
     record = execute.start_record()
@@ -83,12 +85,10 @@ def grade_student(course, student, secret, cell_timeout=60, sandbox=False, refer
     if errors:
         with open(os.path.join(course, LOG_FILE), "w", encoding="utf-8") as f:
             f.write("\n\n".join(detail for _, detail in errors))
-    summary = "; ".join(line for line, _ in errors)
-    data = {"tasks": {k: v.__dict__ for k, v in record.verdicts.items()},
-            "events": [e.__dict__ for e in record.events], "error": summary}
-    with open(os.path.join(course, RESULT_FILE), "w", encoding="utf-8") as f:
-        json.dump(data, f, ensure_ascii=False, indent=1)
-    return data
+    result = results.StudentResult(student, tasks=dict(record.verdicts), events=list(record.events),
+                                   error="; ".join(line for line, _ in errors))
+    results.write(result, pathlib.Path(course, RESULT_FILE))
+    return result
 
 
 EXCEPTION_LINE = re.compile(r"^[\w.]*(Error|Exception|Exit)\b.*")
