@@ -54,9 +54,12 @@ def main(argv=None):
     grade.print_table(results.values())
     page = report.write(out.resolve(), results, info)
     worksheet = pathlib.Path(args.moodle_worksheet) if args.moodle_worksheet else None
-    sheet, filled, left_out = moodle.write(out, results, worksheet)
+    sheet, filled, left_out, held = moodle.write(out, results, worksheet)
     if worksheet and left_out:
         print(f"нет в листе оценок Moodle: {', '.join(left_out)}", file=sys.stderr)
+    if held:
+        print(f"ошибка проверки, оценка не выставлена (запустите grade ещё раз; причина — в отчёте): "
+              f"{', '.join(held)}", file=sys.stderr)
     moodle_line = f"для Moodle: {sheet} (студентов: {len(filled)})\n" if worksheet or filled else ""
     print(f"\nоценки: {out / 'grades.csv'}\nотзывы: {out / 'feedback'}\n{moodle_line}отчёт: {page}")
     return 0

@@ -48,7 +48,7 @@ def rows(text):
 def test_english_round_trip(tmp_path):
     sheet = tmp_path / "worksheet.csv"
     sheet.write_bytes(EN.encode("utf-8"))
-    path, filled, missing = moodle.write(tmp_path, results(), sheet)
+    path, filled, missing, held = moodle.write(tmp_path, results(), sheet)
     raw = path.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf") and path.name == "moodle_grades.csv"
     text = raw.decode("utf-8")
@@ -70,7 +70,7 @@ def test_english_round_trip(tmp_path):
 def test_russian_round_trip_scales_to_maximum(tmp_path):
     sheet = tmp_path / "лист.csv"
     sheet.write_bytes(RU.encode("utf-8"))
-    path, filled, missing = moodle.write(tmp_path, results(), sheet)
+    path, filled, missing, held = moodle.write(tmp_path, results(), sheet)
     raw = path.read_bytes()
     assert not raw.startswith(b"\xef\xbb\xbf")
     text = raw.decode("utf-8")
@@ -85,7 +85,7 @@ def test_fresh_worksheet_without_one(tmp_path):
     graded = results()
     graded["1001"].name = {"first_name": "Anna", "last_name": "Petrova", "email": "anna@example.org"}
     graded["not_moodle"] = StudentResult("not_moodle")
-    path, filled, missing = moodle.write(tmp_path, graded)
+    path, filled, missing, held = moodle.write(tmp_path, graded)
     table = rows(path.read_text(encoding="utf-8-sig"))
     assert table[0] == [moodle.HEADERS["en"][k] for k in
                         ("id", "name", "email", "status", "grade", "max", "changeable",
@@ -94,6 +94,20 @@ def test_fresh_worksheet_without_one(tmp_path):
     assert missing == ["not_moodle"] and sorted(filled) == ["1001", "1003", "5555"]
     # what we write, we can fill again
     assert moodle.fill(path.read_text(encoding="utf-8-sig"), graded)[1] == filled
+
+
+def test_failed_grading_is_held_back(tmp_path):
+    """A student whose grading failed gets no grade in Moodle, in a worksheet or a fresh sheet."""
+    graded = results()
+    graded["1001"].error = "nbgrader autograde: RuntimeError: boom"
+    sheet = tmp_path / "worksheet.csv"
+    sheet.write_bytes(EN.encode("utf-8"))
+    path, filled, missing, held = moodle.write(tmp_path, graded, sheet)
+    assert held == ["1001"] and filled == [] and missing == ["1003", "5555"]
+    assert rows(path.read_text(encoding="utf-8-sig"))[1] == rows(EN)[1]   # row untouched
+    path, filled, missing, held = moodle.write(tmp_path, graded)
+    assert held == ["1001"] and sorted(filled) == ["1003", "5555"]
+    assert "Participant 1001" not in path.read_text(encoding="utf-8-sig")
 
 
 def test_not_a_worksheet():

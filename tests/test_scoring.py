@@ -13,6 +13,7 @@ from autograder.diagnosis import diagnose
 from autograder.course import TASK, TASK_KEYS
 from autograder.kernel import probe
 from autograder.worker.execute import verdict_outputs
+from autograder.worker.probe_exchange import valid_result
 
 from mutations import ALTERNATIVES, BUGS, expected_keys  # tests/ is on sys.path
 from students import class_namespace, reference_bodies
@@ -35,7 +36,9 @@ def grade(task, body):
 
     def verdict_for(own_deps):
         made, want = _cases(task, own_deps)
-        return scoring.grade(task, made, probe.run_cases(spec.cls, spec.depends_on, namespace, made), want)
+        got = probe.run_cases(spec.cls, spec.depends_on, namespace, made)
+        assert all(valid_result(g) for g in got), got  # what the exchange lets through
+        return scoring.grade(task, made, got, want)
 
     verdict = scoring.best_verdict(task, verdict_for)
     if verdict.points < verdict.max_points:
@@ -97,3 +100,58 @@ def test_catalogue_messages_are_russian_and_distinct():
         texts = [text for text, _ in table.values()]
         assert len(set(texts)) == len(texts), task
         assert all(any("а" <= ch <= "я" for ch in text.lower()) for text in texts), task
+
+
+@pytest.mark.parametrize("body", [
+    "return self.net(x).to_sparse()",
+    "return self.net(x).to(torch.complex64)",
+    "return (self.net(x), None)",
+    "return self.net(x).sum()",
+])
+def test_odd_return_values_are_the_students_mistake(body):
+    """Whatever a forward returns, the probe's results pass the exchange and scoring names a mistake."""
+    verdict = grade("feedforward", body)
+    assert verdict.points == 0 and verdict.mistakes, verdict
+
+
+def _odd_variants(t):
+    """Tensors a probe result may hold in place of ``t`` (all pass the exchange)."""
+    yield t.bool()
+    yield t.long()
+    yield t.half()
+    yield t.double()
+    yield t.reshape(-1)[:1].reshape(()) if t.numel() else torch.zeros(())
+    yield t.reshape(-1)[:0]
+    yield t.reshape(-1)
+    yield t.unsqueeze(0)
+    yield torch.full_like(t.double(), float("nan"))
+    if t.dim() >= 2:
+        yield t.transpose(0, 1).contiguous()
+
+
+@pytest.mark.parametrize("task", TASK_KEYS)
+def test_scoring_is_total_over_what_the_exchange_lets_through(task):
+    """Any result of the probe's shape (odd dtypes and shapes, missing keys, unknown errors, mixed per
+    case) gets a verdict within the task's points; scoring never raises."""
+    generator = torch.Generator().manual_seed(7)
+    for own_deps in (False, True) if TASK[task].depends_on else (False,):
+        made, want = _cases(task, own_deps)
+        keys = sorted({k for w in want for k in w})
+        for key in keys:
+            for n in range(12):
+                got = []
+                for w in want:
+                    g = dict(w)
+                    pick = int(torch.randint(0, 14, (1,), generator=generator))
+                    if pick == 12:
+                        g.pop(key, None)
+                    elif pick == 13:
+                        g = {"error": "неизвестно"}
+                    elif key in g:
+                        odd = list(_odd_variants(g[key]))
+                        g[key] = odd[(pick + n) % len(odd)]
+                    got.append(g)
+                assert all(valid_result(g) for g in got)
+                verdict = scoring.grade(task, made, got, want)
+                assert 0 <= verdict.points <= verdict.max_points, (key, verdict)
+                assert verdict.points < verdict.max_points or not verdict.mistakes

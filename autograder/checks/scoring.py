@@ -148,7 +148,7 @@ def _causal(task, cases, got):
         if key not in ra or key not in rb or ra[key].shape != rb[key].shape:
             return False
         half = cases[a]["config"]["n_ctx"] // 2
-        x, y = ra[key], rb[key]
+        x, y = ra[key].double(), rb[key].double()
         if x.dim() == 3:
             x, y = x[:, :half], y[:, :half]
         if not torch.allclose(x, y, rtol=RTOL, atol=ATOL):
@@ -170,7 +170,12 @@ def _grad_mistake(cases, got, want):
 
 
 def _no_randomness(stack):
-    return stack.shape[0] > 1 and bool(torch.equal(stack[0], stack[1]))
+    return stack.dim() > 0 and stack.shape[0] > 1 and bool(torch.equal(stack[0], stack[1]))
+
+
+def _true(flag):
+    """A one-element tensor that is true (the probe's flags); False for anything else."""
+    return torch.is_tensor(flag) and flag.numel() == 1 and bool(flag)
 
 
 def _dropout_mistake(task, cases, got, want, forward_ok):
@@ -249,7 +254,7 @@ def _grade_language_model(task, cases, got, want, found, passed):
             passed.append("loss")
     else:
         found += _diagnose_loss(task, cases, got, with_targets)
-    none_ok = all(bool(got[i].get("loss_is_none", torch.tensor(False))) for i in no_targets)
+    none_ok = all(_true(got[i].get("loss_is_none")) for i in no_targets)
     generate_ok = all(_matches(task, cases[i], got[i], want[i], ["generated"]) for i in no_targets)
     shape_ok = all("logits" in got[i] and got[i]["logits"].dim() == 3 for i in no_targets)
     if none_ok and generate_ok and shape_ok:
@@ -270,7 +275,7 @@ def _diagnose_loss(task, cases, got, indices):
         if all(_matches(task, cases[i], got[i], v, ["loss"]) for i, v in zip(indices, variant)):
             return [[name, text]]
     for i in indices:
-        if got[i].get("loss_is_none") is not None and bool(got[i]["loss_is_none"]):
+        if _true(got[i].get("loss_is_none")):
             return [mistake("no_loss")]
         if "loss" in got[i] and got[i]["loss"].numel() != 1:
             return [mistake("loss_not_scalar")]
@@ -299,7 +304,7 @@ VAGUE = {"wrong_output", "exception", "future_leak", "wrong_shape", "generate_ex
          "generate_broken", "wrong_grad"}
 # Verdicts about the submission as a whole: nothing to add to them.
 FINAL = {"not_implemented", "class_missing", "no_return", "not_pair", "probe_failed",
-         "kernel_died", "timeout"}
+         "kernel_died", "timeout", "grader_error"}
 
 
 def with_diagnosis(verdict, findings):

@@ -49,7 +49,7 @@ def cache_references(course, secret, grader_fingerprint):
 
 
 def read_state(out, run_fingerprint):
-    """Earlier results still valid for this grader and course: {student id: StudentResult}."""
+    """Earlier results of this grader and course: {student id: StudentResult} (see ``reusable``)."""
     path = out / STATE_FILE
     if not path.is_file():
         return {}
@@ -59,6 +59,12 @@ def read_state(out, run_fingerprint):
             log("проверяющий код или курс изменились: все работы проверяются заново")
         return {}
     return {sid: StudentResult.from_json(entry) for sid, entry in data.get("students", {}).items()}
+
+
+def reusable(earlier, sid, digest):
+    """True when ``earlier`` holds a result for the same submission whose grading did not fail."""
+    result = earlier.get(sid)
+    return result is not None and result.digest == digest and not result.error
 
 
 def write_state(out, run_fingerprint, results):
@@ -105,7 +111,7 @@ def grade_all(submissions, out, sandbox=True, jobs=None, cell_timeout=60, db_url
         for sid, student in students.items():
             status, notes, digest = staging.stage(student, course)
             staged[sid] = (status, notes, digest)
-            if sid in earlier and earlier[sid].digest == digest:
+            if reusable(earlier, sid, digest):
                 results[sid] = earlier[sid]
                 results[sid].name = dict(student.name)  # a roster may name them now
                 gradebook.record_student(course, sid, db_url, student.name)

@@ -143,7 +143,13 @@ def fresh(results, lang="en"):
 
 
 def write(out, results, worksheet=None):
-    """Write OUT/moodle_grades.csv; return (path, filled ids, graded ids left out)."""
+    """Write OUT/moodle_grades.csv; return (path, filled ids, graded ids left out, held ids).
+
+    Students whose grading failed (``result.error``) are held back: no grade from
+    a failed run reaches Moodle; their rows stay as they were.
+    """
+    held = sorted(sid for sid, result in results.items() if result.error)
+    results = {sid: result for sid, result in results.items() if not result.error}
     if worksheet is not None:
         text, bom = read_text(worksheet)
         filled_text, filled, missing = fill(text, results)
@@ -152,4 +158,4 @@ def write(out, results, worksheet=None):
         missing = sorted(set(results) - set(filled))
     path = out / FILE
     path.write_bytes((("\ufeff" if bom else "") + filled_text).encode("utf-8"))
-    return path, filled, missing
+    return path, filled, missing, held

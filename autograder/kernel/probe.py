@@ -198,9 +198,9 @@ def _run_case(cls, depends_on, case):
         if case.get("backward"):
             for name, param in module.named_parameters():
                 if param.grad is not None:
-                    result["grad." + name] = param.grad.detach().clone()
+                    result["grad." + name] = _plain_grad(param.grad)
             if inputs.is_floating_point() and inputs.grad is not None:
-                result["grad.input"] = inputs.grad.detach().clone()
+                result["grad.input"] = _plain_grad(inputs.grad)
     except NotImplementedError:
         result["error"] = "not_implemented"
     except Exception as exc:  # the student's code may raise anything
@@ -224,10 +224,22 @@ def student_line(exc):
     return found
 
 
+PLAIN_DTYPES = (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
+                torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
 def _plain(value):
+    """A dense CPU copy of a returned tensor; a TypeError (the student's) for anything else."""
     if not torch.is_tensor(value):
         raise TypeError(f"ожидался тензор, получено {type(value).__name__}")
-    return value.detach().clone().contiguous()
+    if value.is_nested or value.layout != torch.strided or value.dtype not in PLAIN_DTYPES:
+        raise TypeError(f"ожидался обычный вещественный тензор, получен тензор {value.dtype}, {value.layout}")
+    return value.detach().as_subclass(torch.Tensor).to("cpu").clone().contiguous()
+
+
+def _plain_grad(grad):
+    """A gradient as a plain tensor (sparse ones, e.g. of nn.Embedding(sparse=True), made dense)."""
+    return _plain(grad.to_dense() if grad.layout != torch.strided else grad)
 
 
 def run_cases(class_name, depends_on, namespace, cases):

@@ -447,7 +447,11 @@ class ProbingExecute(Execute):
         if got is None:
             self.log.warning("probe of %s failed: %s", spec.key, why)
             return scoring.failed(spec.key, "probe_failed")
-        return scoring.grade(spec.key, cases, got, want)
+        try:
+            return scoring.grade(spec.key, cases, got, want)
+        except Exception as exc:  # the grader's own failure: this task only, and the row says so
+            RECORD.errors.append(f"scoring of {spec.key} failed: {type(exc).__name__}: {exc}"[:300])
+            return scoring.failed(spec.key, "grader_error")
 
     def run_probe(self, spec, cases, index):
         """The kernel's results for ``cases``, or (None, why)."""

@@ -16,6 +16,13 @@ import torch
 CASES_FILE = ".grader_cases.pt"
 RESULTS_FILE = ".grader_results.pt"
 MAX_RESULTS_BYTES = 64 * 2**20
+# What one case's result may hold (kernel/probe.py's run_case): short texts under
+# these keys, plain tensors under the others. Anything else was not written by the probe.
+TEXT_KEYS = {"error", "exception", "failed_in", "line"}
+TENSOR_KEYS = {"output", "logits", "loss", "loss_is_none", "generated"}
+MAX_TEXT = 2000
+TENSOR_DTYPES = {torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
+                 torch.float16, torch.bfloat16, torch.float32, torch.float64}
 PROBE_SOURCE = (pathlib.Path(__file__).parents[1] / "kernel" / "probe.py").read_text(encoding="utf-8")
 # Kernel code is built by inserting repr()s once (source texts may hold "%" or "{}").
 PROBE_FUNCTION = f"""\
@@ -60,26 +67,53 @@ def take_findings(workdir):
             and all(isinstance(k, str) and isinstance(v, str) for k, v in f.items())]
 
 
+def _writable_again(function, path, _):
+    """rmtree's error handler: a folder the kernel made read-only is made writable, then retried."""
+    try:
+        os.chmod(os.path.dirname(path), 0o700)
+        if os.path.isdir(path) and not os.path.islink(path):
+            os.chmod(path, 0o700)
+        function(path)
+    except OSError:
+        pass
+
+
 def remove(path):
-    """Remove a file, a link or a folder the kernel may have planted at ``path``."""
+    """Remove a file, a link or a folder the kernel may have planted at ``path``.
+
+    Folders the kernel made read-only are opened up first; returns True when
+    nothing is left at ``path``.
+    """
     try:
         if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
+            os.chmod(path, 0o700)
+            shutil.rmtree(path, onerror=_writable_again)
+            if os.path.lexists(path):
+                shutil.rmtree(path, onerror=_writable_again)
         else:
             os.unlink(path)
     except FileNotFoundError:
         pass
+    except PermissionError:  # a file in a folder the kernel made read-only
+        try:
+            os.chmod(os.path.dirname(os.path.abspath(path)), 0o700)
+            os.unlink(path)
+        except OSError:
+            pass
+    except OSError:
+        pass
+    return not os.path.lexists(path)
 
 
 def put_cases(workdir, cases):
     """Write ``cases`` where the kernel reads them; False if something blocks the name."""
-    for name in (RESULTS_FILE, CASES_FILE):
-        remove(workdir / name)
+    if not all([remove(workdir / RESULTS_FILE), remove(workdir / CASES_FILE)]):
+        return False  # stale results could be read as this probe's
     partial = workdir / f".grader-{os.getpid()}-{time.monotonic_ns()}.tmp"
-    torch.save(cases, partial)  # a fresh name: nothing planted there to follow
     try:
+        torch.save(cases, partial)  # a fresh name: nothing planted there to follow
         os.replace(partial, workdir / CASES_FILE)
-    except OSError:  # something planted there again
+    except OSError:  # the folder made read-only, or something planted there again
         remove(partial)
         return False
     return True
@@ -91,7 +125,8 @@ def take_results(workdir, count):
     remove(workdir / CASES_FILE)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError as exc:
+    except OSError as exc:  # none, or a link planted there (removed, never followed)
+        remove(path)
         return None, f"no results ({exc.strerror})"
     try:
         with os.fdopen(fd, "rb") as f:
@@ -103,7 +138,32 @@ def take_results(workdir, count):
         return None, f"unreadable results ({type(exc).__name__})"
     finally:
         remove(path)
-    if not isinstance(got, list) or (count is not None and len(got) != count) \
-            or not all(isinstance(g, dict) for g in got):
+    if not isinstance(got, list) or (count is not None and len(got) != count):
+        return None, "malformed results"
+    if count is not None and not all(valid_result(g) for g in got):
         return None, "malformed results"
     return got, ""
+
+
+def plain_tensor(value):
+    """A dense CPU tensor of a real or integer dtype (what the probe saves)."""
+    return (type(value) is torch.Tensor and value.layout == torch.strided and value.device.type == "cpu"
+            and value.dtype in TENSOR_DTYPES and not value.requires_grad)
+
+
+def valid_result(result):
+    """True for a dict the probe could have written for one case: known keys, right types."""
+    if not isinstance(result, dict):
+        return False
+    for key, value in result.items():
+        if not isinstance(key, str):
+            return False
+        if key in TEXT_KEYS:
+            if not isinstance(value, str) or len(value) > MAX_TEXT:
+                return False
+        elif key in TENSOR_KEYS or key.startswith("grad."):
+            if not plain_tensor(value):
+                return False
+        else:
+            return False
+    return True

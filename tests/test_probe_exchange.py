@@ -1,0 +1,131 @@
+"""The probe's results crossing from the student's kernel to the grader, in-process.
+
+The kernel can replace ``.grader_results.pt`` with anything ``torch.save`` writes
+(a race with the probe, a hostile thread): only lists of dicts the probe itself
+could have written get through, and a failure of the grader's own scoring costs
+one task with a named grader error, never the student's other notebooks.
+"""
+import os
+import pathlib
+import shutil
+import tempfile
+
+import pytest
+import torch
+
+from autograder.checks import cases as checks_cases, reference, scoring
+from autograder.course import TASK
+from autograder.worker import execute, probe_exchange
+from autograder.worker.probe_exchange import RESULTS_FILE, take_results, valid_result
+
+N = 4
+MALFORMED = {
+    "number for a tensor": [{"output": 5, "grad.input": "x"}] * N,
+    "list for a tensor": [{"output": [1.0] * 10}] * N,
+    "tuple for a tensor": [{"output": (torch.zeros(2), None)}] * N,
+    "lists for dicts": [[] for _ in range(N)],
+    "dict for the list": {"not": "a list"},
+    "too few cases": [{"output": torch.zeros(2)}] * (N - 1),
+    "complex tensor": [{"output": torch.zeros(3, 4, dtype=torch.complex64)}] * N,
+    "sparse tensor": [{"output": torch.zeros(3, 4).to_sparse()}] * N,
+    "tensor needing grad": [{"output": torch.zeros(3, requires_grad=True)}] * N,
+    "unknown key": [{"outputs": torch.zeros(3)}] * N,
+    "key not a string": [{5: torch.zeros(3)}] * N,
+    "error not text": [{"error": ["not_implemented"]}] * N,
+    "overlong text": [{"error": "exception", "exception": "x" * 10_000}] * N,
+    "text for a tensor": [{"loss_is_none": "yes"}] * N,
+}
+
+
+def _plant(folder, payload):
+    torch.save(payload, folder / RESULTS_FILE)
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED))
+def test_malformed_results_are_refused(tmp_path, name):
+    _plant(tmp_path, MALFORMED[name])
+    got, why = take_results(tmp_path, N)
+    assert got is None and why == "malformed results"
+    assert not (tmp_path / RESULTS_FILE).exists()   # taken away, whatever it was
+
+
+def test_probe_shaped_results_pass(tmp_path):
+    payload = [{"output": torch.zeros(2, 3), "grad.net.0.weight": torch.ones(4)},
+               {"error": "exception", "exception": "ValueError: x", "failed_in": "forward", "line": ""},
+               {"logits": torch.zeros(1, 2, 3), "loss": torch.tensor(1.0), "loss_is_none": torch.tensor(False)},
+               {"generated": torch.zeros(1, 5, dtype=torch.long)}]
+    _plant(tmp_path, payload)
+    got, why = take_results(tmp_path, N)
+    assert why == "" and len(got) == N and torch.equal(got[3]["generated"], payload[3]["generated"])
+
+
+def test_planted_link_and_folder_are_refused(tmp_path):
+    target = tmp_path / "elsewhere.pt"
+    torch.save([{"output": torch.zeros(2)}] * N, target)
+    os.symlink(target, tmp_path / RESULTS_FILE)
+    assert take_results(tmp_path, N)[0] is None and target.exists()
+    (tmp_path / RESULTS_FILE).mkdir()
+    assert take_results(tmp_path, N)[0] is None and not (tmp_path / RESULTS_FILE).exists()
+
+
+def test_a_scoring_failure_costs_one_task_and_is_recorded(tmp_path, monkeypatch):
+    """The grader's own bug while scoring: that task scores 0 with a named grader error, the
+    record keeps the reason, and the notebook run goes on (nbgrader would drop every notebook)."""
+    record = execute.start_record()
+    step = execute.ProbingExecute(secret="s", reference_dir=str(tmp_path), fingerprint="f" * 16)
+    spec = TASK["head"]
+    made = checks_cases.make_cases("head", checks_cases.case_seed("s"), False)
+    monkeypatch.setattr(step, "run_probe", lambda *a: (reference.run_reference("head", made), ""))
+
+    def broken(*args):
+        raise ZeroDivisionError("scoring bug")
+    monkeypatch.setattr(scoring, "grade", broken)
+    verdict = step.probed_verdict(spec, 0, False)
+    assert verdict.points == 0 and verdict.mistake_keys == ["grader_error"]
+    assert "не ваша" in verdict.mistakes[0][1]
+    assert record.errors == ["scoring of head failed: ZeroDivisionError: scoring bug"]
+
+
+def _unprivileged(check, tree):
+    """Run ``check()`` where permissions bind: as root, in a child process that became nobody."""
+    if os.geteuid() != 0:
+        return check()
+    for dirpath, dirnames, filenames in os.walk(tree):
+        for name in [dirpath] + [os.path.join(dirpath, n) for n in dirnames + filenames]:
+            os.chown(name, 65534, 65534)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            os._exit(0 if check() else 1)
+        except BaseException:
+            os._exit(2)
+    return os.waitpid(pid, 0)[1] == 0
+
+
+def test_a_folder_made_read_only_is_still_cleaned():
+    """The kernel may chmod its folder: stale results are still removed before the next probe,
+    and a read-only tree it left is removed whole."""
+    tmp_path = pathlib.Path(tempfile.mkdtemp(prefix="exchange-", dir="/tmp"))  # reachable by nobody
+    tmp_path.chmod(0o755)
+    workdir = tmp_path / "kernel"
+    (workdir / "locked" / "deeper").mkdir(parents=True)
+    (workdir / "locked" / "deeper" / "file").write_text("x")
+    _plant(workdir, [{"output": torch.zeros(2)}] * N)
+
+    def check():
+        for folder in (workdir / "locked" / "deeper", workdir / "locked", workdir):
+            folder.chmod(0o500)
+        try:
+            (workdir / "probe-write").write_text("x")
+            return False  # permissions do not bind here: the check would prove nothing
+        except PermissionError:
+            pass
+        cases_written = probe_exchange.put_cases(workdir, [{"input": torch.zeros(2)}] * N)
+        clean = not (workdir / RESULTS_FILE).exists() and (workdir / probe_exchange.CASES_FILE).is_file()
+        return cases_written and clean and probe_exchange.remove(workdir) and not workdir.exists()
+    try:
+        assert _unprivileged(check, tmp_path)
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
