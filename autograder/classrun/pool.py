@@ -1,7 +1,8 @@
 """The worker pool (main process): students graded in parallel, one process each.
 
 ``run`` yields each student's record as its worker finishes. Workers are
-spawned fresh per batch (``max_tasks_per_child`` can hang: CPython gh-115634);
+forked fresh per batch (``max_tasks_per_child`` can hang: CPython gh-115634)
+from a fork server that imported the worker's modules (torch, nbgrader) once;
 a student whose worker crashed is retried once in a fresh pool, so one crash
 costs no one else. A worker error is never dropped: it comes back as the
 record's ``error``.
@@ -27,7 +28,8 @@ def kernel_environment():
 
 def run(works, secret, cell_timeout, sandbox, reference_dir, fingerprint, jobs):
     """Yield (student id, StudentResult) as workers finish; ``works``: id -> work folder."""
-    context = multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([worker.__name__])  # imported once, not once per worker
     queue, attempts = list(works), dict.fromkeys(works, 0)
     while queue:
         batch, queue = queue[:jobs * BATCH_PER_WORKER], queue[jobs * BATCH_PER_WORKER:]

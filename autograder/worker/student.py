@@ -106,6 +106,8 @@ def _reason(api_result):
 
 
 def init_pool(environment):
-    """Pool initializer: kernels inherit this environment (and no PYTHONPATH)."""
+    """Pool initializer: kernels inherit this environment (and no PYTHONPATH); one torch thread."""
+    import torch
     os.environ.update(environment)
     os.environ.pop("PYTHONPATH", None)
+    torch.set_num_threads(1)
