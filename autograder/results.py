@@ -17,6 +17,7 @@ EVENT_STATUS = {
     "disk": "disk limit in {notebook}",
     "kernel_died": "kernel died in {notebook}",
     "output_cut": "output cut in {notebook}",
+    "bad_message": "malformed kernel message dropped in {notebook}",
 }
 
 

@@ -302,6 +302,16 @@ from IPython.display import display
 display({"text/html": "<b>" + "z" * (20 * 2**20) + "</b>", "text/plain": "z"}, raw=True)
 '''
 
+BAD_MESSAGES = '''
+k = get_ipython().kernel
+parent = k.get_parent("shell")
+for kind, content in [("comm_open", {"comm_id": "c1", "target_name": "jupyter.widget", "data": {}}),
+                      ("display_data", {"data": 5, "metadata": {}, "transient": {"display_id": "d"}}),
+                      ("stream", {"name": "stdout"})]:
+    k.session.send(k.iopub_socket, kind, content, parent=parent)
+print("sent")
+'''
+
 PLANTER = '''
 import os, time, torch
 def fabricate(cases):
@@ -548,6 +558,9 @@ ATTACKERS = {
                     ("block", "end", guard("MEMCHILDREN", MEMORY_CHILDREN))], set(), {}),
     "adv_fork_flood": (None, [("block", "end", guard("FORK", FORK_FLOOD))], set(), {}),
     "adv_output_flood": (None, [("head", "end", OUTPUT_FLOOD), ("head", "end", DISPLAY_FLOOD)], set(), {}),
+    # messages nbclient cannot handle, sent on the kernel's own channel: dropped, the rest graded
+    "adv_bad_messages": (None, [("head", "end", BAD_MESSAGES), ("multihead", "before_tests", BAD_MESSAGES)],
+                         set(), dict(FULL)),
     "adv_network": (None, [("multihead", "end", guard("NET", NETWORK))], set(), {}),
     "adv_symlink_plant": (None, [("gpt_model", "end", SYMLINK_PLANT)], set(), {}),
     "adv_disk_fill": (None, [("block", "end", DISK_FILL)], set(), {}),
@@ -796,6 +809,7 @@ STATUS = {
     "adv_memory": "memory limit in 04_block",
     "adv_disk_fill": "disk limit in 04_block",
     "adv_exiter": "kernel died in 03_feedforward",
+    "adv_bad_messages": "malformed kernel message dropped in 02_multihead_attention",
 }
 
 

@@ -129,3 +129,31 @@ def test_a_folder_made_read_only_is_still_cleaned():
         assert _unprivileged(check, tmp_path)
     finally:
         shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def _message(msg_type, content):
+    return {"msg_type": msg_type, "content": content, "header": {"msg_type": msg_type},
+            "parent_header": {}, "metadata": {}}
+
+
+def test_malformed_kernel_messages_are_dropped_and_noted():
+    """A kernel can send messages nbclient would choke on (nbgrader then drops every notebook):
+    they are dropped, noted as the notebook's event, and well-formed ones still count."""
+    import nbformat
+    record = execute.start_record()
+    step = execute.ProbingExecute()
+    step._notebook, step._output_bytes, step._truncated = "01_head", 0, False
+    step.clear_before_next_output = False  # set by nbclient for each cell it runs
+    cell = nbformat.v4.new_code_cell("pass", metadata={"execution": {}})
+    for msg_type, content in [
+            ("comm_open", {"comm_id": "c", "target_name": "jupyter.widget", "data": {}}),
+            ("comm_open", {"comm_id": "c", "target_name": "jupyter.widget", "data": {"state": 5}}),
+            ("display_data", {"data": 5, "metadata": {}, "transient": {"display_id": "d"}}),
+            ("stream", {"name": "stdout"}),
+            ("error", {"ename": "X"})]:
+        assert step.process_message(_message(msg_type, content), cell, 0) is None
+    assert [e.kind for e in record.events] == ["bad_message"] and record.events[0].notebook == "01_head"
+    step.process_message(_message("stream", {"name": "stdout", "text": "ok\n"}), cell, 0)
+    assert cell.outputs[-1]["text"] == "ok\n"
+    with pytest.raises(execute.CellExecutionComplete):
+        step.process_message(_message("status", {"execution_state": "idle"}), cell, 0)

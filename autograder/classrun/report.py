@@ -26,6 +26,7 @@ EVENT_WORDS = {
     "disk": "превышен лимит диска",
     "kernel_died": "ядро Python остановилось",
     "output_cut": "слишком длинный вывод обрезан",
+    "bad_message": "ядро прислало сообщение не по протоколу (пропущено)",
 }
 HEADER_BEGIN = "<!-- grading-summary -->"
 HEADER_END = "<!-- /grading-summary -->"
@@ -104,7 +105,8 @@ def status_text(result):
         unsolved = [t for t in TASK_KEYS if "not_implemented" in result.task(t).mistake_keys]
         return f"не решено задач: {len(unsolved)}" if unsolved else "ок"
     words = {"missing": "нет ноутбука", "invalid": "негодный файл", "timeout": "время",
-             "memory": "память", "disk": "диск", "kernel_died": "ядро", "output_cut": "вывод обрезан"}
+             "memory": "память", "disk": "диск", "kernel_died": "ядро", "output_cut": "вывод обрезан",
+             "bad_message": "сообщение ядра"}
     return ", ".join(dict.fromkeys(words.get(k, k) for k in kinds))
 
 

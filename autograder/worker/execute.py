@@ -20,7 +20,7 @@ import time
 
 import zmq
 from nbformat.notebooknode import NotebookNode
-from nbclient.exceptions import DeadKernelError
+from nbclient.exceptions import CellExecutionComplete, DeadKernelError
 from nbgrader.preprocessors import Execute
 from jupyter_core.utils import run_sync
 from traitlets import Bool, Integer, Unicode
@@ -316,6 +316,24 @@ class ProbingExecute(Execute):
         self.clear_display_id_mapping(index)
         self._final_outputs[index] = copy.deepcopy(cell.outputs)
         RECORD.verdicts[verdict.task] = verdict
+
+    # ---- messages from the student's kernel: untrusted input
+    def process_message(self, msg, cell, cell_index):
+        """nbclient's handling, except that a malformed message is dropped and noted.
+
+        The kernel can send anything (a widget ``comm_open`` without ``state``,
+        ``data`` that is not a dict): nbclient would raise, and nbgrader would
+        drop every notebook of the student.
+        """
+        try:
+            return super().process_message(msg, cell, cell_index)
+        except CellExecutionComplete:
+            raise
+        except Exception as exc:
+            self.log.warning("malformed kernel message dropped: %s: %s", type(exc).__name__, exc)
+            RECORD.event(self._notebook, "bad_message",
+                         f"сообщение ядра не по протоколу пропущено ({msg.get('msg_type', '?')})")
+            return None
 
     # ---- output: capped while it arrives, not after
     def output(self, outs, msg, display_id, cell_index):
