@@ -309,6 +309,8 @@ for kind, content in [("comm_open", {"comm_id": "c1", "target_name": "jupyter.wi
                       ("display_data", {"data": 5, "metadata": {}, "transient": {"display_id": "d"}}),
                       ("stream", {"name": "stdout"})]:
     k.session.send(k.iopub_socket, kind, content, parent=parent)
+# already packed: JSON text with a lone surrogate, which no notebook file can hold
+k.session.send(k.iopub_socket, "stream", b'{"name": "stdout", "text": "bad \\ud800 text"}', parent=parent)
 print("sent")
 '''
 

@@ -155,5 +155,10 @@ def test_malformed_kernel_messages_are_dropped_and_noted():
     assert [e.kind for e in record.events] == ["bad_message"] and record.events[0].notebook == "01_head"
     step.process_message(_message("stream", {"name": "stdout", "text": "ok\n"}), cell, 0)
     assert cell.outputs[-1]["text"] == "ok\n"
+    # text no file can hold (a lone surrogate, sent as raw JSON) is made writable
+    step.process_message(_message("stream", {"name": "stdout", "text": "bad \ud800 text"}), cell, 0)
+    step.process_message(_message("display_data", {"data": {"text/plain": "\udfff"}, "metadata": {}}), cell, 0)
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    assert "bad ? text" in nbformat.writes(nb).encode("utf-8").decode("utf-8")
     with pytest.raises(execute.CellExecutionComplete):
         step.process_message(_message("status", {"execution_state": "idle"}), cell, 0)

@@ -91,6 +91,21 @@ def verdict_outputs(verdict, visible):
     return outputs
 
 
+def writable_text(value):
+    """``value`` with every string made encodable as UTF-8 (lone surrogates become '?')."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "replace").decode("utf-8")
+        return value
+    if isinstance(value, dict):
+        return {writable_text(k): writable_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [writable_text(v) for v in value]
+    return value
+
+
 def _output_size(content):
     """Rough size in characters of one output message's content."""
     import json
@@ -322,10 +337,12 @@ class ProbingExecute(Execute):
         """nbclient's handling, except that a malformed message is dropped and noted.
 
         The kernel can send anything (a widget ``comm_open`` without ``state``,
-        ``data`` that is not a dict): nbclient would raise, and nbgrader would
-        drop every notebook of the student.
+        ``data`` that is not a dict, text with lone surrogates that no file can
+        hold): nbclient or nbformat would raise, and nbgrader would drop every
+        notebook of the student.
         """
         try:
+            msg["content"] = writable_text(msg["content"])
             return super().process_message(msg, cell, cell_index)
         except CellExecutionComplete:
             raise
