@@ -311,6 +311,8 @@ for kind, content in [("comm_open", {"comm_id": "c1", "target_name": "jupyter.wi
     k.session.send(k.iopub_socket, kind, content, parent=parent)
 # already packed: JSON text with a lone surrogate, which no notebook file can hold
 k.session.send(k.iopub_socket, "stream", b'{"name": "stdout", "text": "bad \\ud800 text"}', parent=parent)
+# a forged reply to the cell's own request, without the status nbclient reads
+k.session.send(k.shell_stream, "execute_reply", {"no_status": 1}, parent=parent, ident=k._parent_ident["shell"])
 print("sent")
 '''
 

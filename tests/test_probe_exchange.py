@@ -162,3 +162,41 @@ def test_malformed_kernel_messages_are_dropped_and_noted():
     assert "bad ? text" in nbformat.writes(nb).encode("utf-8").decode("utf-8")
     with pytest.raises(execute.CellExecutionComplete):
         step.process_message(_message("status", {"execution_state": "idle"}), cell, 0)
+
+
+def test_a_reply_breaking_the_protocol_fails_only_its_cell(monkeypatch):
+    """nbclient raising on a forged reply (a KeyError on its content) fails that cell, noted as
+    the notebook's event; nbclient's own signals (dead kernel, timeout) still go through."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import DeadKernelError
+
+    async def forged(self, cell, *args, **kwargs):
+        raise KeyError("status")
+    monkeypatch.setattr(NotebookClient, "async_execute_cell", forged)
+    record = execute.start_record()
+    step = execute.ProbingExecute()
+    step._notebook = "02_multihead_attention"
+    cell = nbformat.v4.new_code_cell("pass")
+    assert step.execute_cell(cell, 0) is cell
+    assert cell.outputs[-1]["ename"] == "KernelProtocolError"
+    assert [e.kind for e in record.events] == ["bad_message"]
+
+    async def dead(self, cell, *args, **kwargs):
+        raise DeadKernelError("Kernel died")
+    monkeypatch.setattr(NotebookClient, "async_execute_cell", dead)
+    with pytest.raises(DeadKernelError):
+        step.execute_cell(cell, 0)
+
+
+def test_a_kernel_client_that_cannot_start_is_kernel_trouble(monkeypatch):
+    """A forged kernel_info_reply (KeyError in jupyter_client) is the kernel's trouble, which costs
+    that notebook only, never the grader's error that costs every notebook."""
+    from nbclient import NotebookClient
+
+    async def forged(self):
+        raise KeyError("protocol_version")
+    monkeypatch.setattr(NotebookClient, "async_start_new_kernel_client", forged)
+    with pytest.raises(execute.KERNEL_TROUBLE) as caught:
+        execute.ProbingExecute().start_new_kernel_client()
+    assert "protocol_version" in str(caught.value)

@@ -20,7 +20,7 @@ import time
 
 import zmq
 from nbformat.notebooknode import NotebookNode
-from nbclient.exceptions import CellExecutionComplete, DeadKernelError
+from nbclient.exceptions import CellControlSignal, CellExecutionComplete, DeadKernelError
 from nbgrader.preprocessors import Execute
 from jupyter_core.utils import run_sync
 from traitlets import Bool, Integer, Unicode
@@ -351,6 +351,39 @@ class ProbingExecute(Execute):
             RECORD.event(self._notebook, "bad_message",
                          f"сообщение ядра не по протоколу пропущено ({msg.get('msg_type', '?')})")
             return None
+
+    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        """nbclient's execution, except that a reply breaking the protocol fails this cell only.
+
+        The kernel can forge its own ``execute_reply`` (no ``status``) or send
+        messages whose headers are not dicts: nbclient would raise out of the
+        notebook, and nbgrader would drop every notebook of the student.
+        """
+        try:
+            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        except (CellControlSignal, DeadKernelError):
+            raise
+        except Exception as exc:
+            self.log.warning("kernel broke the protocol: %s: %s", type(exc).__name__, exc)
+            RECORD.event(self._notebook, "bad_message",
+                         f"ответ ядра не по протоколу ({type(exc).__name__})")
+            cell.setdefault("outputs", []).append(error_output(
+                "KernelProtocolError", "ядро прислало ответ не по протоколу: ячейка не засчитана"))
+            return cell
+
+    execute_cell = run_sync(async_execute_cell)
+
+    async def async_start_new_kernel_client(self):
+        """nbclient's, with any failure made kernel trouble: a thread the student left running
+        in a reused kernel can forge the ``kernel_info_reply`` the client waits for."""
+        try:
+            return await super().async_start_new_kernel_client()
+        except KERNEL_TROUBLE:
+            raise
+        except Exception as exc:
+            raise RuntimeError(f"kernel client did not start: {type(exc).__name__}: {exc}") from exc
+
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
 
     # ---- output: capped while it arrives, not after
     def output(self, outs, msg, display_id, cell_index):
