@@ -822,6 +822,16 @@ def test_status_names_the_limit_and_the_notebook(attacked, sid):
     assert STATUS[sid] in attacked["rows"][sid]["status"], attacked["rows"][sid]
 
 
+def test_forged_replies_failed_only_their_cells(attacked):
+    """adv_bad_messages forged an execute_reply in 01 and 02: those cells carry the protocol
+    error, the surrogate text was written, and every task still has its points (row above)."""
+    folder = attacked["out"] / "course" / "autograded" / "adv_bad_messages" / "gpt"
+    for name in ("01_head", "02_multihead_attention"):
+        text = (folder / f"{name}.ipynb").read_text(encoding="utf-8")
+        assert "KernelProtocolError" in text, name
+    assert "bad ? text" in (folder / "01_head.ipynb").read_text(encoding="utf-8")
+
+
 def test_gradebook_agrees_with_grades_csv(attacked):
     """No forged scores: the course gradebook holds what the grader computed, out of 10."""
     from nbgrader.api import Gradebook
