@@ -125,3 +125,15 @@ def test_feedback_headers_are_added_once(tmp_path):
 def test_empty_class(tmp_path):
     text = report.write(tmp_path, {}, RunInfo()).read_text(encoding="utf-8")
     assert "Студентов: <b>0</b>" in text
+
+
+def test_every_event_kind_is_worded_in_russian():
+    """A kind the worker can record (results.EVENT_STATUS) has the report's words, long and short."""
+    from autograder.classrun.report import EVENT_WORDS, status_text
+    from autograder.results import EVENT_STATUS, Event, StudentResult
+    assert set(EVENT_WORDS) == set(EVENT_STATUS)
+    for kind in EVENT_STATUS:
+        result = StudentResult("s", events=[Event("01_head", kind, "")])
+        short = status_text(result)
+        assert kind not in short and any("а" <= ch <= "я" for ch in short), (kind, short)
+        assert EVENT_STATUS[kind].format(notebook="01_head") in result.status
