@@ -14,6 +14,13 @@ import contextlib
 import torch
 import torch.nn as nn
 
+# What one case's result holds (``run_case``): short texts under TEXT_KEYS, plain tensors of
+# PLAIN_DTYPES under TENSOR_KEYS and "grad.<parameter>". The grader accepts nothing else.
+TEXT_KEYS = ("error", "exception", "failed_in", "line")
+TENSOR_KEYS = ("output", "logits", "loss", "loss_is_none", "generated")
+PLAIN_DTYPES = (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
+                torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
 
 # The stand-ins and _Configured are written here again, not imported: this file runs in
 # the student's kernel and must import neither the reference (checks/reference.py) nor
@@ -224,8 +231,6 @@ def student_line(exc):
     return found
 
 
-PLAIN_DTYPES = (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
-                torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 def _plain(value):

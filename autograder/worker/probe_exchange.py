@@ -13,16 +13,12 @@ import time
 
 import torch
 
+from ..kernel.probe import PLAIN_DTYPES, TENSOR_KEYS, TEXT_KEYS
+
 CASES_FILE = ".grader_cases.pt"
 RESULTS_FILE = ".grader_results.pt"
 MAX_RESULTS_BYTES = 64 * 2**20
-# What one case's result may hold (kernel/probe.py's run_case): short texts under
-# these keys, plain tensors under the others. Anything else was not written by the probe.
-TEXT_KEYS = {"error", "exception", "failed_in", "line"}
-TENSOR_KEYS = {"output", "logits", "loss", "loss_is_none", "generated"}
-MAX_TEXT = 2000
-TENSOR_DTYPES = {torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
-                 torch.float16, torch.bfloat16, torch.float32, torch.float64}
+MAX_TEXT = 2000  # the probe cuts its texts to 300 characters
 PROBE_SOURCE = (pathlib.Path(__file__).parents[1] / "kernel" / "probe.py").read_text(encoding="utf-8")
 # Kernel code is built by inserting repr()s once (source texts may hold "%" or "{}").
 PROBE_FUNCTION = f"""\
@@ -148,7 +144,7 @@ def take_results(workdir, count):
 def plain_tensor(value):
     """A dense CPU tensor of a real or integer dtype (what the probe saves)."""
     return (type(value) is torch.Tensor and value.layout == torch.strided and value.device.type == "cpu"
-            and value.dtype in TENSOR_DTYPES and not value.requires_grad)
+            and value.dtype in PLAIN_DTYPES and not value.requires_grad)
 
 
 def valid_result(result):
