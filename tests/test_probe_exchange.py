@@ -8,6 +8,7 @@ one task with a named grader error, never the student's other notebooks.
 import os
 import pathlib
 import shutil
+import stat
 import tempfile
 
 import pytest
@@ -112,9 +113,16 @@ def test_a_folder_made_read_only_is_still_cleaned():
     workdir = tmp_path / "kernel"
     (workdir / "locked" / "deeper").mkdir(parents=True)
     (workdir / "locked" / "deeper" / "file").write_text("x")
+    (workdir / "sealed").mkdir()
+    (workdir / "sealed" / "file").write_text("x")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.symlink(outside, workdir / "link")   # never opened up through
     _plant(workdir, [{"output": torch.zeros(2)}] * N)
 
     def check():
+        (workdir / "sealed").chmod(0o000)
+        outside.chmod(0o500)
         for folder in (workdir / "locked" / "deeper", workdir / "locked", workdir):
             folder.chmod(0o500)
         try:
@@ -124,7 +132,8 @@ def test_a_folder_made_read_only_is_still_cleaned():
             pass
         cases_written = probe_exchange.put_cases(workdir, [{"input": torch.zeros(2)}] * N)
         clean = not (workdir / RESULTS_FILE).exists() and (workdir / probe_exchange.CASES_FILE).is_file()
-        return cases_written and clean and probe_exchange.remove(workdir) and not workdir.exists()
+        removed = probe_exchange.remove(workdir) and not workdir.exists()
+        return cases_written and clean and removed and stat.S_IMODE(outside.stat().st_mode) == 0o500
     try:
         assert _unprivileged(check, tmp_path)
     finally:

@@ -231,8 +231,6 @@ def student_line(exc):
     return found
 
 
-
-
 def _plain(value):
     """A dense CPU copy of a returned tensor; a TypeError (the student's) for anything else."""
     if not torch.is_tensor(value):

@@ -63,15 +63,24 @@ def take_findings(workdir):
             and all(isinstance(k, str) and isinstance(v, str) for k, v in f.items())]
 
 
-def _writable_again(function, path, _):
-    """rmtree's error handler: a folder the kernel made read-only is made writable, then retried."""
+def _open_up(folder):
+    """Make ``folder`` writable by its owner, never through a link the kernel swapped in."""
     try:
-        os.chmod(os.path.dirname(path), 0o700)
-        if os.path.isdir(path) and not os.path.islink(path):
-            os.chmod(path, 0o700)
-        function(path)
+        fd = os.open(folder, os.O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.chmod(f"/proc/self/fd/{fd}", 0o700)  # the folder opened above, whatever its name now
     except OSError:
         pass
+    finally:
+        os.close(fd)
+
+
+def _writable_again(function, path, _):
+    """rmtree's error handler: open up the folder that refused (the next pass removes it)."""
+    _open_up(os.path.dirname(path))
+    _open_up(path)
 
 
 def remove(path):
@@ -82,17 +91,18 @@ def remove(path):
     """
     try:
         if os.path.isdir(path) and not os.path.islink(path):
-            os.chmod(path, 0o700)
-            shutil.rmtree(path, onerror=_writable_again)
-            if os.path.lexists(path):
+            _open_up(path)
+            for _ in range(8):  # each pass opens up what refused it, one level deeper
                 shutil.rmtree(path, onerror=_writable_again)
+                if not os.path.lexists(path):
+                    break
         else:
             os.unlink(path)
     except FileNotFoundError:
         pass
     except PermissionError:  # a file in a folder the kernel made read-only
+        _open_up(os.path.dirname(os.path.abspath(path)))
         try:
-            os.chmod(os.path.dirname(os.path.abspath(path)), 0o700)
             os.unlink(path)
         except OSError:
             pass
