@@ -209,3 +209,25 @@ def test_a_kernel_client_that_cannot_start_is_kernel_trouble(monkeypatch):
     with pytest.raises(execute.KERNEL_TROUBLE) as caught:
         execute.ProbingExecute().start_new_kernel_client()
     assert "protocol_version" in str(caught.value)
+
+
+def test_hidden_cells_of_a_task_share_one_time_budget(monkeypatch):
+    """A class that stalls whenever it is probed costs probe_timeout per task: the second probe
+    and the diagnosis get what is left, and nothing once it is spent."""
+    clock = [1000.0]
+    monkeypatch.setattr(execute.time, "monotonic", lambda: clock[0])
+    step = execute.ProbingExecute(probe_timeout=60)
+    given = []
+
+    def stalls(source, index, timeout=None):
+        given.append(timeout)
+        clock[0] += timeout if len(given) == 1 else 15   # the first runs out, the next takes 15 s
+    monkeypatch.setattr(step, "run_hidden_cell", stalls)
+    step._hidden_deadline = clock[0] + 60
+    clock[0] += 20
+    assert step.run_grader_code("probe", 0, "") and given == [40]
+    step._hidden_deadline = clock[0] + 60                      # the next task: a fresh budget
+    assert step.run_grader_code("probe", 0, "") and step.run_grader_code("probe", 0, "")
+    assert given == [40, 60, 45]
+    clock[0] += 45
+    assert not step.run_grader_code("diagnosis", 0, "") and len(given) == 3

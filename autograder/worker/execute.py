@@ -186,6 +186,7 @@ class ProbingExecute(Execute):
         self._output_bytes = 0
         self._current_index = -1
         self._truncated = False
+        self._hidden_deadline = time.monotonic() + self.probe_timeout
         km = self._kernel_manager(km)
         self.student = self.student or resources.get("nbgrader", {}).get("student", "")
         self._workdir = self._prepare_workdir(resources)
@@ -478,6 +479,9 @@ class ProbingExecute(Execute):
 
     # ---- hidden checks
     def hidden_verdict(self, spec, index):
+        # One budget for all of the task's hidden cells (probe, second probe, diagnosis): a
+        # class that stalls only when probed costs probe_timeout per task, not three times that.
+        self._hidden_deadline = time.monotonic() + self.probe_timeout
         verdict = scoring.best_verdict(spec.key, lambda own_deps: None if own_deps and self._dead
                                        else self.probed_verdict(spec, index, own_deps))
         if verdict.points < verdict.max_points and not self._dead \
@@ -493,13 +497,18 @@ class ProbingExecute(Execute):
         return probe_exchange.take_findings(self._workdir)
 
     def run_grader_code(self, code, index, during):
-        """Run the grader's ``code`` in the kernel at cell ``index``; False if the kernel died.
+        """Run the grader's ``code`` in the kernel at cell ``index``; False if it could not run
+        (the task's budget for hidden cells is spent, or the kernel died).
 
         A death here is the task's own class's doing (``index`` is its test cell):
         it is recorded, and no rescue follows.
         """
+        left = self._hidden_deadline - time.monotonic()
+        if left < 1:
+            self.log.warning("no time left for the hidden checks (%s)", during)
+            return False
         try:
-            self.run_hidden_cell(code, index, self.probe_timeout)
+            self.run_hidden_cell(code, index, int(left))
         except DeadKernelError:
             kind, why = death_kind(self.km)
             self.note_death(self.nb, -1, kind, f"{why} {during}")
@@ -526,5 +535,5 @@ class ProbingExecute(Execute):
         if not probe_exchange.put_cases(self._workdir, cases):
             return None, "cases could not be written"
         if not self.run_grader_code(probe_exchange.probe_call(spec), index, "во время скрытых проверок"):
-            return None, "the kernel died"
+            return None, "no time left, or the kernel died"
         return probe_exchange.take_results(self._workdir, len(cases))
