@@ -76,13 +76,17 @@ def unpack(tmp_path, name):
     return folder / "gpt"
 
 
-@pytest.fixture(scope="module")
-def solved(tmp_path_factory):
+def solved_kit(tmp_path_factory, name):
     """The kit, unpacked, with every reference body pasted in."""
-    kit = unpack(tmp_path_factory.mktemp("kit"), "solved")
+    kit = unpack(tmp_path_factory.mktemp("kit"), name)
     for task in course.TASK_KEYS:
         paste(kit, task, reference_body(task))
     return kit
+
+
+@pytest.fixture(scope="module")
+def solved(tmp_path_factory):
+    return solved_kit(tmp_path_factory, "solved")
 
 
 def test_zip_holds_exactly_the_release_under_gpt(tmp_path):
@@ -128,11 +132,8 @@ def test_every_notebook_runs_in_the_unpacked_kit(solved, name):
 
 @pytest.fixture(scope="module")
 def broken(tmp_path_factory):
-    """A kit whose Head is scaled by 1/sqrt(n_embd); the other steps are correct."""
-    kit = unpack(tmp_path_factory.mktemp("kit"), "broken")
-    for task in course.TASK_KEYS:
-        paste(kit, task, reference_body(task))
-    return kit
+    """A second solved kit, whose Head the tests below break (the other steps stay correct)."""
+    return solved_kit(tmp_path_factory, "broken")
 
 
 def test_n_embd_scale_fails_the_visible_assert_and_the_self_check_names_it(broken):
