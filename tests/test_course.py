@@ -58,3 +58,22 @@ def test_the_students_self_check_agrees_with_the_course_table():
         assert kit.CLASS_OF_TASK[spec.key] == spec.cls
         assert kit.NOTEBOOK_OF_TASK[spec.key] == spec.notebook
         assert tuple(kit.DEPENDENCIES[spec.key]) == tuple(spec.depends_on)
+
+
+def test_a_new_gradebook_is_stamped_with_alembics_head_without_running_alembic(tmp_path, monkeypatch):
+    """``nbconfig.alembic_head`` answers what nbgrader asks ``alembic heads`` for, in-process."""
+    import os
+    import subprocess
+    import sys
+    from nbgrader import api
+    from nbgrader.dbutil import _temp_alembic_ini
+    from autograder import nbconfig
+    with _temp_alembic_ini("sqlite:///unused.db") as ini:   # what nbgrader itself would run
+        printed = subprocess.run([os.path.join(os.path.dirname(sys.executable), "alembic"), "-c", ini, "heads"],
+                                 capture_output=True, text=True, check=True).stdout
+    assert api.get_alembic_version is nbconfig.alembic_head
+    assert nbconfig.alembic_head() == printed.split()[0]
+    monkeypatch.setenv("PATH", str(tmp_path))   # no alembic executable to be found
+    with api.Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}") as gb:
+        stamped = gb.db.execute(api.text("SELECT version_num FROM alembic_version")).scalar()
+    assert stamped == printed.split()[0]
