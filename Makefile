@@ -13,7 +13,10 @@ setup: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q -r requirements.txt
+	@# pip byte-compiles on one core; compileall uses every core (setup 18 s shorter on two).
+	@# Like pip, it leaves uncompiled the odd file that is not Python 3.11 (a torch test helper).
+	$(PY) -m pip install -q --no-compile -r requirements.txt
+	$(PY) -m compileall -q -j 0 "$$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")" >/dev/null || true
 	@# `$(PY) -m autograder` works from any folder, without activating the venv
 	$(PY) -c "import pathlib, sysconfig; pathlib.Path(sysconfig.get_paths()['purelib'], 'gpt-course.pth').write_text('$(CURDIR)\n')"
 	@if ! command -v bwrap >/dev/null; then \
