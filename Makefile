@@ -44,10 +44,11 @@ release: setup
 student-kit: setup
 	$(PY) tools/student_kit.py build/student-kit.zip
 
-# Two test processes, a file each at a time (pytest-xdist): grading runs leave a core idle
-# while they start, generate the course and write the report.
+# Two test processes, a group at a time (pytest-xdist): a group is a file, or the files that
+# read one graded class (conftest.py). Grading runs leave a core idle while they start,
+# generate the course and write the report.
 test: setup
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m pytest -n 2 --dist loadgroup
 
 # The fast layer alone: in-process logic, no kernels, no grading runs (under a minute).
 test-fast: setup

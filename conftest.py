@@ -17,6 +17,17 @@ os.environ.setdefault("GPT_MAX_ITERS", "60")
 os.environ.setdefault("GPT_COURSE_DATA", str(ROOT / "source" / "gpt" / "data" / "input.txt"))
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+import pytest  # noqa: E402
 import torch  # noqa: E402  (after the thread variables)
 
 torch.set_num_threads(1)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items):
+    """Test processes take a group at a time (``--dist loadgroup``): a file is a group of its own,
+    as with ``--dist loadfile``, unless its tests name one (``pytest.mark.xdist_group``), as the
+    files that read the same graded class do: one process grades it once (tests/conftest.py)."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))

@@ -13,6 +13,8 @@ from autograder.classrun import report
 from autograder.course import ROOT
 from test_report import INFO, make_results
 
+pytestmark = pytest.mark.xdist_group("moodle-class")  # reads the graded Moodle class of conftest.py
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -146,14 +148,10 @@ def test_report_in_chromium_from_disk(browser, tmp_path):
 
 
 @pytest.mark.slow
-def test_graded_class_in_chromium_served(browser, tmp_path):
-    from test_moodle import grade_command, moodle_export
+def test_graded_class_in_chromium_served(browser, moodle_class):
     from autograder.results import StudentResult
     import json
-    export = moodle_export(tmp_path / "export", {("Anna Petrova", "1001"): True, ("Ivan Ivanov", "1002"): False})
-    (export / "Ivan Ivanov_1002_assignsubmission_file_" / "04_block.ipynb").unlink()
-    out = tmp_path / "out"
-    grade_command(export, "--out", out)
+    out = moodle_class.out
     state = json.loads((out / "state.json").read_text(encoding="utf-8"))
     results = {sid: StudentResult.from_json(r) for sid, r in state["students"].items()}
     assert results["1002"].submission

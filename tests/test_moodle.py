@@ -1,28 +1,16 @@
 """Grades back into Moodle: worksheet round trips (EN, RU) in-process, and one run through the command."""
 import csv
 import io
-import json
-import os
 import pathlib
-import secrets
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 
 from autograder.classrun import moodle
-from autograder.course import RELEASE, ROOT, SOURCE, TASKS
 from autograder.results import StudentResult, TaskResult
+from lms import EN, formgrader_students  # tests/ is on sys.path (pytest's rootdir insertion)
 
-EN = ('\ufeff"Identifier","Full name","Email address","Status","Grade","Maximum Grade","Grade can be changed",'
-      '"Last modified (submission)","Last modified (grade)","Feedback comments"\r\n'
-      '"Participant 1001","Anna Petrova","anna@example.org","Submitted for grading - Not graded","","10.00","Yes",'
-      '"Monday, 30 November 2026, 1:00 AM","-",""\r\n'
-      '"Participant 1002","Ivan Ivanov","ivan@example.org","No submission","","10.00","Yes","-","-",""\r\n'
-      '"Participant 1003","Locked Person","l@example.org","Submitted for grading","7.00","10.00","No","-","-","old"\r\n')
+pytestmark = pytest.mark.xdist_group("moodle-class")  # reads the graded Moodle class of conftest.py
+
 RU = ("Идентификатор,\"Полное имя\",\"Адрес электронной почты\",Состояние,Оценка,\"Максимальная оценка\","
       "\"Оценка может быть изменена\",\"Последнее изменение (ответ)\",\"Последнее изменение (оценка)\","
       "\"Отзыв в виде комментария\"\n"
@@ -115,71 +103,9 @@ def test_not_a_worksheet():
         moodle.fill("a,b\n1,2\n", results())
 
 
-def moodle_export(folder, students):
-    """A Moodle export: <Full Name>_<id>_assignsubmission_file_/ with the release notebooks,
-    the reference solution pasted where ``solved``."""
-    from autograder.notebooks import paste_body, read, solution_body
-    import nbformat
-    for (name, sid), solved in students.items():
-        target = folder / f"{name}_{sid}_assignsubmission_file_"
-        target.mkdir(parents=True)
-        for spec in TASKS:
-            nb = read(RELEASE / f"{spec.notebook}.ipynb")
-            if solved:
-                paste_body(nb, spec.key, solution_body(read(SOURCE / f"{spec.notebook}.ipynb"), spec.key))
-            nbformat.write(nb, str(target / f"{spec.notebook}.ipynb"))
-    return folder
-
-
-def grade_command(*args, timeout=900):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-m", "autograder", "grade", *map(str, args),
-                           "--unsafe-no-sandbox", "--jobs", "2"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
-    return done
-
-
-def formgrader_students(course):
-    """Formgrader's JSON API (/formgrader/api/students) of a Jupyter server started on ``course``."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    token = secrets.token_hex(8)
-    env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "server", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
-         f"--ServerApp.port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={course}"],
-        cwd=course, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/formgrader/api/students",
-                                     headers={"Authorization": f"token {token}"})
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(request, timeout=10) as reply:
-                    return json.loads(reply.read())
-            except OSError:
-                if time.time() > deadline or server.poll() is not None:
-                    raise
-                time.sleep(1)
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-
-
 @pytest.mark.slow
-def test_command_fills_the_worksheet_and_names_reach_the_gradebook(tmp_path):
-    export = moodle_export(tmp_path / "export", {("Anna Petrova", "1001"): True, ("Ivan Ivanov", "1002"): False})
-    sheet = tmp_path / "worksheet.csv"
-    sheet.write_bytes(EN.encode("utf-8"))
-    roster = tmp_path / "roster.csv"
-    roster.write_text("student_id,email\n1002,ivan@example.org\n", encoding="utf-8")
-    out = tmp_path / "out"
-    done = grade_command(export, "--out", out, "--moodle-worksheet", sheet, "--roster", roster)
+def test_command_fills_the_worksheet_and_names_reach_the_gradebook(moodle_class):
+    out, done = moodle_class.out, moodle_class.done
     assert "moodle_grades.csv" in done.stdout
     after = rows((out / "moodle_grades.csv").read_text(encoding="utf-8-sig"))
     assert after[1][4] == "10.00" and after[2][4] == "0.00"

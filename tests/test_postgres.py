@@ -35,7 +35,7 @@ def csv_totals(out):
 
 
 def test_grade_and_regrade_into_postgres(db_url, tmp_path):
-    from test_moodle import formgrader_students, grade_command, moodle_export
+    from lms import formgrader_students, grade_command, moodle_export
     export = moodle_export(tmp_path / "export", {("Anna Petrova", "1001"): True, ("Ivan Ivanov", "1002"): False})
     out = tmp_path / "out"
     done = grade_command(export, "--out", out, "--db-url", db_url)
