@@ -270,30 +270,33 @@ def test_worker_error_reaches_the_status_and_a_log(tmp_path):
     assert "Traceback" in log or "Error" in log, log
 
 
-def test_rerun_after_a_change_to_the_checks_regrades(tmp_path):
-    """Results are keyed by the grader's fingerprint: a changed check re-grades everyone."""
+def test_rerun_after_a_change_to_the_checks_regrades(graded, tmp_path):
+    """Results are keyed by the grader's fingerprint: a changed check re-grades everyone.
+
+    The earlier run is the class graded above, in a copy of its OUT: a copy of the repository
+    has the same fingerprint (its content) until one of its checks changes."""
     repo = tmp_path / "repo"
     for part in ("autograder", "source", "release", "data"):
         shutil.copytree(ROOT / part, repo / part, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "nbgrader_config.py", repo)
-    folder = demo.build_class(tmp_path / "class")
-    for sid in list(folder.iterdir()):
-        if sid.name != "student_reference":
-            shutil.rmtree(sid)
     env = dict(CLEAN_ENV, PYTHONPATH=str(repo))
-
-    def run():
-        proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(folder), "--out",
-                               str(tmp_path / "out")], capture_output=True, text=True, cwd=tmp_path,
-                              env=env, timeout=600)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        return proc.stderr
-    assert "проверяется заново: 1" in run()  # the same input again: test_regrading_same_input_...
+    out = tmp_path / "out"
+    shutil.copytree(graded[0], out)
+    earlier = json.loads((out / "state.json").read_text(encoding="utf-8"))
+    key = ("from autograder.classrun import fingerprint as f; "
+           "print(f.run(f.grader(), f.course()))")
+    same = subprocess.run([sys.executable, "-c", key], capture_output=True, text=True, cwd=tmp_path,
+                          env=env, check=True).stdout.strip()
+    assert same == earlier["fingerprint"] and len(earlier["students"]) > 1
+    folder = tmp_path / "class"
+    shutil.copytree(graded[0].parent / "submissions" / "student_reference", folder / "student_reference")
     scoring = repo / "autograder" / "checks" / "scoring.py"
     text = scoring.read_text(encoding="utf-8")
     scoring.write_text(text.replace("все скрытые проверки пройдены.", "все скрытые проверки пройдены (v2)."),
                        encoding="utf-8")
-    stderr = run()
-    assert "проверяется заново: 1" in stderr and "все работы проверяются заново" in stderr, stderr
-    page = (tmp_path / "out" / "feedback" / "student_reference" / "01_head.html").read_text(encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(folder), "--out", str(out)],
+                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "проверяется заново: 1" in proc.stderr and "все работы проверяются заново" in proc.stderr, proc.stderr
+    page = (out / "feedback" / "student_reference" / "01_head.html").read_text(encoding="utf-8")
     assert "(v2)" in page

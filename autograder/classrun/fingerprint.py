@@ -1,8 +1,9 @@
 """Fingerprints: results are valid only for the grader and course they came from.
 
 ``grader()`` covers the grader's code (checks, reference, probe, worker),
-``course()`` the source notebooks, course files and the nbgrader config. A
-re-run after any of them changed re-grades everyone, and says so.
+``course()`` the source notebooks, course files and the nbgrader config;
+``run()`` both, the key of a run's results. A re-run after any of them changed
+re-grades everyone, and says so.
 """
 import hashlib
 import pathlib
@@ -30,3 +31,8 @@ def grader():
 def course():
     """The assignment as authored, and its nbgrader configuration."""
     return _digest([*SOURCE.rglob("*"), NBGRADER_CONFIG])
+
+
+def run(grader_fingerprint, course_fingerprint):
+    """The key of a grading run's results: its grader and its course."""
+    return hashlib.sha256(f"{grader_fingerprint}:{course_fingerprint}".encode()).hexdigest()

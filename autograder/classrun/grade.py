@@ -7,7 +7,6 @@ feedback pages. Every number shown anywhere comes from the result records.
 """
 import csv
 import datetime
-import hashlib
 import json
 import os
 import pathlib
@@ -92,7 +91,7 @@ def grade_all(submissions, out, sandbox=True, jobs=None, cell_timeout=60, db_url
     out = pathlib.Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     grader_fp, course_fp = fingerprint.grader(), fingerprint.course()
-    run_fp = hashlib.sha256(f"{grader_fp}:{course_fp}".encode()).hexdigest()
+    run_fp = fingerprint.run(grader_fp, course_fp)
     info = RunInfo(started=datetime.datetime.now().isoformat(timespec="seconds"),
                    grader_fingerprint=grader_fp, course_fingerprint=course_fp, sandbox=sandbox)
     course, fresh = gradebook.prepare(out, run_fp, db_url)
