@@ -168,12 +168,20 @@ def sandbox_processes(root):
 
 
 def resident_bytes(pids):
-    """Sum of the resident set sizes of ``pids`` (bytes)."""
-    page, total = os.sysconf("SC_PAGE_SIZE"), 0
+    """Memory ``pids`` hold together (bytes): their resident anonymous and shared memory.
+
+    Pages of mapped files are left out, as RLIMIT_DATA leaves them out: they are the
+    page cache, shared by every process that maps them (torch's libraries alone are
+    some 400 MB in each kernel). Counting them made the watchdog kill a kernel that
+    stayed within RLIMIT_DATA, before its own allocation failed.
+    """
+    total = 0
     for pid in pids:
         try:
-            with open(f"/proc/{pid}/statm", "rb") as f:
-                total += int(f.read().split()[1]) * page
+            with open(f"/proc/{pid}/status", "rb") as f:
+                for line in f:
+                    if line.startswith((b"RssAnon:", b"RssShmem:")):
+                        total += int(line.split()[1]) * 1024
         except (OSError, IndexError, ValueError):
             pass
     return total
