@@ -11,6 +11,9 @@ import urllib.request
 
 from autograder.course import RELEASE, ROOT, SOURCE, TASKS
 
+# The environment of a newcomer who runs the venv's python without activating it: a bare PATH.
+CLEAN_ENV = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root"), "OMP_NUM_THREADS": "1"}
+
 # Moodle's grading worksheet (English), as downloaded before grading.
 EN = ('\ufeff"Identifier","Full name","Email address","Status","Grade","Maximum Grade","Grade can be changed",'
       '"Last modified (submission)","Last modified (grade)","Feedback comments"\r\n'

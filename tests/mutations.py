@@ -561,3 +561,27 @@ logits = self.lm_head(x)
 def expected_keys(mistake):
     """The keys a bug's ``mistake`` names: a str is one key, a tuple several (all must be named)."""
     return (mistake,) if isinstance(mistake, str) else tuple(mistake)
+
+
+# ------------------------------------------------------------ the end-to-end sample
+# tests/test_grader_mutations.py grades a sample through the real command: the first
+# BUG_SAMPLE bug students and ALT_SAMPLE alternative students of the packed catalogue.
+BUG_SAMPLE, ALT_SAMPLE = 4, 2
+
+
+def pack(table, prefix):
+    """{student id: {task: key}}: the i-th entry of each task goes to student i."""
+    by_task = {}
+    for key, entry in table.items():  # entry: (task, body, ...)
+        by_task.setdefault(entry[0], []).append(key)
+    students = {}
+    for task, keys in by_task.items():
+        for i, key in enumerate(keys):
+            students.setdefault(f"{prefix}{i:02d}", {})[task] = key
+    return students
+
+
+BUG_STUDENTS = dict(list(pack(BUGS, "bugs_").items())[:BUG_SAMPLE])
+ALT_STUDENTS = dict(list(pack(ALTERNATIVES, "alts_").items())[:ALT_SAMPLE])
+STUDENT_OF = {key: sid for table in (BUG_STUDENTS, ALT_STUDENTS) for sid, keys in table.items()
+              for key in keys.values()}

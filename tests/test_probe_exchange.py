@@ -17,7 +17,7 @@ import torch
 from autograder.checks import cases as checks_cases, reference, scoring
 from autograder.course import TASK
 from autograder.worker import execute, probe_exchange
-from autograder.worker.probe_exchange import RESULTS_FILE, take_results, valid_result
+from autograder.worker.probe_exchange import RESULTS_FILE, take_results
 
 N = 4
 MALFORMED = {
