@@ -77,3 +77,23 @@ def test_a_new_gradebook_is_stamped_with_alembics_head_without_running_alembic(t
     with api.Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}") as gb:
         stamped = gb.db.execute(api.text("SELECT version_num FROM alembic_version")).scalar()
     assert stamped == printed.split()[0]
+
+
+def test_gradebooks_of_one_url_share_an_engine_and_outlive_each_other(tmp_path):
+    """``nbconfig.gradebook_engine``: one engine per gradebook; closing one Gradebook leaves
+    another open on the same database working, and a later one reconnects."""
+    from nbgrader import api
+    from autograder import nbconfig
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    assert api.create_engine is nbconfig.gradebook_engine
+    first, second = api.Gradebook(url), api.Gradebook(url)
+    assert first.engine is second.engine
+    first.add_student("s1")
+    first.close()
+    assert [s.id for s in second.students] == ["s1"]
+    second.add_student("s2")
+    second.close()
+    with api.Gradebook(url) as third:
+        assert sorted(s.id for s in third.students) == ["s1", "s2"]
+    with api.Gradebook(f"sqlite:///{tmp_path / 'other.db'}") as other:
+        assert other.engine is not third.engine and other.students == []
