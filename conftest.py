@@ -13,7 +13,7 @@ for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ[name] = "1"
 os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-os.environ.setdefault("GPT_MAX_ITERS", "60")
+os.environ.setdefault("GPT_MAX_ITERS", "30")  # as the kit test: 06_training runs, briefly
 os.environ.setdefault("GPT_COURSE_DATA", str(ROOT / "source" / "gpt" / "data" / "input.txt"))
 os.environ.setdefault("MPLBACKEND", "Agg")
 
