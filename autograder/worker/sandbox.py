@@ -252,9 +252,9 @@ class SandboxedKernelManager(AsyncKernelManager):
     readonly_paths = List(Unicode(), config=True, help="""Extra files or
         folders bound read-only at their own paths (e.g. the data file).""")
     memory_limit_mb = Integer(2048, config=True, help="""RLIMIT_DATA of each
-        process, and the limit on the resident memory of all the sandbox's
-        processes together (watched every ``memory_poll_s``; the sandbox is
-        killed when over it)""")
+        process, and the limit on the memory all the sandbox's processes hold
+        together, resident anonymous and shared memory (``resident_bytes``;
+        watched every ``memory_poll_s``; the sandbox is killed when over it)""")
     memory_poll_s = Float(0.2, config=True, help="seconds between two looks at the sandbox's memory and disk")
     disk_limit_mb = Integer(256, config=True, help="""what the kernel may store in
         its writable folder (MiB, or 20,000 entries); over it the sandbox is killed""")
