@@ -36,7 +36,7 @@ def moodle_class(tmp_path_factory):
     roster.write_text("student_id,email\n1002,ivan@example.org\n", encoding="utf-8")
     out = base / "out"
     done = grade_command(export, "--out", out, "--moodle-worksheet", sheet, "--roster", roster)
-    return types.SimpleNamespace(export=export, out=out, done=done)
+    return types.SimpleNamespace(out=out, done=done)
 
 
 def _edit(folder, name, change):

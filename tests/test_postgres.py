@@ -6,6 +6,7 @@ import pytest
 
 import postgres
 from autograder.course import TASKS
+from lms import formgrader_students, grade_command, moodle_export  # tests/ is on sys.path
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +36,6 @@ def csv_totals(out):
 
 
 def test_grade_and_regrade_into_postgres(db_url, tmp_path):
-    from lms import formgrader_students, grade_command, moodle_export
     export = moodle_export(tmp_path / "export", {("Anna Petrova", "1001"): True, ("Ivan Ivanov", "1002"): False})
     out = tmp_path / "out"
     done = grade_command(export, "--out", out, "--db-url", db_url)
