@@ -1,12 +1,26 @@
 """Command line: ``python -m autograder grade|check|demo``."""
 import argparse
 import sys
+import zipfile
 
 import pathlib
 
 from . import demo, selfcheck
 from .classrun import gradebook, grade, moodle, report, roster
 from .worker.sandbox import bwrap_available
+
+
+def input_problem(submissions, roster_file=None, worksheet=None):
+    """Why the grade command cannot read its inputs (in Russian), or None; checked before any work."""
+    path = pathlib.Path(submissions)
+    if not path.exists():
+        return f"нет такой папки или архива с работами: {path}"
+    if path.is_file() and not zipfile.is_zipfile(path):
+        return f"{path}: не папка и не zip-архив с работами"
+    for option, value in (("--roster", roster_file), ("--moodle-worksheet", worksheet)):
+        if value and not pathlib.Path(value).is_file():
+            return f"{option}: нет такого файла: {value}"
+    return None
 
 
 def main(argv=None):
@@ -37,6 +51,10 @@ def main(argv=None):
         submissions = demo.build_class(pathlib.Path(args.out).parent / "submissions")
         args.submissions, args.cell_timeout = submissions, 60
         args.roster = args.db_url = args.moodle_worksheet = None
+    problem = input_problem(args.submissions, args.roster, args.moodle_worksheet)
+    if problem:
+        print(f"ошибка: {problem}", file=sys.stderr)
+        return 2
     sandbox = not args.unsafe_no_sandbox
     if sandbox:
         ok, why = bwrap_available()

@@ -138,3 +138,21 @@ def test_roster_accepts_moodle_exports():
         "777": {"first_name": "Пётр", "last_name": "Сидоров", "email": "petr@example.org"}}
     with pytest.raises(ValueError):
         roster.parse("name,email\nx,y\n")
+
+
+def test_grade_command_names_an_unusable_input_before_any_work(tmp_path, capsys):
+    """A missing folder, a file that is no zip, a missing roster or worksheet: exit 2, one
+    Russian line naming the input, and no OUT folder made."""
+    from autograder.__main__ import main
+    notebook = tmp_path / "01_head.ipynb"
+    notebook.write_text("{}", encoding="utf-8")
+    (tmp_path / "class").mkdir()
+    out = tmp_path / "out"
+    for args, words in [([str(tmp_path / "missing")], "нет такой папки или архива с работами"),
+                        ([str(notebook)], "не папка и не zip-архив"),
+                        ([str(tmp_path / "class"), "--roster", "nope.csv"], "--roster: нет такого файла: nope.csv"),
+                        ([str(tmp_path / "class"), "--moodle-worksheet", "no.csv"],
+                         "--moodle-worksheet: нет такого файла: no.csv")]:
+        assert main(["grade", *args, "--out", str(out)]) == 2
+        assert words in capsys.readouterr().err
+        assert not out.exists()
