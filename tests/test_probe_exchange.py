@@ -237,3 +237,30 @@ def test_hidden_cells_of_a_task_share_one_time_budget(monkeypatch):
     assert given == [40, 60, 45]
     clock[0] += 45
     assert not step.run_grader_code("diagnosis", 0, "") and len(given) == 3
+
+
+def test_a_kernel_killed_for_a_limit_after_its_notebook_ended_is_recorded(monkeypatch):
+    """A kernel the watchdog kills between two notebooks (a thread still allocating, files
+    still growing) keeps its event, named after the notebook it last ran."""
+    class KilledAfter04:
+        has_kernel, memory_exceeded, disk_exceeded, memory_limit_mb, disk_limit_mb = True, True, False, 2048, 256
+
+        async def is_alive(self):
+            return False
+
+        async def shutdown_kernel(self, now=False):
+            pass
+    monkeypatch.setattr(execute, "_SHARED_KERNEL", {"km": KilledAfter04(), "notebook": "04_block"})
+    record = execute.start_record()
+    step = execute.ProbingExecute(reuse_kernel=True)
+    step._notebook = "05_gpt_model"
+    fresh = step._kernel_manager(None)
+    assert not isinstance(fresh, KilledAfter04) and not step._reset_first
+    assert [(e.notebook, e.kind) for e in record.events] == [("04_block", "memory")]
+    assert execute._SHARED_KERNEL == {"km": fresh, "notebook": "05_gpt_model"}
+    killed = KilledAfter04()  # the last notebook's kernel, killed for its files after it ended
+    killed.memory_exceeded, killed.disk_exceeded = False, True
+    execute._SHARED_KERNEL["km"] = killed
+    execute.shutdown_shared_kernel()  # the student's end
+    assert [(e.notebook, e.kind) for e in record.events] == [("04_block", "memory"), ("05_gpt_model", "disk")]
+    assert execute._SHARED_KERNEL == {}

@@ -1,8 +1,11 @@
-"""What the sandbox's watchdog counts as memory held (fast: plain processes, no sandbox)."""
+"""What the sandbox's watchdog counts as memory held, and how its kills are reported
+(fast: plain processes, no sandbox)."""
 import subprocess
 import sys
+import types
 
-from autograder.worker.sandbox import resident_bytes
+from autograder.worker import sandbox
+from autograder.worker.sandbox import SandboxedKernelManager, resident_bytes
 
 MIB = 2**20
 HOLDER = """
@@ -30,3 +33,17 @@ def test_private_and_shared_memory_count_mapped_files_do_not(tmp_path):
         child.communicate("")
     assert 180 * MIB <= held < 180 * MIB + 100 * MIB, held / MIB   # 120 + 60 MiB and the interpreter
     assert resident_bytes([child.pid]) == 0                         # gone: nothing held
+
+
+def test_a_kill_by_the_watchdog_during_the_notebooks_own_check_is_reported(monkeypatch):
+    """At a notebook's end the grader checks the limits while the watchdog may find the same
+    excess: when the watchdog kills first, the check finds no process left, and must still
+    report the kill (it did not: the disk-fill attack once graded "ok")."""
+    km = SandboxedKernelManager()
+    km.provisioner = types.SimpleNamespace(process=types.SimpleNamespace(pid=2**22 + 1))
+
+    def watchdog_killed_first(root):
+        km.disk_exceeded = True  # the watchdog's thread: flag set, then every process killed
+        return []
+    monkeypatch.setattr(sandbox, "sandbox_processes", watchdog_killed_first)
+    assert km.check_limits() is True

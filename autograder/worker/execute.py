@@ -124,10 +124,17 @@ _SHARED_KERNEL = {}
 
 
 def shutdown_shared_kernel():
-    """Stop the kernel reused across one student's notebooks, if any."""
+    """Stop the kernel reused across one student's notebooks, if any.
+
+    A kernel its watchdog killed after its last notebook ended (a thread still
+    allocating, files still growing) leaves that notebook's event in the record.
+    """
     km = _SHARED_KERNEL.pop("km", None)
+    notebook = _SHARED_KERNEL.pop("notebook", None)
     if km is None:
         return
+    if notebook and (getattr(km, "memory_exceeded", False) or getattr(km, "disk_exceeded", False)):
+        RECORD.event(notebook, *death_kind(km))
     try:
         if km.has_kernel:
             run_sync(km.shutdown_kernel)(now=True)
@@ -229,6 +236,7 @@ class ProbingExecute(Execute):
         if km is None:
             km = self.kernel_manager_class(kernel_name=self.kernel_name or "python3", parent=self)
             _SHARED_KERNEL["km"] = km
+        _SHARED_KERNEL["notebook"] = self._notebook
         return km
 
     def _prepare_workdir(self, resources):

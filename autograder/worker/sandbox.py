@@ -527,11 +527,15 @@ class SandboxedKernelManager(AsyncKernelManager):
         return "killed"
 
     def check_limits(self):
-        """Check the limits now (e.g. at the end of a notebook); True if the sandbox was killed."""
+        """Check the limits now (e.g. at the end of a notebook); True if the sandbox was killed.
+
+        The watchdog may find the same excess at the same moment and kill first: this
+        check then finds no process left, but the watchdog set its flag before killing.
+        """
         process = getattr(self.provisioner, "process", None)
-        if process is None or self.memory_exceeded or self.disk_exceeded:
-            return self.memory_exceeded or self.disk_exceeded
-        return self._check_limits(process.pid) == "killed"
+        if process is not None and not (self.memory_exceeded or self.disk_exceeded):
+            self._check_limits(process.pid)
+        return self.memory_exceeded or self.disk_exceeded
 
     def _stop_watchdog(self):
         if self._watchdog:
