@@ -20,7 +20,7 @@ from ..course import ASSIGNMENT, GRADED_GLOB
 from .. import results
 from ..nbconfig import course_config
 from . import execute
-from .feedback import StripHiddenTests
+from .feedback import FeedbackExporter, StripHiddenTests
 
 RESULT_FILE = "result.json"
 LOG_FILE = "grading.log"
@@ -50,6 +50,7 @@ def grading_config(course, student, secret, cell_timeout, sandbox, reference_dir
     c.LimitOutput.max_lines = 300
     c.LimitOutput.max_traceback = 60
     c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, StripHiddenTests]
+    c.GenerateFeedback.exporter_class = FeedbackExporter
     return c
 
 
