@@ -100,7 +100,7 @@ def test_release_has_the_seed_stub_in_exactly_five_regions():
 
 def _run(folder, name):
     nb = nbformat.read(str(folder / f"{name}.ipynb"), as_version=4)
-    NotebookClient(nb, timeout=300, allow_errors=True, kernel_name="python3",
+    NotebookClient(nb, timeout=300, allow_errors=True, kernel_name="python3", shutdown_kernel="immediate",
                    resources={"metadata": {"path": str(folder)}}).execute()
     return nb
 

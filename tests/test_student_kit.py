@@ -40,7 +40,8 @@ def run(folder, name):
     """Execute notebook ``name`` in ``folder`` (saved back, as a student would) and return it."""
     path = folder / name
     nb = nbformat.read(str(path), as_version=4)
-    NotebookClient(nb, timeout=300, allow_errors=True, kernel_name="python3",
+    # killed when done, as nbval does: a graceful exit tears torch down (~0.4 CPU-s a kernel)
+    NotebookClient(nb, timeout=300, allow_errors=True, kernel_name="python3", shutdown_kernel="immediate",
                    resources={"metadata": {"path": str(folder)}}).execute(env=kernel_env())
     nbformat.write(nb, str(path))
     return nb
