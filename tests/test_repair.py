@@ -316,3 +316,30 @@ def test_an_intact_notebook_with_a_copied_export_cell_is_left_alone():
     student.cells.insert(3, nbformat.v4.new_code_cell(original.cells[2].source))   # the imports, again
     nb, notes = repaired(student, "00_data")
     assert notes == [] and layout(nb) == layout(student)
+
+
+def _ranked_match(cells, candidates, release_source, preferred=()):
+    """``repair._best_match`` by its definition: every candidate compared, the best key wins."""
+    keyed = [((i in preferred, *repair._scores(cells[i].source, release_source), -i), i) for i in candidates]
+    keyed = [(key, i) for key, i in keyed if key[1] >= repair.MATCH_THRESHOLD]
+    return max(keyed)[1] if keyed else None
+
+
+def test_the_unchanged_cell_shortcut_picks_what_the_full_ranking_picks():
+    """Unchanged cells are found without comparing texts; the answer stays the ranking's, also with
+    duplicates, an exact copy outside the preferred cells, and edited or missing cells."""
+    nb = reference("00_data")
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    cells = ([nbformat.v4.new_code_cell(c.source) for c in code]
+             + [nbformat.v4.new_code_cell(c.source + "\nprint('edited')") for c in code[:4]]
+             + [nbformat.v4.new_code_cell(code[1].source), nbformat.v4.new_code_cell("# " + code[2].source)])
+    everyone = list(range(len(cells)))
+    shapes = [(everyone, ()), (everyone, {1, len(code) + 1}), (everyone[len(code):], ()),
+              (everyone[::2], set(everyone[1::3])), (everyone[len(code) - 2:], {len(code), len(cells) - 2})]
+    checked = 0
+    for candidates, preferred in shapes:
+        for release_cell in code:
+            assert (repair._best_match(cells, candidates, release_cell.source, preferred)
+                    == _ranked_match(cells, candidates, release_cell.source, preferred)), release_cell.source
+            checked += 1
+    assert checked == len(shapes) * len(code) > 50

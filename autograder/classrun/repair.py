@@ -201,6 +201,12 @@ def _best_match(cells, candidates, release_source, preferred=()):
 
     Ranked by: in ``preferred``, similarity, text ratio, then the earlier cell.
     """
+    want = _lines(release_source)
+    first_tier = sorted(i for i in candidates if i in preferred) if preferred else sorted(candidates)
+    if want:  # an unchanged cell of the first tier ranks first: no text comparison needed
+        exact = next((i for i in first_tier if _lines(cells[i].source) == want), None)
+        if exact is not None:
+            return exact
     best, best_key = None, None
     for index in candidates:
         score, ratio = _scores(cells[index].source, release_source)
