@@ -45,10 +45,10 @@ student-kit: setup
 	$(PY) tools/student_kit.py build/student-kit.zip
 
 # Two test processes, a group at a time (pytest-xdist): a group is a file, or the files that
-# read one graded class (conftest.py); the groups with most kernel tests go first (conftest.py).
-# Grading runs leave a core idle while they start, generate the course and write the report.
+# read one graded class (conftest.py). Grading runs leave a core idle while they start,
+# generate the course and write the report.
 test: setup
-	$(PY) -m pytest -n 2 --dist loadgroup --no-loadscope-reorder
+	$(PY) -m pytest -n 2 --dist loadgroup
 
 # The fast layer alone: in-process logic, no kernels, no grading runs (under a minute).
 test-fast: setup

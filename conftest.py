@@ -27,18 +27,7 @@ torch.set_num_threads(1)
 def pytest_collection_modifyitems(items):
     """Test processes take a group at a time (``--dist loadgroup``): a file is a group of its own,
     as with ``--dist loadfile``, unless its tests name one (``pytest.mark.xdist_group``), as the
-    files that read the same graded class do: one process grades it once (tests/conftest.py).
-
-    Groups are handed out in the order of the items (``make test`` passes
-    ``--no-loadscope-reorder``): those with the most kernel tests first, the fast layer last,
-    so that the long grading runs start at once and short groups fill the end."""
+    files that read the same graded class do: one process grades it once (tests/conftest.py)."""
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
-        if item.nodeid.endswith(".ipynb") or ".ipynb::" in item.nodeid:  # nbval: a kernel per notebook
-            item.add_marker(pytest.mark.slow)
-    group = {item: item.get_closest_marker("xdist_group").args[0] for item in items}
-    kernel_tests = {}
-    for item in items:
-        kernel_tests[group[item]] = kernel_tests.get(group[item], 0) + bool(item.get_closest_marker("slow"))
-    items.sort(key=lambda item: -kernel_tests[group[item]])
