@@ -1,7 +1,9 @@
 """Kernels started by SandboxedKernelManager can't reach the course, the network or the host.
 
 One sandboxed kernel runs a notebook of probes (module fixture); each test
-checks one of its answers. A second short notebook checks interrupts.
+checks one of its answers, for a kernel started afresh in the sandbox and (grader
+as root) for one forked from the zygote into it. Short notebooks check interrupts
+and that a forked kernel leaves nothing behind.
 """
 import json
 import os
@@ -26,6 +28,7 @@ PROBES = [
     """
 import json, os, socket, subprocess, sys, time
 R = {}
+R["torch_preloaded"] = "torch" in sys.modules  # a kernel forked from the zygote has it
 def attempt(name, fn):
     try:
         R[name] = ["ok", fn()]
@@ -39,6 +42,8 @@ R["uid"] = os.getuid()
 R["cwd"] = os.getcwd()
 R["home"] = os.environ.get("HOME")
 R["env_secret"] = os.environ.get(%r)
+R["status"] = dict(line.split(":\t", 1) for line in open("/proc/self/status").read().splitlines()
+                   if line.startswith(("Cap", "NoNewPrivs")))
 attempt("write_workdir", lambda: open("written.txt", "w").write("from the sandbox"))
 open("planted.txt", "w").close()
 attempt("replace_given", lambda: os.replace("planted.txt", "given.txt"))
@@ -92,21 +97,28 @@ def notebook(cells):
 
 
 class RecordingKernelManager(SandboxedKernelManager):
-    """Remembers the connection folders it made, so a test can check they are gone."""
+    """Remembers the connection folders it made and the kernels it forked."""
 
     made = []
+    forked = []
 
     def _make_sandbox_dir(self):
         super()._make_sandbox_dir()
         self.made.append(self._sandbox_dir)
 
+    def _fork_kernel(self, bwrap):
+        forked = super()._fork_kernel(bwrap)
+        self.forked.append(forked[0])
+        return forked
 
-def execute(nb, workdir, readonly_paths=(), **kw):
+
+def execute(nb, workdir, readonly_paths=(), fork_kernels=True, **kw):
     """Run ``nb`` in a sandboxed kernel; nbclient starts it in ``workdir`` (its cwd)."""
     from nbclient import NotebookClient
     from traitlets.config import Config
     config = Config()
     config.RecordingKernelManager.readonly_paths = [str(p) for p in readonly_paths]
+    config.RecordingKernelManager.fork_kernels = fork_kernels
     kw.setdefault("timeout", 60)
     client = NotebookClient(nb, kernel_manager_class=RecordingKernelManager, config=config,
                             resources={"metadata": {"path": str(workdir)}}, **kw)
@@ -114,8 +126,8 @@ def execute(nb, workdir, readonly_paths=(), **kw):
     return client
 
 
-@pytest.fixture(scope="module")
-def sandbox_run(tmp_path_factory):
+@pytest.fixture(scope="module", params=["forked", "started"])
+def sandbox_run(request, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("student")
     readonly = tmp_path_factory.mktemp("data") / "input.txt"
     readonly.write_text("course data")
@@ -125,14 +137,21 @@ def sandbox_run(tmp_path_factory):
     nb = notebook(["READONLY = %r" % str(readonly)] + PROBES)
     os.environ[SECRET_VAR] = "instructor-only"
     RecordingKernelManager.made.clear()
+    RecordingKernelManager.forked.clear()
     try:
-        client = execute(nb, workdir, readonly_paths=[readonly])
+        client = execute(nb, workdir, readonly_paths=[readonly], fork_kernels=request.param == "forked")
     finally:
         del os.environ[SECRET_VAR]
     made = list(RecordingKernelManager.made)
     text = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
     assert MARK in text, nb.cells[-1].outputs
     results = json.loads(text.split(MARK, 1)[1])
+    if request.param == "forked" and os.geteuid() == 0:
+        assert RecordingKernelManager.forked and results["torch_preloaded"], "no kernel was forked"
+    elif request.param == "forked":
+        pytest.skip("kernels are forked only for a grader running as root")
+    else:
+        assert not RecordingKernelManager.forked and not results["torch_preloaded"]
     return {"results": results, "workdir": workdir, "readonly": readonly, "before": before,
             "client": client, "sandbox_dirs": made}
 
@@ -195,6 +214,16 @@ def test_not_root(sandbox_run):
         assert sandbox_run["results"]["uid"] != 0
 
 
+def test_no_capabilities(sandbox_run):
+    """Whether the kernel was exec'd or forked from the root zygote, it holds no capability."""
+    status = sandbox_run["results"]["status"]
+    assert status["NoNewPrivs"] == "1", status
+    for name in ("CapInh", "CapPrm", "CapEff", "CapAmb"):
+        assert int(status[name], 16) == 0, status
+    if os.geteuid() == 0:  # dropped by the wrapper after its user namespace
+        assert int(status["CapBnd"], 16) == 0, status
+
+
 def test_no_nested_user_namespaces(sandbox_run):
     assert sandbox_run["results"]["nested_userns"] != ["ok", 0]
 
@@ -233,3 +262,51 @@ def test_interrupt_on_timeout(tmp_path):
     execute(nb, tmp_path, timeout=3, interrupt_on_timeout=True, allow_errors=True)
     assert time.monotonic() - start < 20
     assert "still alive" in "".join(o.get("text", "") for o in nb.cells[1].outputs)
+
+
+def _gone(pid, within_s=10):
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="kernels are forked only for a grader running as root")
+def test_a_forked_kernel_leaves_with_its_sandbox(tmp_path):
+    """Shut down, or killed with its sandbox (bwrap), a forked kernel leaves no process."""
+    from jupyter_client.manager import run_sync
+    RecordingKernelManager.forked.clear()
+    execute(notebook(["x = 1"]), tmp_path)
+    assert len(RecordingKernelManager.forked) == 1
+    assert _gone(RecordingKernelManager.forked[0])
+    km = RecordingKernelManager()
+    run_sync(km.start_kernel)(cwd=str(tmp_path))
+    try:
+        pid = RecordingKernelManager.forked[-1]
+        assert not _gone(pid, within_s=0.5)
+        run_sync(km._async_kill_kernel)()  # SIGKILL to bwrap, as a shutdown that timed out
+        assert _gone(pid)
+    finally:
+        run_sync(km.cleanup_resources)()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="kernels are forked only for a grader running as root")
+def test_the_zygote_leaves_with_the_process_that_started_it(tmp_path):
+    import subprocess
+    import sys
+    start = ("import os, sys\n"
+             "from autograder.worker import zygote\n"
+             "z = zygote.Zygote(dict(os.environ))\n"
+             "z.wait_ready()\n"
+             "print(z.process.pid, flush=True)\n"
+             "os.kill(os.getpid(), 9)\n")
+    done = subprocess.run([sys.executable, "-c", start], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert done.returncode == -9, done.stderr
+    assert _gone(int(done.stdout)), "the zygote outlived the process that started it"
