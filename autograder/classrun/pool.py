@@ -14,6 +14,8 @@ import os
 from ..course import DATA
 from ..results import StudentResult
 from ..worker import student as worker
+from ..worker import zygote
+from ..worker.sandbox import SandboxedKernelManager
 
 BATCH_PER_WORKER = 20
 
@@ -26,17 +28,38 @@ def kernel_environment():
             "PATH": os.environ.get("PATH", "")}
 
 
+def worker_environment():
+    """A worker's whole environment: this process's, with ``kernel_environment``, no PYTHONPATH."""
+    env = dict(os.environ, **kernel_environment())
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def shared_zygote(sandbox):
+    """(environment, socket) of a zygote this process starts for every worker's kernels, or None.
+
+    One zygote a run instead of one a worker: it imports torch once, while the
+    workers start (zygote.py); a worker whose kernels want another environment
+    starts its own.
+    """
+    if not (sandbox and zygote.supported()):
+        return None
+    env = SandboxedKernelManager().forked_kernel_env(worker_environment())
+    return env, zygote.for_env(env).socket_path
+
+
 def run(works, secret, cell_timeout, sandbox, reference_dir, fingerprint, jobs):
     """Yield (student id, StudentResult) as workers finish; ``works``: id -> work folder."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([worker.__name__])  # imported once, not once per worker
     queue, attempts = list(works), dict.fromkeys(works, 0)
+    shared = shared_zygote(sandbox) if works else None
     while queue:
         batch, queue = queue[:jobs * BATCH_PER_WORKER], queue[jobs * BATCH_PER_WORKER:]
         retry = []
         with concurrent.futures.ProcessPoolExecutor(
                 jobs, mp_context=context, initializer=worker.init_pool,
-                initargs=(kernel_environment(),)) as pool:
+                initargs=(worker_environment(), shared)) as pool:
             futures = {pool.submit(worker.grade_student, str(works[sid]), sid, secret, cell_timeout,
                                    sandbox, str(reference_dir), fingerprint, str(DATA)): sid
                        for sid in batch}

@@ -417,6 +417,11 @@ class SandboxedKernelManager(AsyncKernelManager):
         args += ["--setenv", "JPY_PARENT_PID", "1", "--"]
         return args
 
+    def forked_kernel_env(self, env):
+        """The environment of a kernel forked from a zygote, and so of the zygote: what bwrap
+        passes on to the holder when jupyter_client starts it with ``env``."""
+        return dict(self._kernel_env(env), JPY_PARENT_PID="1")
+
     def _kernel_env(self, env):
         keep = {k: v for k, v in env.items()
                 if any(fnmatch.fnmatchcase(k, pat) for pat in self.env_keep)}
@@ -498,13 +503,14 @@ class SandboxedKernelManager(AsyncKernelManager):
             self._release_workdir()
             self._claim_workdir(workdir)
         self._kernel_workdir = workdir
-        kw["env"] = self._kernel_env(kw.get("env") or os.environ)
+        given_env = kw.get("env") or os.environ
+        kw["env"] = self._kernel_env(given_env)
         kw["cwd"] = workdir
         self._fork = self._forked = None
         from . import zygote  # built on ENTER, above
         if self.fork_kernels and self._drop_uid() and zygote.can_fork(kernel_cmd):
             config = self.sandbox_config(workdir)
-            self._fork = (config, dict(kw["env"], JPY_PARENT_PID="1"),
+            self._fork = (config, self.forked_kernel_env(given_env),
                           [zygote.LAUNCHER] + kernel_cmd[3:])
             zygote.for_env(self._fork[1])  # imports torch while bwrap starts
             cmd = self.bwrap_args(workdir, self._sandbox_dir, kernel_cmd[:1]) + zygote.holder_cmd(config)

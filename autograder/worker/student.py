@@ -20,6 +20,7 @@ from ..course import ASSIGNMENT, GRADED_GLOB
 from .. import results
 from ..nbconfig import course_config
 from . import execute
+from . import zygote
 from .feedback import FeedbackExporter, StripHiddenTests
 
 RESULT_FILE = "result.json"
@@ -106,9 +107,12 @@ def _reason(api_result):
     return lines[-1].strip()[:300] if lines else "failed"
 
 
-def init_pool(environment):
-    """Pool initializer: kernels inherit this environment (and no PYTHONPATH); one torch thread."""
+def init_pool(environment, shared_zygote=None):
+    """Pool initializer: kernels inherit ``environment``; one torch thread; kernels are forked
+    from the main process's zygote, given as (its environment, its socket)."""
     import torch
+    os.environ.clear()
     os.environ.update(environment)
-    os.environ.pop("PYTHONPATH", None)
     torch.set_num_threads(1)
+    if shared_zygote:
+        zygote.use(*shared_zygote)

@@ -1,7 +1,8 @@
 """Sandboxed kernels forked from a process that has already imported torch.
 
-RUNS IN A GRADING WORKER PROCESS (``Zygote``, the client) and starts the zygote
-process (``_SERVER``). Starting a kernel costs ~2 CPU-s, nearly all of it importing
+RUNS IN THE MAIN PROCESS OR A GRADING WORKER (``Zygote``, the client; a run's main
+process starts one zygote for all its workers, ``pool.shared_zygote``) and starts the
+zygote process (``_SERVER``). Starting a kernel costs ~2 CPU-s, nearly all of it importing
 ipykernel and torch, which every student's first notebook does. The zygote imports
 them once; each kernel is a fork of it that enters a fresh bwrap sandbox's
 namespaces (``setns``, as ``nsenter`` does) and then becomes the same unprivileged
@@ -187,12 +188,15 @@ START_TIMEOUT_S = 120
 REPLY_TIMEOUT_S = 30
 
 
-def can_fork(kernel_cmd):
-    """True for an ipykernel of this Python (what the zygote imports), on Linux 5.6 or later
-    (``pidfd_getfd``), for a grader running as root."""
+def supported():
+    """Kernels can be forked here: a grader running as root, Linux 5.6 or later (``pidfd_getfd``)."""
     release = tuple(int(part) for part in re.findall(r"\d+", os.uname().release)[:2])
-    return (os.geteuid() == 0 and hasattr(os, "pidfd_open") and release >= (5, 6)
-            and len(kernel_cmd) >= 3 and kernel_cmd[1:3] == ["-m", "ipykernel_launcher"]
+    return os.geteuid() == 0 and hasattr(os, "pidfd_open") and release >= (5, 6)
+
+
+def can_fork(kernel_cmd):
+    """True for an ipykernel of this Python (what the zygote imports), where ``supported``."""
+    return (supported() and len(kernel_cmd) >= 3 and kernel_cmd[1:3] == ["-m", "ipykernel_launcher"]
             and os.path.realpath(kernel_cmd[0]) == os.path.realpath(sys.executable))
 
 
@@ -222,10 +226,17 @@ def find_holder(bwrap, timeout=REPLY_TIMEOUT_S):
 
 
 class Zygote:
-    """A zygote process for kernels with one environment, and the requests to it."""
+    """A zygote process for kernels with one environment, and the requests to it.
 
-    def __init__(self, env):
+    With ``socket_path``, one that another process started and owns (``use``).
+    """
+
+    def __init__(self, env, socket_path=None):
         self.env = dict(env)
+        self.process = self._ready = None
+        if socket_path:
+            self.socket_path = socket_path
+            return
         self.folder = tempfile.mkdtemp(prefix="jzyg-")  # 0700: only the grader connects
         self.socket_path = os.path.join(self.folder, "zygote")
         ready_read, ready_write = os.pipe()
@@ -237,6 +248,8 @@ class Zygote:
         self._lock = threading.Lock()
 
     def wait_ready(self, timeout=START_TIMEOUT_S):
+        if self._ready is None:
+            return
         with self._lock:
             if self._ready is None:
                 return
@@ -248,6 +261,8 @@ class Zygote:
                 raise RuntimeError(f"the kernel zygote did not start (exit code {self.process.poll()})")
 
     def alive(self):
+        if self.process is None:
+            return os.path.exists(self.socket_path)
         return self.process.poll() is None
 
     def spawn(self, holder, sandbox_cfg, argv):
@@ -275,6 +290,8 @@ class Zygote:
         return reply["pid"]
 
     def stop(self):
+        if self.process is None:  # another process's
+            return
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -304,6 +321,12 @@ def for_env(env):
                 zygote.stop()
             zygote = _zygotes[key] = Zygote(dict(key))
         return zygote
+
+
+def use(env, socket_path):
+    """Kernels with ``env`` come from the zygote at ``socket_path`` (started by the main process)."""
+    with _zygotes_lock:
+        _zygotes[_key(env)] = Zygote(env, socket_path)
 
 
 @atexit.register

@@ -1,0 +1,27 @@
+"""Which zygote a kernel is forked from (fast: no zygote process is started)."""
+from autograder.classrun import pool
+from autograder.worker import zygote
+from autograder.worker.sandbox import SandboxedKernelManager
+
+
+def test_a_worker_uses_the_main_process_zygote_for_kernels_with_its_environment(monkeypatch, tmp_path):
+    monkeypatch.setattr(zygote, "_zygotes", {})
+    env = SandboxedKernelManager().forked_kernel_env(pool.worker_environment())
+    socket_path = tmp_path / "zygote"
+    socket_path.touch()  # stands for the socket of a zygote another process runs
+    zygote.use(env, str(socket_path))
+    # jupyter_client adds the kernel's folder and session name; no import reads them
+    found = zygote.for_env(dict(env, PWD="/somewhere", JPY_SESSION_NAME="01_head.ipynb"))
+    assert found.socket_path == str(socket_path) and found.process is None
+    found.stop()  # another process's: left alone
+
+
+def test_the_zygote_environment_is_the_forked_kernels(monkeypatch):
+    """What the main process computes for its zygote is what a worker's manager forks with."""
+    monkeypatch.setattr("os.environ", pool.worker_environment())
+    km = SandboxedKernelManager()
+    env = km.forked_kernel_env(pool.worker_environment())
+    assert env["JPY_PARENT_PID"] == "1" and "PYTHONPATH" not in env
+    assert env["OMP_NUM_THREADS"] == "1" and env["HOME"] == "/tmp"
+    assert zygote._key(env) == zygote._key(km.forked_kernel_env(dict(pool.worker_environment(),
+                                                                          PWD="/w")))
