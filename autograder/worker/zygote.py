@@ -189,9 +189,15 @@ REPLY_TIMEOUT_S = 30
 
 
 def supported():
-    """Kernels can be forked here: a grader running as root, Linux 5.6 or later (``pidfd_getfd``)."""
+    """Kernels can be forked here: a grader running as root, Linux 5.6 or later (``pidfd_getfd``),
+    which Yama's ``ptrace_scope`` 3 would refuse even to root."""
     release = tuple(int(part) for part in re.findall(r"\d+", os.uname().release)[:2])
-    return os.geteuid() == 0 and hasattr(os, "pidfd_open") and release >= (5, 6)
+    try:
+        with open("/proc/sys/kernel/yama/ptrace_scope") as f:
+            no_attach = f.read().strip() == "3"
+    except OSError:  # no Yama
+        no_attach = False
+    return os.geteuid() == 0 and hasattr(os, "pidfd_open") and release >= (5, 6) and not no_attach
 
 
 def can_fork(kernel_cmd):
