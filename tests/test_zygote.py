@@ -25,3 +25,11 @@ def test_the_zygote_environment_is_the_forked_kernels(monkeypatch):
     assert env["OMP_NUM_THREADS"] == "1" and env["HOME"] == "/tmp"
     assert zygote._key(env) == zygote._key(km.forked_kernel_env(dict(pool.worker_environment(),
                                                                           PWD="/w")))
+
+
+def test_a_zygote_that_does_not_answer_is_named(tmp_path):
+    """A worker whose shared zygote is gone gets a grader error saying so, not an AttributeError."""
+    import pytest
+    gone = zygote.Zygote({}, str(tmp_path / "zygote"))
+    with pytest.raises(RuntimeError, match="did not answer .*started by another process"):
+        gone.spawn(holder=1, sandbox_cfg={}, argv=[])

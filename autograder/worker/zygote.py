@@ -163,11 +163,11 @@ listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 listener.bind(sys.argv[1])
 listener.listen(64)
 parent = os.getppid()
-signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # entrants are reaped by the kernel
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # entrants are reaped by Linux
 os.write(int(sys.argv[2]), b"ready")
 os.close(int(sys.argv[2]))
 try:
-    while os.getppid() == parent:  # the worker that started it is alive
+    while os.getppid() == parent:  # the process that started it is alive
         if not select.select([listener], [], [], 1.0)[0]:
             continue
         conn = listener.accept()[0]
@@ -285,15 +285,20 @@ class Zygote:
                 while chunk := conn.recv(65536):
                     chunks.append(chunk)
         except OSError as error:
-            raise RuntimeError(f"the kernel zygote did not answer ({error}; "
-                               f"exit code {self.process.poll()})") from error
+            raise RuntimeError(f"the kernel zygote did not answer ({error}; {self._state()})") from error
         try:
             reply = json.loads(b"".join(chunks))
         except ValueError:
-            raise RuntimeError(f"the kernel zygote gave no answer (exit code {self.process.poll()})") from None
+            raise RuntimeError(f"the kernel zygote gave no answer ({self._state()})") from None
         if "pid" not in reply:
             raise RuntimeError(f"the kernel zygote could not fork a kernel: {reply.get('error')}")
         return reply["pid"]
+
+    def _state(self):
+        if self.process is None:
+            return f"started by another process, at {self.socket_path}"
+        code = self.process.poll()
+        return "running" if code is None else f"exit code {code}"
 
     def stop(self):
         if self.process is None:  # another process's
