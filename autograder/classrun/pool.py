@@ -35,8 +35,9 @@ def worker_environment():
     return env
 
 
-def shared_zygote(sandbox):
-    """(environment, socket) of a zygote this process starts for every worker's kernels, or None.
+def shared_zygote(sandbox, environment):
+    """(environment, socket) of a zygote this process starts for the kernels of workers with
+    ``environment``, or None.
 
     One zygote a run instead of one a worker: it imports torch once, while the
     workers start (zygote.py); a worker whose kernels want another environment
@@ -44,7 +45,7 @@ def shared_zygote(sandbox):
     """
     if not (sandbox and zygote.supported()):
         return None
-    env = SandboxedKernelManager().forked_kernel_env(worker_environment())
+    env = SandboxedKernelManager().forked_kernel_env(environment)
     return env, zygote.for_env(env).socket_path
 
 
@@ -53,13 +54,14 @@ def run(works, secret, cell_timeout, sandbox, reference_dir, fingerprint, jobs):
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([worker.__name__])  # imported once, not once per worker
     queue, attempts = list(works), dict.fromkeys(works, 0)
-    shared = shared_zygote(sandbox) if works else None
+    environment = worker_environment()
+    shared = shared_zygote(sandbox, environment) if works else None
     while queue:
         batch, queue = queue[:jobs * BATCH_PER_WORKER], queue[jobs * BATCH_PER_WORKER:]
         retry = []
         with concurrent.futures.ProcessPoolExecutor(
                 jobs, mp_context=context, initializer=worker.init_pool,
-                initargs=(worker_environment(), shared)) as pool:
+                initargs=(environment, shared)) as pool:
             futures = {pool.submit(worker.grade_student, str(works[sid]), sid, secret, cell_timeout,
                                    sandbox, str(reference_dir), fingerprint, str(DATA)): sid
                        for sid in batch}

@@ -164,8 +164,8 @@ def python_roots(executable=None):
     return sorted(r for r in found if not any(r != o and _under(r, o) for o in found))
 
 
-def sandbox_processes(root):
-    """Pids of the processes below ``root`` (host pids, read from /proc)."""
+def sandbox_processes(*roots):
+    """Pids of the processes below ``roots`` (host pids, read from /proc once)."""
     children = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -178,7 +178,7 @@ def sandbox_processes(root):
         # "pid (comm) state ppid ...": comm may hold spaces and parentheses
         fields = stat_line[stat_line.rfind(b")") + 2:].split()
         children.setdefault(int(fields[1]), []).append(int(entry))
-    found, todo = [], [root]
+    found, todo = [], list(roots)
     while todo:
         pid = todo.pop()
         for child in children.get(pid, ()):
@@ -553,15 +553,15 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def _sandbox_pids(self, root):
         """Host pids of the sandbox's processes: below bwrap, and the forked kernel and its own."""
-        pids = sandbox_processes(root)
+        kernel = []
         if self._forked:
             pid, namespace = self._forked
             try:
                 if os.stat(f"/proc/{pid}/ns/pid").st_ino == namespace:
-                    pids += [pid] + sandbox_processes(pid)
+                    kernel = [pid]
             except OSError:  # gone
                 pass
-        return pids
+        return kernel + sandbox_processes(root, *kernel)
 
     def _watch_limits(self, root, stop):
         """Kill the whole sandbox when its processes together hold too much memory,
