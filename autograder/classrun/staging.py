@@ -14,6 +14,7 @@ import tempfile
 import nbformat
 
 from ..course import ASSIGNMENT, NOTEBOOKS
+from ..worker import kernel_folders
 from ..worker.student import LOG_FILE, RESULT_FILE
 from .. import results
 from . import repair
@@ -107,5 +108,5 @@ def collect_work(course, work, student_id, logs):
     if (work / LOG_FILE).is_file():
         logs.mkdir(parents=True, exist_ok=True)
         shutil.copy(work / LOG_FILE, logs / f"{student_id}.log")
-    shutil.rmtree(work, ignore_errors=True)
+    kernel_folders.remove(work)  # holds the kernel's folder: whatever it nested there, no link followed
     return record

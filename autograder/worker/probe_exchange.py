@@ -3,17 +3,17 @@
 Only tensors cross: the grader writes the cases (secret inputs and weights)
 under a fresh name and renames them into place; the kernel runs
 ``kernel/probe.py`` on them and saves plain dicts of tensors, which the grader
-reads through a no-follow handle, size-capped, with ``weights_only=True``.
+reads through a no-follow, non-blocking handle, size-capped, with
+``weights_only=True`` (``kernel_folders``: every step through descriptors).
 """
 import os
 import pathlib
-import shutil
-import stat
 import time
 
 import torch
 
 from ..kernel.probe import PLAIN_DTYPES, TENSOR_KEYS, TEXT_KEYS
+from . import kernel_folders
 
 CASES_FILE = ".grader_cases.pt"
 RESULTS_FILE = ".grader_results.pt"
@@ -63,87 +63,49 @@ def take_findings(workdir):
             and all(isinstance(k, str) and isinstance(v, str) for k, v in f.items())]
 
 
-def _open_up(folder):
-    """Make ``folder`` writable by its owner, never through a link the kernel swapped in."""
-    try:
-        fd = os.open(folder, os.O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.chmod(f"/proc/self/fd/{fd}", 0o700)  # the folder opened above, whatever its name now
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _writable_again(function, path, _):
-    """rmtree's error handler: open up the folder that refused (the next pass removes it)."""
-    _open_up(os.path.dirname(path))
-    _open_up(path)
-
-
 def remove(path):
-    """Remove a file, a link or a folder the kernel may have planted at ``path``.
-
-    Folders the kernel made read-only are opened up first; returns True when
-    nothing is left at ``path``.
-    """
-    try:
-        if os.path.isdir(path) and not os.path.islink(path):
-            _open_up(path)
-            for _ in range(8):  # each pass opens up what refused it, one level deeper
-                shutil.rmtree(path, onerror=_writable_again)
-                if not os.path.lexists(path):
-                    break
-        else:
-            os.unlink(path)
-    except FileNotFoundError:
-        pass
-    except PermissionError:  # a file in a folder the kernel made read-only
-        _open_up(os.path.dirname(os.path.abspath(path)))
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
-    except OSError:
-        pass
-    return not os.path.lexists(path)
+    """Remove a file, a link or a folder the kernel may have planted at ``path`` (nothing
+    followed, folders it made read-only opened up on their descriptors); True when
+    nothing is left at ``path``."""
+    return kernel_folders.remove(path)
 
 
 def put_cases(workdir, cases):
     """Write ``cases`` where the kernel reads them; False if something blocks the name."""
-    if not all([remove(workdir / RESULTS_FILE), remove(workdir / CASES_FILE)]):
-        return False  # stale results could be read as this probe's
-    partial = workdir / f".grader-{os.getpid()}-{time.monotonic_ns()}.tmp"
     try:
-        torch.save(cases, partial)  # a fresh name: nothing planted there to follow
-        os.replace(partial, workdir / CASES_FILE)
-    except OSError:  # the folder made read-only, or something planted there again
-        remove(partial)
+        with kernel_folders.folder(workdir) as fd:
+            if not (kernel_folders.remove_at(fd, RESULTS_FILE) and kernel_folders.remove_at(fd, CASES_FILE)):
+                return False  # stale results could be read as this probe's
+            partial = f".grader-{os.getpid()}-{time.monotonic_ns()}.tmp"
+            try:
+                with kernel_folders.create(fd, partial) as f:  # a new file: nothing planted to follow
+                    torch.save(cases, f)
+                os.replace(partial, CASES_FILE, src_dir_fd=fd, dst_dir_fd=fd)
+            except OSError:  # the folder made read-only, or something planted there again
+                kernel_folders.remove_at(fd, partial)
+                return False
+    except OSError:  # the kernel's folder itself is gone
         return False
     return True
 
 
 def take_results(workdir, count):
     """The kernel's results (a list of ``count`` dicts, any length if None), or (None, why)."""
-    path = workdir / RESULTS_FILE
-    remove(workdir / CASES_FILE)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError as exc:  # none, or a link planted there (removed, never followed)
-        remove(path)
-        return None, f"no results ({exc.strerror})"
-    try:
-        with os.fdopen(fd, "rb") as f:
-            info = os.fstat(f.fileno())
-            if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RESULTS_BYTES:
-                return None, "results not a regular file or too big"
-            got = torch.load(f, weights_only=True)
-    except Exception as exc:  # planted or truncated by the kernel: its own task fails
-        return None, f"unreadable results ({type(exc).__name__})"
-    finally:
-        remove(path)
+        with kernel_folders.folder(workdir) as fd:
+            kernel_folders.remove_at(fd, CASES_FILE)
+            f = kernel_folders.open_regular(fd, RESULTS_FILE, MAX_RESULTS_BYTES)
+            try:
+                if f is None:  # none, or a link, FIFO or folder planted there (removed, never opened)
+                    return None, "no results, or not a regular file within the size limit"
+                with f:
+                    got = torch.load(f, weights_only=True)
+            except Exception as exc:  # planted or truncated by the kernel: its own task fails
+                return None, f"unreadable results ({type(exc).__name__})"
+            finally:
+                kernel_folders.remove_at(fd, RESULTS_FILE)
+    except OSError as exc:
+        return None, f"the kernel's folder cannot be opened ({exc.strerror})"
     if not isinstance(got, list) or (count is not None and len(got) != count):
         return None, "malformed results"
     if count is not None and not all(valid_result(g) for g in got):
