@@ -1,87 +1,20 @@
 """The report and a feedback page in headless Chromium: no console errors, the table sorts and
 filters, its links open the right pages. Screenshots go to build/screenshots/ for a person to look at."""
-import contextlib
-import os
-import functools
-import http.server
-import shutil
-import threading
-
 import pytest
 
 from autograder.classrun import report
-from autograder.course import ROOT
+from browser import SHOTS, check_clean, chromium, missing, open_page, served
 from test_report import INFO, make_results
 
 pytestmark = pytest.mark.xdist_group("moodle-class")  # reads the graded Moodle class of conftest.py
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SHOTS = ROOT / "build" / "screenshots"
-
-playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (make setup)")
-if not os.path.exists(CHROMIUM):
-    pytest.skip("no Chromium: `make setup` installs Debian's chromium as root; none could be installed here",
-                allow_module_level=True)
+if missing():
+    pytest.skip(missing(), allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield chromium
-        chromium.close()
-
-
-@contextlib.contextmanager
-def served(folder):
-    """OUT served over HTTP on loopback (a free port)."""
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            requests.append(args)
-
-    requests = []
-    handler = functools.partial(Quiet, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-# nbgrader's feedback template loads MathJax from a CDN; offline that one request fails. Nothing else
-# may leave the machine, and the report itself loads nothing at all.
-NBGRADER_CDN = "https://cdnjs.cloudflare.com/ajax/libs/mathjax/"
-
-
-def local(url):
-    return url.startswith(("file:", "data:", "about:", "http://127.0.0.1"))
-
-
-def open_page(browser, url, errors, external):
-    page = browser.new_page(viewport={"width": 1300, "height": 900})
-    page.route("**/*", lambda route: route.continue_() if local(route.request.url) else route.abort())
-    page.on("request", lambda r: None if local(r.url) else external.append(r.url))
-    page.on("console", lambda m: errors.append((m.text, m.location.get("url", "")))
-            if m.type == "error" else None)
-    page.on("pageerror", lambda exc: errors.append((f"page error: {exc}", "")))
-    page.goto(url)
-    page.wait_for_load_state("load")
-    return page
-
-
-def check_clean(errors, external, allowed=()):
-    """No console errors and no requests off the machine, but for the ``allowed`` URL prefixes."""
-    blocked = [u for u in external if not u.startswith(allowed)] if allowed else list(external)
-    assert not blocked, blocked
-    real = [(text, where) for text, where in errors
-            if not (allowed and where.startswith(allowed) and "Failed to load resource" in text)
-            and not where.endswith("/favicon.ico")]    # the bare test server has no icon for nbgrader's page
-    assert not real, real
+    with chromium() as launched:
+        yield launched
 
 
 def column(page, index):
@@ -137,7 +70,7 @@ def check_report(browser, base, out, results, tag):
     with page.expect_navigation():
         page.click("#grading-summary a")
     assert page.url.endswith(f"report.html#s-{sid}")
-    check_clean(errors, external, (NBGRADER_CDN,))
+    check_clean(errors, external)
     page.close()
 
 
@@ -157,3 +90,31 @@ def test_graded_class_in_chromium_served(browser, moodle_class):
     assert results["1002"].submission
     with served(out) as base:
         check_report(browser, base, out, results, "graded")
+
+
+def test_a_feedback_page_runs_no_student_script(browser, tmp_path):
+    """A feedback page made from hostile markdown and outputs runs nothing, opened from disk or
+    served; and were the sanitiser ever to miss a script, the page's policy still refuses it."""
+    from autograder.worker.feedback import FeedbackExporter
+    from test_feedback import RESOURCES, SCRIPTED, _hostile
+    page_html, _ = FeedbackExporter().from_notebook_node(_hostile(), RESOURCES)
+    (tmp_path / "secret.txt").write_text("secret")
+    folder = tmp_path / "feedback" / "s1"
+    folder.mkdir(parents=True)
+    (folder / "01_head.html").write_text(page_html, encoding="utf-8")
+    missed = page_html.replace("</body>", f"<script>{SCRIPTED}; fetch('../../secret.txt')</script>"
+                                          f"<img src=x onerror=\"{SCRIPTED}\"></body>", 1)
+    (folder / "missed.html").write_text(missed, encoding="utf-8")
+    requests = []
+    with served(tmp_path, requests) as base:
+        for url in (folder.as_uri() + "/01_head.html", folder.as_uri() + "/missed.html",
+                    f"{base}/feedback/s1/01_head.html", f"{base}/feedback/s1/missed.html"):
+            errors, external = [], []
+            page = open_page(browser, url, errors, external)
+            assert page.evaluate("typeof window.pwned") == "undefined", url
+            assert page.locator("table").count() >= 1 and "Шаг" in page.inner_text("body")
+            refused = [text for text, _ in errors if "Content Security Policy" in text]
+            assert ("missed" in url) == bool(refused), (url, errors)
+            assert not external, external
+            page.close()
+    assert not [r for r in requests if "secret" in r], requests

@@ -9,6 +9,10 @@ from autograder.course import HIDDEN_BEGIN
 from autograder.worker.feedback import TEMPLATES, FeedbackExporter, StripHiddenTests
 
 
+RESOURCES = {"nbgrader": {"notebook": "01_head", "score": 1, "max_score": 2, "late_penalty": 0}}
+SCRIPTED = "window.pwned = 1"
+
+
 def _notebook():
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell("# Шаг 1"),
@@ -16,7 +20,7 @@ def _notebook():
     return nb
 
 
-def test_pages_are_nbconverts_and_later_exporters_compile_no_template(monkeypatch):
+def test_later_exporters_compile_no_template(monkeypatch):
     """nbgrader makes an exporter per student: the second compiles nothing, the pages match."""
     compiled = []
     compile_template = jinja2.Environment.compile
@@ -27,13 +31,12 @@ def test_pages_are_nbconverts_and_later_exporters_compile_no_template(monkeypatc
     monkeypatch.setattr(jinja2.Environment, "compile", counted)
     monkeypatch.setattr(TEMPLATES, "_code", {})  # as in a new worker
     nb = _notebook()
-    plain, _ = HTMLExporter().from_notebook_node(copy.deepcopy(nb))
-    compiled.clear()
-    first, _ = FeedbackExporter().from_notebook_node(copy.deepcopy(nb))
+    first, _ = FeedbackExporter().from_notebook_node(copy.deepcopy(nb), RESOURCES)
     assert compiled, "the first exporter compiles its templates"
     compiled.clear()
-    second, _ = FeedbackExporter().from_notebook_node(copy.deepcopy(nb))
-    assert compiled == [] and first == second == plain
+    second, _ = FeedbackExporter().from_notebook_node(copy.deepcopy(nb), RESOURCES)
+    assert compiled == [] and first == second
+    assert "<h1" in first and "Шаг 1" in first
 
 
 def test_hidden_part_of_a_test_cell_is_not_shown():
@@ -41,3 +44,43 @@ def test_hidden_part_of_a_test_cell_is_not_shown():
     shown = nb.cells[1].source
     assert "secret_check" not in shown and HIDDEN_BEGIN not in shown
     assert shown.startswith("assert 1 + 1 == 2") and "скрытые тесты не показываются" in shown
+
+
+def _hostile():
+    """What a student can put into a page: HTML in markdown, HTML, Markdown, JavaScript, widget
+    and SVG outputs, widget state in the notebook's metadata."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {
+        "state": {}, "version_major": 2, "version_minor": 0, "x": "</script><script>%s</script>" % SCRIPTED}}
+    output = nbformat.v4.new_output
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Шаг\n\n<script>%s</script>\n\n<img src=x onerror='%s'> "
+                                      "<a href='javascript:%s'>ссылка</a> <iframe src='http://example.org'></iframe>"
+                                      "\n\n| a | b |\n|---|---|\n| 1 | 2 |" % (SCRIPTED, SCRIPTED, SCRIPTED)),
+        nbformat.v4.new_code_cell("x", outputs=[
+            output("display_data", data={"text/html": "<b onclick='%s'>жирный</b><script>%s</script>"
+                                                      "<form action='http://example.org'><input></form>"
+                                                      % (SCRIPTED, SCRIPTED), "text/plain": "b"}),
+            output("display_data", data={"application/javascript": SCRIPTED, "text/plain": "js"}),
+            output("display_data", data={"application/vnd.jupyter.widget-view+json": {
+                "model_id": "</script><script>%s</script>" % SCRIPTED, "version_major": 2, "version_minor": 0},
+                "text/plain": "widget"}),
+            output("display_data", data={"image/svg+xml": "<svg xmlns='http://www.w3.org/2000/svg'>"
+                                                          "<script>%s</script></svg>" % SCRIPTED}),
+            output("display_data", data={"text/markdown": "<script>%s</script>" % SCRIPTED}),
+        ])]
+    return nb
+
+
+def test_student_html_is_sanitised_and_the_page_runs_no_script():
+    page, _ = FeedbackExporter().from_notebook_node(_hostile(), RESOURCES)
+    head, body = page.split("</head>", 1)
+    first = head.split("<head>", 1)[1].lstrip().split(">", 1)[0]  # the policy comes before anything else
+    assert first.startswith("<meta") and "Content-Security-Policy" in first and "script-src 'none'" in first
+    assert "<script" not in head.lower()
+    lowered = body.lower()
+    for needle in ("<script", "onerror", "onclick", "javascript:", "<iframe", "<form", "http://example.org"):
+        assert needle not in lowered, needle
+    assert "<table>" in page and "<h1" in page and "жирный" in page          # what is harmless stays
+    assert "вывод JavaScript не показывается" in page and "<pre>widget</pre>" in page  # a widget's text
+    assert "data:image/svg+xml;base64," in page                               # SVG only as an image

@@ -4,11 +4,11 @@ import re
 
 from autograder.classrun import report
 from autograder.results import Event, RunInfo, StudentResult, TaskResult
+from autograder.worker.feedback import PAGE_POLICY
 
 HOSTILE = '<img src=x onerror="alert(1)">'
-# what nbgrader's feedback template loads (from a CDN)
-MATHJAX = ('<script src="https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.7/latest.js'
-           '?config=TeX-AMS_CHTML-full,Safe" type="text/javascript"></script>')
+# the head of a feedback page as the grading worker writes it (worker/feedback.py)
+POLICY = f'<meta http-equiv="Content-Security-Policy" content="{PAGE_POLICY}">'
 
 
 def make_results(out):
@@ -16,7 +16,7 @@ def make_results(out):
     def page(sid, name):
         path = out / "feedback" / sid / f"{name}.html"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"<!DOCTYPE html>\n<html><head><title>{name}</title>{MATHJAX}</head>\n<body class='x'>\n"
+        path.write_text(f"<!DOCTYPE html>\n<html><head><title>{name}</title>{POLICY}</head>\n<body class='x'>\n"
                         f"<p>nbgrader page {name}</p></body></html>", encoding="utf-8")
         return f"feedback/{sid}/{name}.html"
 

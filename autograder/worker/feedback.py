@@ -1,14 +1,57 @@
-"""nbgrader's feedback pages, made by a grading worker: no hidden-test source reaches
-students, and the page templates are compiled once per worker, not once per student.
+"""nbgrader's feedback pages, made by a grading worker: safe to open, no hidden-test source,
+and the page templates compiled once per worker, not once per student.
 
 RUNS IN A GRADING WORKER (nbgrader's generate_feedback).
 """
+import os
+import re
+
 import jinja2
+import nbgrader
+import nh3
 from nbconvert.exporters import HTMLExporter
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from ..course import HIDDEN_BEGIN
 from ..notebooks import visible_part
+
+TEMPLATE_DIR = os.path.join(os.path.dirname(__file__), "templates")
+FORMGRADER = os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader")
+NBGRADER_TEMPLATES = os.path.join(FORMGRADER, "templates")  # its feedback template
+BOOTSTRAP_CSS = os.path.join(FORMGRADER, "static", "node_modules", "bootstrap", "dist", "css")
+# A feedback page runs no script, loads nothing but what it holds, sends nothing anywhere.
+PAGE_POLICY = ("default-src 'none'; script-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+               "font-src data:; base-uri 'none'; form-action 'none'")
+# What student HTML may keep (markdown cells, HTML and Markdown outputs): nh3's tags, with
+# class and id for the page's own styling; links and images by ordinary or relative URLs.
+SAFE_ATTRIBUTES = {**{tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()},
+                   "*": {"class", "id", "title", "lang"}}
+SAFE_URL_SCHEMES = {"http", "https", "mailto", "data"}
+
+
+def _inline_images_only(tag, attribute, value):
+    """An image's source is kept only when the page holds it (a data: URL): the page loads nothing."""
+    if tag == "img" and attribute == "src" and not value.startswith("data:image/"):
+        return None
+    return value
+
+
+def safe_html(text):
+    """Student HTML without scripts, handlers, styles, frames, forms, foreign schemes or images
+    from elsewhere."""
+    if not text:
+        return ""
+    return nh3.clean(str(text), attributes=SAFE_ATTRIBUTES, url_schemes=SAFE_URL_SCHEMES,
+                     attribute_filter=_inline_images_only)
+
+
+def page_css(path):
+    """A style sheet to inline, without the web fonts it would load from beside the page."""
+    with open(path, encoding="utf-8") as f:
+        return re.sub(r"@font-face\s*\{[^}]*\}", "", f.read())
+
+
+BOOTSTRAP = page_css(os.path.join(BOOTSTRAP_CSS, "bootstrap.min.css"))
 
 
 class StripHiddenTests(NbGraderPreprocessor):
@@ -40,9 +83,33 @@ TEMPLATES = CompiledTemplates()
 
 
 class FeedbackExporter(HTMLExporter):
-    """nbconvert's HTML exporter sharing ``TEMPLATES``: nbgrader makes a new exporter
-    (and Jinja environment) for every student, which compiled the same templates each
-    time (0.75 CPU-s for six students in one worker; 0.27, the first one's, shared)."""
+    """nbgrader's feedback page (``templates/feedback_safe``: its template with student HTML
+    sanitised, no script, and ``PAGE_POLICY`` as the page's Content-Security-Policy).
+
+    Its template, sanitising and policy are fixed here, whatever the configuration says:
+    a page opened from disk or served beside the report must not run what a student wrote.
+    nbgrader makes a new exporter (and Jinja environment) for every student, which compiled
+    the same templates each time (0.75 CPU-s for six students in one worker; 0.27, the
+    first one's, shared through ``TEMPLATES``)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.update(extra_template_basedirs=[TEMPLATE_DIR, NBGRADER_TEMPLATES], template_name="feedback_safe",
+                      extra_template_paths=[NBGRADER_TEMPLATES, BOOTSTRAP_CSS],
+                      sanitize_html=True, skip_svg_encoding=False)  # SVG only inside <img>: it cannot script
+        super().__init__(*args, **kwargs)
+        self.filters = {**self.filters, "safe_html": safe_html}
+
+    def from_notebook_node(self, nb, resources=None, **kw):
+        nb = nb.copy()
+        nb.metadata = {k: v for k, v in nb.metadata.items() if k != "widgets"}  # student data, not shown
+        return super().from_notebook_node(nb, resources, **kw)
+
+    def _init_resources(self, resources):
+        resources = super()._init_resources(resources)
+        resources["content_security_policy"] = PAGE_POLICY
+        resources["bootstrap_css"] = BOOTSTRAP
+        resources.setdefault("nbgrader", {}).setdefault("notebook", resources.get("metadata", {}).get("name", ""))
+        return resources
 
     def _create_environment(self):
         environment = super()._create_environment()
