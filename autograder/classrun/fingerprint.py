@@ -24,8 +24,9 @@ def _digest(paths, extra=""):
 
 
 def grader():
-    """The grading code and the torch version it runs with."""
-    return _digest(PACKAGE.rglob("*.py"), f"torch {torch.__version__}")
+    """The grading code, its page templates, and the torch version it runs with."""
+    return _digest([p for p in PACKAGE.rglob("*") if p.suffix in (".py", ".j2", ".json")],
+                   f"torch {torch.__version__}")
 
 
 def course():
