@@ -85,6 +85,20 @@ R["spawned"], R["spawn_failed"] = len(procs), failed
 attempt("nested_userns", lambda: subprocess.run(["unshare", "--user", "true"],
                                                 stderr=subprocess.DEVNULL).returncode)
 attempt("alloc_256m", lambda: len(bytearray(256 * 2**20)))
+def descriptors():
+    found = {}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            found[fd] = os.readlink("/proc/self/fd/" + fd)
+        except OSError:
+            pass
+    return found
+R["fds"] = descriptors()
+R["ttys"] = [fd for fd in map(int, R["fds"]) if os.isatty(fd)]
+attempt("dev_tty", lambda: open("/dev/tty", "rb").close())
+attempt("read_stdin", lambda: os.read(0, 100).decode())
+os.write(1, b"RAW-FD-1 \\x1b]0;title\\x07\\n")
+os.write(2, b"RAW-FD-2\\n")
 attempt("alloc_4g", lambda: len(bytearray(4 * 2**30)))
 attempt("torch_4g", lambda: torch.empty(2**30).numel())
 """,
@@ -101,6 +115,13 @@ class RecordingKernelManager(SandboxedKernelManager):
 
     made = []
     forked = []
+    outputs = []  # CappedPipe of each kernel
+
+    async def _async_post_start_kernel(self, **kw):
+        self.outputs.append(self.output)
+        await super()._async_post_start_kernel(**kw)
+
+    post_start_kernel = _async_post_start_kernel
 
     def _make_sandbox_dir(self):
         super()._make_sandbox_dir()
@@ -108,17 +129,19 @@ class RecordingKernelManager(SandboxedKernelManager):
 
     def _fork_kernel(self, bwrap):
         forked = super()._fork_kernel(bwrap)
-        self.forked.append(forked[0])
+        self.forked.append(forked)
         return forked
 
 
-def execute(nb, workdir, readonly_paths=(), fork_kernels=True, **kw):
+def execute(nb, workdir, readonly_paths=(), fork_kernels=True, client_class=None, **kw):
     """Run ``nb`` in a sandboxed kernel; nbclient starts it in ``workdir`` (its cwd)."""
     from nbclient import NotebookClient
     from traitlets.config import Config
     config = Config()
     config.RecordingKernelManager.readonly_paths = [str(p) for p in readonly_paths]
     config.RecordingKernelManager.fork_kernels = fork_kernels
+    if client_class:
+        config.RecordingKernelManager.client_class = client_class
     kw.setdefault("timeout", 60)
     client = NotebookClient(nb, kernel_manager_class=RecordingKernelManager, config=config,
                             resources={"metadata": {"path": str(workdir)}}, **kw)
@@ -138,11 +161,13 @@ def sandbox_run(request, tmp_path_factory):
     os.environ[SECRET_VAR] = "instructor-only"
     RecordingKernelManager.made.clear()
     RecordingKernelManager.forked.clear()
+    RecordingKernelManager.outputs.clear()
     try:
         client = execute(nb, workdir, readonly_paths=[readonly], fork_kernels=request.param == "forked")
     finally:
         del os.environ[SECRET_VAR]
     made = list(RecordingKernelManager.made)
+    output = "".join(pipe.text() for pipe in RecordingKernelManager.outputs)
     text = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
     assert MARK in text, nb.cells[-1].outputs
     results = json.loads(text.split(MARK, 1)[1])
@@ -153,7 +178,7 @@ def sandbox_run(request, tmp_path_factory):
     else:
         assert not RecordingKernelManager.forked and not results["torch_preloaded"]
     return {"results": results, "workdir": workdir, "readonly": readonly, "before": before,
-            "client": client, "sandbox_dirs": made}
+            "client": client, "sandbox_dirs": made, "output": output}
 
 
 def fails(result):
@@ -222,6 +247,29 @@ def test_no_capabilities(sandbox_run):
         assert int(status[name], 16) == 0, status
     if os.geteuid() == 0:  # dropped by the wrapper after its user namespace
         assert int(status["CapBnd"], 16) == 0, status
+
+
+def test_no_descriptor_of_the_grader(sandbox_run):
+    """stdin is /dev/null, no terminal is open, and what the kernel writes to its own
+    descriptors 1 and 2 goes to the grader's pipe (kept, capped), not to its terminal."""
+    r = sandbox_run["results"]
+    fds = r["fds"]
+    assert fds["0"] == "/dev/null", fds
+    assert r["ttys"] == [], fds
+    assert not [t for t in fds.values() if t.startswith(("/dev/pts", "/dev/tty", "/dev/console"))], fds
+    assert fails(r["dev_tty"]), r["dev_tty"]
+    assert r["read_stdin"] == ["ok", ""], r["read_stdin"]
+    # the kernel's own files: pipes, sockets, anonymous inodes, /dev/null and what it may read
+    allowed = ("pipe:", "socket:", "anon_inode:", "/dev/null", "/dev/urandom", "/usr/", "/tmp/")
+    assert all(t.startswith(allowed) or t.startswith(tuple(sorted(sys_roots())))
+               for t in fds.values()), fds
+    assert "RAW-FD-1 \\x1b]0;title\\x07" in sandbox_run["output"], sandbox_run["output"][-500:]
+    assert "RAW-FD-2" in sandbox_run["output"]
+
+
+def sys_roots():
+    import sys
+    return {sys.prefix, sys.base_prefix, os.path.realpath(sys.base_prefix)}
 
 
 def test_no_nested_user_namespaces(sandbox_run):
@@ -310,3 +358,34 @@ def test_the_zygote_leaves_with_the_process_that_started_it(tmp_path):
                           cwd=ROOT, timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert done.returncode == -9, done.stderr
     assert _gone(int(done.stdout)), "the zygote outlived the process that started it"
+
+
+def _resident_mib():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+
+
+def test_oversized_kernel_messages_are_dropped_before_they_are_buffered(tmp_path):
+    """Six 128 MiB messages from a kernel: the grader's client drops each at ZeroMQ's size limit,
+    so the grading process never holds them (with jupyter_client's own client it grew by 1 GiB)."""
+    import threading
+    nb = notebook(["from IPython.display import display\n"
+                   "for _ in range(6):\n"
+                   "    display({'text/plain': 'm' * (128 * 2**20)}, raw=True)\n",
+                   "print('after')"])
+    baseline, peak, stop = _resident_mib(), [0.0], threading.Event()
+
+    def sample():
+        while not stop.wait(0.02):
+            peak[0] = max(peak[0], _resident_mib())
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        execute(nb, tmp_path, client_class="autograder.worker.execute.BoundedKernelClient",
+                allow_errors=True, timeout=120,
+                raise_on_iopub_timeout=False, iopub_timeout=2)
+    finally:
+        stop.set()
+        sampler.join()
+    assert peak[0] - baseline < 200, f"the grading process grew by {peak[0] - baseline:.0f} MiB"
+    assert not any("m" * 1000 in o.get("text", "") for o in nb.cells[0].outputs)

@@ -42,7 +42,7 @@ def test_a_kill_by_the_watchdog_during_the_notebooks_own_check_is_reported(monke
     km = SandboxedKernelManager()
     km.provisioner = types.SimpleNamespace(process=types.SimpleNamespace(pid=2**22 + 1))
 
-    def watchdog_killed_first(root):
+    def watchdog_killed_first(roots, namespace=None):
         km.disk_exceeded = True  # the watchdog's thread: flag set, then every process killed
         return []
     monkeypatch.setattr(sandbox, "sandbox_processes", watchdog_killed_first)

@@ -15,13 +15,14 @@ import copy
 import dataclasses
 import pathlib
 import os
-import shutil
 import time
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 from nbformat.notebooknode import NotebookNode
 from nbclient.exceptions import CellControlSignal, CellExecutionComplete, DeadKernelError
 from nbgrader.preprocessors import Execute
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_core.utils import run_sync
 from traitlets import Bool, Integer, Unicode
 
@@ -29,7 +30,7 @@ from ..checks import cases as checks_cases, reference, scoring
 from ..course import HIDDEN_BEGIN, TASK_OF_GRADE_ID
 from ..notebooks import visible_part
 from ..results import Event
-from . import probe_exchange
+from . import kernel_folders, probe_exchange
 
 
 @dataclasses.dataclass
@@ -151,6 +152,54 @@ def shutdown_shared_kernel():
                 pass
 
 
+class BoundedKernelClient(AsyncKernelClient):
+    """A kernel client whose sockets refuse oversized messages and queue few of them, so
+    that what a kernel sends is bounded before the grader buffers it: ZeroMQ drops a message
+    over ``MAXMSGSIZE`` with the connection it came on, which reconnects, and ``dropped``
+    says so (the message is lost, and may be the cell's last one)."""
+
+    max_message_bytes = Integer(3 * 2**20, help="Largest message taken from a kernel (bytes): "
+                                "above ProbingExecute.max_output_bytes, which nothing larger fits.").tag(config=True)
+    queued_messages = Integer(64, help="Messages queued per socket; a flood beyond it waits in "
+                              "the kernel, or is dropped there.").tag(config=True)
+    _monitors = ()
+
+    def _context_default(self):
+        context = super()._context_default()
+        context.setsockopt(zmq.MAXMSGSIZE, self.max_message_bytes)
+        context.setsockopt(zmq.RCVHWM, self.queued_messages)
+        return context
+
+    def start_channels(self, *args, **kwargs):
+        super().start_channels(*args, **kwargs)
+        same_context = zmq.Context.shadow(self.context.underlying)  # inproc needs the sockets' own
+        self._monitors = []
+        for channel in (self.iopub_channel, self.shell_channel):
+            address = f"inproc://kernel-client-{id(self)}-{id(channel)}"
+            channel.socket.monitor(address, zmq.EVENT_DISCONNECTED)
+            monitor = same_context.socket(zmq.PAIR)
+            monitor.connect(address)
+            self._monitors.append(monitor)
+
+    def dropped(self):
+        """How often ZeroMQ dropped a connection to the kernel since the last call."""
+        count = 0
+        for monitor in self._monitors:
+            while True:
+                try:
+                    recv_monitor_message(monitor, zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                count += 1
+        return count
+
+    def stop_channels(self):
+        for monitor in self._monitors:
+            monitor.close(linger=0)
+        self._monitors = ()
+        super().stop_channels()
+
+
 def _grade_meta(cell):
     return cell.get("metadata", {}).get("nbgrader", {})
 
@@ -175,6 +224,9 @@ class ProbingExecute(Execute):
                                     "(saves a kernel start and `import torch` per notebook).").tag(config=True)
     rescue = Bool(True, help="When an earlier cell (importing an earlier step) kills the kernel, "
                              "probe the task's class again in a fresh kernel with stand-ins.").tag(config=True)
+    raise_on_iopub_timeout = Bool(False, help="A cell whose last messages never came (a message over "
+                                  "the client's size limit drops its connection) ends after iopub_timeout; "
+                                  "the notebook goes on.").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -249,25 +301,25 @@ class ProbingExecute(Execute):
         notebook_dir = pathlib.Path(resources.get("metadata", {}).get("path") or ".")
         self._notebook_dir = notebook_dir
         workdir = notebook_dir
+        copies = []
         if self.kernel_dir:
             # The kernel never sees the folder nbgrader writes the autograded
             # notebooks (hidden test cells restored) into.
-            workdir = pathlib.Path(self.kernel_dir)
+            workdir = pathlib.Path(os.path.realpath(self.kernel_dir))
             if not self._reset_first:
                 # a new kernel starts clean: nothing left by one that was killed
-                probe_exchange.remove(workdir)
+                kernel_folders.remove(workdir)
             workdir.mkdir(parents=True, exist_ok=True)
-            for path in notebook_dir.iterdir():
-                target = workdir / path.name
-                if (path.suffix != ".ipynb" and path.is_file() and not path.is_symlink()
-                        and not os.path.lexists(target)):
-                    shutil.copy(path, target)
+            copies += [path for path in notebook_dir.iterdir() if path.suffix != ".ipynb"]
             resources.setdefault("metadata", {})["path"] = str(workdir)
         if self.siblings:
-            for path in pathlib.Path(self.siblings).glob("*.ipynb"):
-                target = workdir / path.name
-                if not target.exists() and not target.is_symlink() and not path.is_symlink():
-                    shutil.copy(path, target)
+            copies += sorted(pathlib.Path(self.siblings).glob("*.ipynb"))
+        if copies:
+            # A kernel kept from the last notebook is still running: names in its folder are
+            # reached through the folder's descriptor, never followed, never overwritten.
+            with kernel_folders.folder(workdir) as fd:
+                for path in copies:
+                    kernel_folders.copy_in(path, fd, path.name)
         return workdir
 
     def note_death(self, nb, index, kind, why):
@@ -374,7 +426,9 @@ class ProbingExecute(Execute):
         notebook, and nbgrader would drop every notebook of the student.
         """
         try:
-            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+            cell = await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+            self.note_dropped_messages(cell)
+            return cell
         except (CellControlSignal, DeadKernelError):
             raise
         except Exception as exc:
@@ -390,6 +444,8 @@ class ProbingExecute(Execute):
     async def async_start_new_kernel_client(self):
         """nbclient's, with any failure made kernel trouble: a thread the student left running
         in a reused kernel can forge the ``kernel_info_reply`` the client waits for."""
+        if self.km is not None:
+            self.km.client_factory = BoundedKernelClient
         try:
             return await super().async_start_new_kernel_client()
         except KERNEL_TROUBLE:
@@ -398,6 +454,17 @@ class ProbingExecute(Execute):
             raise RuntimeError(f"kernel client did not start: {type(exc).__name__}: {exc}") from exc
 
     start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
+    def note_dropped_messages(self, cell):
+        """Say so, once per notebook, when the client dropped an oversized message of the kernel's."""
+        dropped = getattr(self.kc, "dropped", None)
+        if dropped is None or not dropped():
+            return
+        limit = BoundedKernelClient.max_message_bytes.default_value // 2**20
+        if not any(e.notebook == self._notebook and e.kind == "output_cut" for e in RECORD.events):
+            cell.setdefault("outputs", []).append(NotebookNode(output_type="stream", name="stdout", text=(
+                f"\n[вывод обрезан: сообщение ядра больше {limit} МиБ пропущено]\n")))
+        RECORD.event(self._notebook, "output_cut", f"сообщение ядра больше {limit} МиБ пропущено")
 
     # ---- output: capped while it arrives, not after
     def output(self, outs, msg, display_id, cell_index):

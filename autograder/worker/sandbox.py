@@ -70,6 +70,8 @@ import threading
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, Dict, Float, Integer, List, Unicode, default
 
+from . import kernel_folders
+
 # Becomes the sandbox's unprivileged process; run inside the sandbox, by the wrapper
 # below before it execs the kernel, and by a kernel forked from the zygote (zygote.py).
 ENTER = r"""
@@ -164,27 +166,32 @@ def python_roots(executable=None):
     return sorted(r for r in found if not any(r != o and _under(r, o) for o in found))
 
 
-def sandbox_processes(*roots):
-    """Pids of the processes below ``roots`` (host pids, read from /proc once)."""
-    children = {}
+def sandbox_processes(roots, namespace=None):
+    """Host pids of the processes below ``roots`` and of those in the pid namespace with inode
+    ``namespace`` (read from /proc once). A process can leave the tree of its sandbox (a child
+    made with ``CLONE_PARENT`` gets its parent's parent, outside) but not its pid namespace."""
+    children, members = {}, []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat", "rb") as f:
                 stat_line = f.read()
+            if namespace is not None and os.stat(f"/proc/{entry}/ns/pid").st_ino == namespace:
+                members.append(int(entry))
         except OSError:
             continue
         # "pid (comm) state ppid ...": comm may hold spaces and parentheses
         fields = stat_line[stat_line.rfind(b")") + 2:].split()
         children.setdefault(int(fields[1]), []).append(int(entry))
-    found, todo = [], list(roots)
+    found, todo = set(members), list(roots) + members
     while todo:
         pid = todo.pop()
         for child in children.get(pid, ()):
-            found.append(child)
-            todo.append(child)
-    return found
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return sorted(found)
 
 
 def resident_bytes(pids):
@@ -207,32 +214,49 @@ def resident_bytes(pids):
     return total
 
 
-def folder_bytes(folder, stop_at, max_entries=20000):
-    """Bytes stored below ``folder`` (allocated blocks, links not followed).
+class CappedPipe:
+    """A pipe for a kernel's stdout and stderr, read by a thread that keeps the first
+    ``limit`` bytes and drops the rest: what a kernel writes to its file descriptors
+    never reaches the grader's terminal, and a flood costs no memory."""
 
-    Counting stops once over ``stop_at``; more than ``max_entries`` entries
-    count as over it too.
-    """
-    total, entries, todo = 0, 0, [folder]
-    while todo:
+    def __init__(self, limit):
+        self.limit = limit
+        self.kept = bytearray()
+        self.dropped = 0
+        self._read, self.write_end = os.pipe()
+        self._thread = None
+
+    def start(self):
+        """The kernel holds the write end now: close ours and start reading."""
+        os.close(self.write_end)
+        self.write_end = None
+        self._thread = threading.Thread(target=self._drain, daemon=True, name="kernel-output")
+        self._thread.start()
+
+    def _drain(self):
         try:
-            with os.scandir(todo.pop()) as it:
-                for entry in it:
-                    entries += 1
-                    if entries > max_entries:
-                        return stop_at + 1
-                    try:
-                        info = entry.stat(follow_symlinks=False)
-                    except OSError:
-                        continue
-                    total += info.st_blocks * 512
-                    if entry.is_dir(follow_symlinks=False):
-                        todo.append(entry.path)
+            while chunk := os.read(self._read, 65536):
+                room = self.limit - len(self.kept)
+                self.kept += chunk[:max(room, 0)]
+                self.dropped += max(len(chunk) - max(room, 0), 0)
         except OSError:
-            continue
-        if total > stop_at:
-            break
-    return total
+            pass
+        finally:
+            os.close(self._read)
+
+    def close(self):
+        """Close the write end if the kernel never started (reading ends by itself otherwise)."""
+        if self.write_end is not None:
+            os.close(self.write_end)
+            self.write_end = None
+        if self._thread is None and self._read is not None:
+            os.close(self._read)
+            self._read = None
+
+    def text(self):
+        """What the kernel wrote, as text safe to show (control characters escaped)."""
+        text = bytes(self.kept).decode("utf-8", "replace")
+        return "".join(c if c.isprintable() or c in "\n\t" else f"\\x{ord(c):02x}" for c in text)
 
 
 def bwrap_available(timeout=5):
@@ -277,15 +301,20 @@ class SandboxedKernelManager(AsyncKernelManager):
         watched every ``memory_poll_s``; the sandbox is killed when over it)""")
     memory_poll_s = Float(0.2, config=True, help="seconds between two looks at the sandbox's memory and disk")
     disk_limit_mb = Integer(256, config=True, help="""what the kernel may store in
-        its writable folder (MiB, or 20,000 entries); over it the sandbox is killed""")
+        its writable folder and its connection folder together (MiB, or 20,000 entries);
+        over it the sandbox is killed""")
     max_processes = Integer(64, config=True, help="""RLIMIT_NPROC: processes
         *and threads* of the sandbox (torch's thread pool counts).""")
-    max_file_size_mb = Integer(1024, config=True, help="RLIMIT_FSIZE (MiB); 0: unlimited")
+    max_file_size_mb = Integer(256, config=True, help="RLIMIT_FSIZE (MiB): no file bigger than the "
+                               "disk limit; 0: unlimited")
     cpu_threads = Integer(0, config=True, help="""OMP/MKL/OpenBLAS threads
         when the environment doesn't set them; 0: min(cpus, max_processes // 4).
         Threads count against max_processes, and libgomp aborts the kernel when
         it can't make one.""")
     tmp_size_mb = Integer(512, config=True, help="size of the /tmp and /dev/shm tmpfs (MiB each)")
+    output_limit_kb = Integer(2048, config=True, help="""what the grader keeps of the kernel's
+        stdout and stderr (its file descriptors 1 and 2, a pipe the grader reads; KiB): the
+        rest is read and dropped. The kernel's stdin is /dev/null.""")
     sandbox_uid = Integer(65534, config=True, help="uid the kernel runs as when the grader is root")
     sandbox_gid = Integer(65534, config=True, help="gid the kernel runs as when the grader is root")
     etc_paths = List(Unicode(), config=True, help="entries of /etc bound read-only, if present")
@@ -318,7 +347,9 @@ class SandboxedKernelManager(AsyncKernelManager):
     _workdir_in_use = None
     _kernel_workdir = None
     _fork = None  # (sandbox config, environment, argv) of a kernel to fork from the zygote
-    _forked = None  # (host pid, pid namespace) of the forked kernel
+    _forked = None  # host pid of the forked kernel
+    _namespace = None  # inode of the sandbox's pid namespace, once known
+    output = None  # CappedPipe: what the kernel wrote to its stdout and stderr
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -506,7 +537,13 @@ class SandboxedKernelManager(AsyncKernelManager):
         given_env = kw.get("env") or os.environ
         kw["env"] = self._kernel_env(given_env)
         kw["cwd"] = workdir
-        self._fork = self._forked = None
+        # No descriptor of the grader's: stdin from /dev/null, stdout and stderr into a pipe the
+        # grader reads (a terminal there could be read from and written to).
+        self._close_output()
+        self.output = CappedPipe(self.output_limit_kb * 1024)
+        kw.update(stdin=subprocess.DEVNULL, stdout=self.output.write_end, stderr=self.output.write_end,
+                  close_fds=True)
+        self._fork = self._forked = self._namespace = None
         from . import zygote  # built on ENTER, above
         if self.fork_kernels and self._drop_uid() and zygote.can_fork(kernel_cmd):
             config = self.sandbox_config(workdir)
@@ -525,6 +562,8 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     async def _async_post_start_kernel(self, **kw):
         process = getattr(self.provisioner, "process", None)
+        if self.output is not None and self.output.write_end is not None:
+            self.output.start()
         if self._fork and process is not None:
             self._forked = self._fork_kernel(process)
         await super()._async_post_start_kernel(**kw)
@@ -540,28 +579,31 @@ class SandboxedKernelManager(AsyncKernelManager):
     post_start_kernel = _async_post_start_kernel
 
     def _fork_kernel(self, bwrap):
-        """Fork the kernel into the sandbox ``bwrap`` has made; (host pid, pid namespace)."""
+        """Fork the kernel into the sandbox ``bwrap`` has made; its host pid."""
         from . import zygote
         config, env, argv = self._fork
         try:
             holder = zygote.find_holder(bwrap)
-            pid = zygote.for_env(env).spawn(holder, config, argv)
-            return pid, os.stat(f"/proc/{holder}/ns/pid").st_ino
+            self._namespace = os.stat(f"/proc/{holder}/ns/pid").st_ino
+            return zygote.for_env(env).spawn(holder, config, argv)
         except Exception:
             bwrap.kill()
             raise
 
     def _sandbox_pids(self, root):
-        """Host pids of the sandbox's processes: below bwrap, and the forked kernel and its own."""
-        kernel = []
-        if self._forked:
-            pid, namespace = self._forked
-            try:
-                if os.stat(f"/proc/{pid}/ns/pid").st_ino == namespace:
-                    kernel = [pid]
-            except OSError:  # gone
-                pass
-        return kernel + sandbox_processes(root, *kernel)
+        """Host pids of the sandbox's processes: below bwrap, and every process in its pid
+        namespace (the forked kernel's is known; an exec'd kernel's is read off bwrap's child)."""
+        if self._namespace is None:
+            own = os.stat("/proc/self/ns/pid").st_ino
+            for pid in sandbox_processes([root]):
+                try:
+                    namespace = os.stat(f"/proc/{pid}/ns/pid").st_ino
+                except OSError:
+                    continue
+                if namespace != own:
+                    self._namespace = namespace
+                    break
+        return sandbox_processes([root], self._namespace)
 
     def _watch_limits(self, root, stop):
         """Kill the whole sandbox when its processes together hold too much memory,
@@ -579,10 +621,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         pids = self._sandbox_pids(root)
         if not pids:
             return "gone"
-        disk = self.disk_limit_mb * 2**20
         if resident_bytes(pids) > self.memory_limit_mb * 2**20:
             self.memory_exceeded = True
-        elif self._kernel_workdir and folder_bytes(self._kernel_workdir, disk) > disk:
+        elif self.stored_bytes() > self.disk_limit_mb * 2**20:
             self.disk_exceeded = True
         if not (self.memory_exceeded or self.disk_exceeded):
             return None
@@ -594,6 +635,15 @@ class SandboxedKernelManager(AsyncKernelManager):
             except OSError:
                 pass
         return "killed"
+
+    def stored_bytes(self):
+        """What the kernel stores on the host: its folder and its connection folder, together
+        (counting stops once over the disk limit)."""
+        limit, total = self.disk_limit_mb * 2**20, 0
+        for folder in (self._kernel_workdir, self._sandbox_dir):
+            if folder and total <= limit:
+                total += kernel_folders.usage(folder, limit - total)
+        return total
 
     def check_limits(self):
         """Check the limits now (e.g. at the end of a notebook); True if the sandbox was killed.
@@ -612,13 +662,18 @@ class SandboxedKernelManager(AsyncKernelManager):
             stop.set()
             self._watchdog = None
 
+    def _close_output(self):
+        if self.output is not None:
+            self.output.close()
+
     async def _async_cleanup_resources(self, restart=False):
         self._stop_watchdog()
+        self._close_output()
         await super()._async_cleanup_resources(restart=restart)
         if not restart:
             self._release_workdir()
             if self._sandbox_dir:
-                shutil.rmtree(self._sandbox_dir, ignore_errors=True)
+                kernel_folders.remove(self._sandbox_dir)
                 self._sandbox_dir = None
 
     cleanup_resources = _async_cleanup_resources

@@ -214,7 +214,7 @@ def find_holder(bwrap, timeout=REPLY_TIMEOUT_S):
     """Host pid of the holder under the bwrap process ``bwrap`` (a Popen), once it runs."""
     deadline = time.monotonic() + timeout
     while True:
-        for pid in sandbox_processes(bwrap.pid):
+        for pid in sandbox_processes([bwrap.pid]):
             try:
                 with open(f"/proc/{pid}/status", "rb") as f:
                     nspid = [line for line in f if line.startswith(b"NSpid:")][0].split()
