@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 
 import nbformat
@@ -504,6 +505,177 @@ for i in range(3):
 report("DISK")
 '''
 
+# ---- round 2: the grader's clean-up, its pages, its terminal, limits around the watchdog
+# A thread swaps the folders the grader removes (the probe's results and cases) for links to the
+# canary's folder, refilling them, until the kernel is reset for the next notebook. A grader that
+# acts on a name there (a chmod of a parent re-opened by name) changes the canary folder.
+CLEANUP_RACE = """
+import builtins, shutil
+CANARY_DIR = os.path.dirname(CANARY)
+ABOVE, NAME = os.path.dirname(CANARY_DIR), os.path.basename(CANARY_DIR)
+ip = get_ipython()
+ip.user_ns["_race_alive"] = True
+stats = builtins.__dict__.setdefault("_race_stats", {"swaps": 0, "rebuilt": 0, "errors": 0})
+def race():
+    deadline = time.monotonic() + 60
+    n = 0
+    while ip.user_ns.get("_race_alive") and time.monotonic() < deadline:
+        for top in (".grader_results.pt", ".grader_cases.pt"):
+            n += 1
+            moved = "%s/moved%d" % (top, n)
+            try:
+                if os.path.islink(top + "/a"):
+                    os.unlink(top + "/a")
+                os.makedirs(top + "/a/" + NAME + "/c", exist_ok=True)
+                for i in range(3):
+                    open("%s/a/%s/c/f%d" % (top, NAME, i), "w").close()
+                os.chmod(top + "/a/" + NAME, 0o500)
+                stats["rebuilt"] += 1
+                os.rename(top + "/a", moved)
+                os.symlink(ABOVE, top + "/a")          # top/a/NAME is now the canary folder
+                stats["swaps"] += 1
+                time.sleep(0.002)
+                os.chmod(moved + "/" + NAME, 0o700)    # its own leftovers, so the folder stays small
+                shutil.rmtree(moved)
+            except OSError:
+                stats["errors"] += 1
+threading.Thread(target=race, daemon=True).start()
+print("race started")
+"""
+CLEANUP_RACE_REPORT = """
+import builtins
+_R.update(builtins.__dict__.get("_race_stats", {}))
+report("RACE")
+"""
+
+# Scripts in every place a feedback page shows student work. Each tries to mark the page and to
+# read the run's secret beside the report when served (OUT/feedback/<sid>/ -> ../../secret.txt).
+PAGE_SCRIPT = ("document.title='PWNED'; window.__pwned=1; fetch('../../secret.txt').then(r => r.text())"
+               ".then(t => document.body.insertAdjacentHTML('beforeend', '<div id=pwned>' + t + '</div>'))")
+PAGE_MARKDOWN = ("## заметки\n\n<script>%s</script>\n\n<img src=x onerror=\"%s\">\n\n"
+                 "<svg onload=\"%s\"></svg> <a href=\"javascript:%s\">ссылка</a>" % ((PAGE_SCRIPT,) * 4))
+PAGE_OUTPUTS = """
+from IPython.display import HTML, Javascript, SVG, display
+display(HTML("<b>html</b><script>%s</script><img src=x onerror=\\"%s\\">"))
+display(Javascript("%s"))
+display(SVG("<svg xmlns='http://www.w3.org/2000/svg'><script>%s</script></svg>"))
+display({"application/vnd.jupyter.widget-view+json": {"model_id": "m", "version_major": 2, "version_minor": 0},
+         "text/plain": "widget"}, raw=True)
+display({"text/markdown": "<script>%s</script>*md*", "text/plain": "md"}, raw=True)
+print("pages attacked")
+""" % ((PAGE_SCRIPT.replace('"', '\\\\"'),) * 5)
+WIDGET_STATE = {"application/vnd.jupyter.widget-state+json": {
+    "version_major": 2, "version_minor": 0,
+    "state": {"m": {"model_name": "HTMLModel", "model_module": "@jupyter-widgets/controls",
+                    "model_module_version": "2.0.0",
+                    "state": {"value": "<script>%s</script></script><script>%s</script>" % (PAGE_SCRIPT, PAGE_SCRIPT)}}}}}
+
+# The kernel reads what the instructor types and writes to the grader's terminal.
+TTY = """
+import fcntl
+got = {}
+def drain(fd, name):
+    try:
+        os.set_blocking(fd, False)
+    except OSError as exc:
+        got[name] = "set_blocking: " + type(exc).__name__
+        return
+    deadline = time.monotonic() + 4
+    data = b""
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(fd, 65536)
+            if chunk:
+                data += chunk
+            elif data == b"":
+                got[name] = "eof"
+                return
+        except BlockingIOError:
+            time.sleep(0.05)
+        except OSError as exc:
+            got[name] = type(exc).__name__
+            return
+    got[name] = data.decode("utf-8", "replace")[:2000]
+for fd in (0, 1, 2):
+    drain(fd, "fd%d" % fd)
+attempt("open /dev/tty", lambda: os.open("/dev/tty", os.O_RDWR))
+if _R["open /dev/tty"][0] == "ok":
+    drain(int(_R["open /dev/tty"][1]), "tty")
+_R["read"] = got
+_R["isatty"] = [os.isatty(fd) for fd in (0, 1, 2)]
+report("TTY")    # before the flood, which the output cap cuts
+forged = b"\\x1b]0;PWNED-TITLE\\x07\\n[99/99] honest_a: 0/10 (ATTACK-TTY-FORGED)\\n"
+flood = b"ATTACK-TTY-FLOOD " * 64 * 1024
+for fd in (1, 2):
+    attempt("write fd%d" % fd, lambda fd=fd: os.write(fd, forged) + sum(os.write(fd, flood) for _ in range(6)))
+attempt("write __stderr__", lambda: sys.__stderr__.write(forged.decode()) and sys.__stderr__.flush())
+"""
+
+# Children made with CLONE_PARENT have the kernel's parent as theirs: a forked kernel's parent is
+# outside its sandbox's process tree. Three of 900 MiB each hold 2.6 GiB against a 2 GiB limit.
+CLONE_PARENT = """
+import ctypes, signal
+libc = ctypes.CDLL(None, use_errno=True)
+SYS_CLONE = {"x86_64": 56, "aarch64": 220}[os.uname().machine]
+pids = []
+for _ in range(3):
+    pid = libc.syscall(SYS_CLONE, 0x00008000 | signal.SIGCHLD, 0, 0, 0, 0)   # CLONE_PARENT
+    if pid == 0:
+        try:
+            held = bytearray(900 * 2**20)
+            for i in range(0, len(held), 4096):
+                held[i] = 1
+            time.sleep(30)
+        finally:
+            os._exit(0)
+    pids.append(pid)
+time.sleep(6)
+_R["children"] = pids
+report("CLONEPARENT")
+"""
+
+# Every folder the kernel can write, then as much as it can into the ones that outlive it.
+WRITE_EVERYWHERE = """
+skip = ("/proc", "/sys")
+writable = []
+for d, dirs, files in os.walk("/"):
+    dirs[:] = [x for x in dirs if not os.path.join(d, x).startswith(skip)]
+    probe = os.path.join(d, ".adv-probe")
+    try:
+        with open(probe, "w") as f:
+            f.write("x")
+        os.unlink(probe)
+        writable.append(d)
+    except OSError:
+        pass
+print("WRITABLE " + json.dumps(writable), flush=True)
+cwd = os.getcwd()
+targets = [d for d in writable if "/jsbx-" in d or not d.startswith(("/tmp", "/dev/shm", cwd))]
+def fill(folder):
+    written = 0
+    for i in range(8):
+        try:
+            with open(os.path.join(folder, "fill_%d.bin" % i), "wb") as f:
+                for _ in range(128):
+                    f.write(bytes(2**20))
+                    written += 2**20
+        except OSError:
+            break
+    return written
+for d in targets:
+    attempt("fill " + d, lambda d=d: fill(d))
+report("EVERYWHERE")
+"""
+
+# Huge messages the grader would buffer whole: 6 of 128 MiB each.
+BIG_MESSAGES = """
+from IPython.display import display
+for _ in range(6):
+    display({"text/plain": "m" * (128 * 2**20)}, raw=True)
+print("sent big messages")
+"""
+
+
 KILL_PARENT = "import os\nos.kill(os.getppid(), 9)"
 KILL_INIT = "import os\nos.kill(1, 9)"
 KILL_PKILL = ("import subprocess\nfor cmd in (['pkill', '-9', '-f', 'autograder'], ['pkill', '-9', '-f', 'python'],"
@@ -572,6 +744,17 @@ ATTACKERS = {
     "adv_symlink_plant": (None, [("gpt_model", "end", SYMLINK_PLANT)], set(), {}),
     "adv_disk_fill": (None, [("block", "end", DISK_FILL)], set(), {}),
     "adv_dangling_link": (None, [("gpt_model", "end", DANGLING)], set(), {}),
+    # round 2
+    "adv_cleanup_race": ("multihead", [("multihead", "before_tests", guard("RACESTART", CLEANUP_RACE)),
+                                       ("gpt_model", "end", CLEANUP_RACE_REPORT)], {"multihead"},
+                         dict(FULL, multihead=0.0)),
+    "adv_pages": (None, [("head", "markdown", PAGE_MARKDOWN), ("head", "end", PAGE_OUTPUTS),
+                         ("head", "metadata", WIDGET_STATE)], set(), dict(FULL)),
+    "adv_tty": (None, [("head", "end", TTY)], set(), dict(FULL)),
+    "adv_clone_parent": (None, [("block", "end", guard("CLONEPARENT", CLONE_PARENT))], set(), dict(FULL)),
+    "adv_write_everywhere": (None, [("gpt_model", "end", guard("EVERYWHERE", WRITE_EVERYWHERE))], set(),
+                             dict(FULL)),
+    "adv_big_messages": (None, [("head", "end", BIG_MESSAGES)], set(), dict(FULL)),
 }
 HONEST = {"honest_a": {}, "honest_b": {}, "honest_no_scale": {"head": 0.0}}
 
@@ -603,6 +786,10 @@ def _apply(folder, task, where, code, prelude):
         find_cell(nb, task + "_solution").source += code
     elif where == "tests":
         _forge_grade_cells(nb)
+    elif where == "markdown":
+        nb.cells.append(nbformat.v4.new_markdown_cell(code))
+    elif where == "metadata":
+        nb.metadata["widgets"] = code
     else:
         cell = _code(prelude + code)
         if where == "end":
@@ -678,6 +865,7 @@ def host_state(subs, canary):
         "subs": tree_state(subs),
         "canary": file_state(canary),
         "canary_dir": sorted(os.listdir(canary.parent)),
+        "canary_dir_mode": (stat.S_IMODE(os.stat(canary.parent).st_mode), os.stat(canary.parent).st_uid),
         "passwd": file_state("/etc/passwd"),
     }
 
@@ -695,6 +883,49 @@ def _restore_modes(before):
 
 
 # ----------------------------------------------------------------- the run
+def run_at_a_terminal(command, typed, timeout):
+    """Run ``command`` as an instructor would, in a terminal (a pseudo-terminal it controls),
+    while someone types ``typed`` into it every half second; (returncode, every byte shown)."""
+    import pty
+    import types
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(["setsid", "--ctty", *command], stdin=slave, stdout=slave, stderr=slave,
+                            cwd=ROOT, close_fds=True)
+    os.close(slave)
+    os.set_blocking(master, False)  # a full input queue must not stop the typing loop
+    shown = bytearray()
+
+    def read():
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except BlockingIOError:
+                time.sleep(0.05)
+                continue
+            except OSError:  # the terminal closed with its last process
+                return
+            if not chunk:
+                return
+            shown.extend(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            os.write(master, (typed + "\n").encode())
+        except OSError:
+            pass
+        time.sleep(0.5)
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    reader.join(10)
+    os.close(master)
+    text = bytes(shown).decode("utf-8", "replace")
+    return types.SimpleNamespace(returncode=proc.returncode, output=bytes(shown), stdout=text, stderr=text)
+
+
 @pytest.fixture(scope="module")
 def attacked(tmp_path_factory):
     base = tmp_path_factory.mktemp("adversarial")
@@ -708,20 +939,20 @@ def attacked(tmp_path_factory):
     build(base, subs, out, canary)
     before = host_state(subs, canary)
     started = time.monotonic()
+    typed = "typed-by-the-instructor-" + secrets.token_hex(8)
     try:
-        proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(subs), "--out", str(out),
-                               "--cell-timeout", str(CELL_TIMEOUT)],
-                              capture_output=True, text=True, cwd=ROOT, timeout=2 * WALL_LIMIT_S)
+        proc = run_at_a_terminal([sys.executable, "-m", "autograder", "grade", str(subs), "--out", str(out),
+                                  "--cell-timeout", str(CELL_TIMEOUT)], typed, timeout=2 * WALL_LIMIT_S)
         elapsed = time.monotonic() - started
         after = host_state(subs, canary)
-        (base / "grader.log").write_text(proc.stdout + "\n" + proc.stderr, encoding="utf-8")
+        (base / "grader.log").write_bytes(proc.output)
     finally:
         _restore_modes(before)   # undo what a vulnerable grader did to the repository (after the snapshot)
     rows = {}
     if (out / "grades.csv").is_file():
         rows = {r["student_id"]: r for r in csv.DictReader(open(out / "grades.csv", encoding="utf-8"))}
     secret = (out / "secret.txt").read_text().strip() if (out / "secret.txt").is_file() else None
-    yield dict(proc=proc, elapsed=elapsed, rows=rows, out=out, subs=subs, canary=canary, token=token,
+    yield dict(proc=proc, elapsed=elapsed, rows=rows, out=out, subs=subs, canary=canary, token=token, typed=typed,
                before=before, after=after, secret=secret)
     shutil.rmtree(canary_dir, ignore_errors=True)
 
@@ -817,6 +1048,8 @@ STATUS = {
     "adv_disk_fill": "disk limit in 04_block",
     "adv_exiter": "kernel died in 03_feedforward",
     "adv_bad_messages": "malformed kernel message dropped in 02_multihead_attention",
+    "adv_clone_parent": "memory limit in 04_block",
+    "adv_write_everywhere": "disk limit in 05_gpt_model",
 }
 
 
@@ -1032,3 +1265,92 @@ def test_planted_symlinks_are_not_followed(attacked):
 def test_display_update_cannot_raise_a_partial_score(attacked):
     r, _ = attack_report(attacked["out"], "adv_display_forge", "head", "FORGE")
     assert _score(attacked["rows"]["adv_display_forge"], "head") == 1.5, attacked["rows"]["adv_display_forge"]
+
+
+
+# ----------------------------------------------------------------- round 2
+def test_a_race_against_the_clean_up_leaves_the_canary_folder(attacked):
+    """The kernel swapped the folders the grader removes for links to the canary's folder while
+    it removed them; the canary folder keeps its mode, owner and contents."""
+    r, _ = attack_report(attacked["out"], "adv_cleanup_race", "gpt_model", "RACE")
+    assert r["swaps"] > 10, r    # the race ran while the grader cleaned up
+    before, after = attacked["before"], attacked["after"]
+    assert after["canary_dir_mode"] == before["canary_dir_mode"] == (0o755, 0)
+    assert after["canary_dir"] == before["canary_dir"] and after["canary"] == before["canary"]
+
+
+def _pages(out):
+    return [out / "report.html", *sorted((out / "feedback").rglob("*.html"))]
+
+
+def test_every_page_carries_a_policy_before_anything_else(attacked):
+    for path in _pages(attacked["out"]):
+        head = path.read_text(encoding="utf-8").split("<head>", 1)[1].lstrip()
+        assert head.startswith("<meta") and "Content-Security-Policy" in head.split(">", 1)[0], path
+
+
+def test_no_student_script_runs_in_the_pages(attacked):
+    """The attacker's feedback pages, opened in Chromium from disk and served over HTTP beside
+    the report (as the README suggests): no script of the student's runs, nothing reads secret.txt."""
+    import browser
+    if browser.missing():
+        pytest.skip(browser.missing())
+    out = attacked["out"]
+    pages = sorted((out / "feedback" / "adv_pages").glob("*.html")) + [out / "feedback" / "adv_xss" / "03_feedforward.html"]
+    assert len(pages) >= 6
+    requests = []
+    browser.SHOTS.mkdir(parents=True, exist_ok=True)
+    with browser.chromium() as chromium, browser.served(out, requests) as base:
+        for path in pages:
+            for url in (path.as_uri(), f"{base}/{path.relative_to(out).as_posix()}"):
+                errors, external = [], []
+                page = browser.open_page(chromium, url, errors, external)
+                page.wait_for_timeout(300)
+                assert page.title() != "PWNED" and page.evaluate("typeof window.__pwned") == "undefined", url
+                assert page.locator("#pwned").count() == 0, url
+                assert not external, (url, external)
+                if path.stem == "01_head" and url.startswith("http"):
+                    page.screenshot(path=str(browser.SHOTS / "adversarial-pages-01_head.png"), full_page=False)
+                page.close()
+    assert not [r for r in requests if "secret" in r], requests
+
+
+def test_the_terminal_is_the_graders_alone(attacked):
+    """Typed into the grader's terminal while it ran: no kernel read it; what a kernel wrote to its
+    descriptors (6 MiB, a title escape, a forged progress line) never reached the terminal."""
+    r, _ = attack_report(attacked["out"], "adv_tty", "head", "TTY")
+    assert attacked["typed"] not in json.dumps(r), r
+    assert r["isatty"] == [False, False, False] and r["open /dev/tty"][0] != "ok", r
+    shown = attacked["proc"].output
+    for marker in (b"ATTACK-TTY", b"PWNED-TITLE", b"ATTACK-"):
+        assert marker not in shown, marker
+    assert len(shown) < 2**20, len(shown)
+    assert attacked["typed"].encode() in shown    # the terminal did echo what was typed: the check can fail
+
+
+def test_clone_parent_children_count_against_the_sandbox(attacked):
+    """Three 900 MiB children made with CLONE_PARENT (parent outside a forked kernel's tree) are
+    counted by the pid namespace: the sandbox is killed; the attacker keeps its points."""
+    row = attacked["rows"]["adv_clone_parent"]
+    assert "memory limit in 04_block" in row["status"], row
+    assert not any(tag == "CLONEPARENT" for tag, _, _ in attack_lines(attacked["out"], "adv_clone_parent", "block"))
+
+
+def test_writes_are_bounded_wherever_the_kernel_can_write(attacked):
+    """The kernel can write its own folder, its connection folder and its private /tmp and
+    /dev/shm (size-capped tmpfs), nothing else; filling the connection folder stops the sandbox."""
+    path = attacked["out"] / "course" / "autograded" / "adv_write_everywhere" / "gpt" / "05_gpt_model.ipynb"
+    text = "".join(o.get("text", "") for c in nbformat.read(str(path), as_version=4).cells
+                   for o in c.get("outputs", []))
+    writable = json.loads(next(line for line in text.splitlines() if line.startswith("WRITABLE "))[9:])
+    own = _workdir_prefix(attacked["out"], "adv_write_everywhere")
+    allowed = ("/tmp", "/dev/shm", own)
+    assert all(d.startswith(allowed) for d in writable), writable
+    assert any("jsbx-" in d for d in writable), writable      # the connection folder: counted
+    row = attacked["rows"]["adv_write_everywhere"]
+    assert "disk limit in 05_gpt_model" in row["status"], row
+
+
+def test_oversized_messages_cost_nothing_else(attacked):
+    row = attacked["rows"]["adv_big_messages"]
+    assert float(row["total"]) == 10, row
