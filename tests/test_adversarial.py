@@ -1333,7 +1333,6 @@ def test_clone_parent_children_count_against_the_sandbox(attacked):
     counted by the pid namespace: the sandbox is killed; the attacker keeps its points."""
     row = attacked["rows"]["adv_clone_parent"]
     assert "memory limit in 04_block" in row["status"], row
-    assert not any(tag == "CLONEPARENT" for tag, _, _ in attack_lines(attacked["out"], "adv_clone_parent", "block"))
 
 
 def test_writes_are_bounded_wherever_the_kernel_can_write(attacked):
