@@ -6,7 +6,7 @@ import zipfile
 import pathlib
 
 from . import demo, selfcheck
-from .classrun import gradebook, grade, moodle, report, roster
+from .classrun import database, gradebook, grade, moodle, report, roster
 from .worker.sandbox import bwrap_available
 
 
@@ -35,7 +35,7 @@ def main(argv=None):
                    help="run student code without the bubblewrap sandbox")
     g.add_argument("--roster", help="CSV with id, first_name, last_name, email (or Moodle's participants export)")
     g.add_argument("--db-url", default="",
-                   help="SQLAlchemy URL of the course gradebook, e.g. postgresql+psycopg2://user@host/db "
+                   help="SQLAlchemy URL of the course gradebook, e.g. postgresql://user:password@host/db "
                         "(default: c.CourseDirectory.db_url of nbgrader_config.py, else OUT/course/gradebook.db)")
     g.add_argument("--moodle-worksheet", help="Moodle's grading worksheet CSV to fill in (OUT/moodle_grades.csv)")
     d = sub.add_parser("demo", help="grade an example class")
@@ -52,6 +52,12 @@ def main(argv=None):
         args.submissions, args.cell_timeout = submissions, 60
         args.roster = args.db_url = args.moodle_worksheet = None
     problem = input_problem(args.submissions, args.roster, args.moodle_worksheet)
+    db_url, db_source = args.db_url, "--db-url"
+    if not db_url:
+        db_url, db_source = gradebook.configured_db_url(), "c.CourseDirectory.db_url (nbgrader_config.py)"
+    db_url = database.canonical(db_url) if db_url else ""
+    if not problem and db_url:
+        problem = database.problem(db_url, db_source)
     if problem:
         print(f"ошибка: {problem}", file=sys.stderr)
         return 2
@@ -66,7 +72,6 @@ def main(argv=None):
             return 2
     out = pathlib.Path(args.out)
     names = roster.read(pathlib.Path(args.roster)) if args.roster else None
-    db_url = args.db_url or gradebook.configured_db_url()
     results, info = grade.grade_all(args.submissions, out, sandbox=sandbox, jobs=args.jobs,
                                     cell_timeout=args.cell_timeout, db_url=db_url, roster=names)
     grade.print_table(results.values())

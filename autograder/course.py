@@ -77,3 +77,12 @@ GRADED_NOTEBOOKS = tuple(task.notebook for task in TASKS)
 GRADED_GLOB = "0[" + "".join(name[1] for name in GRADED_NOTEBOOKS) + "]_*"
 assert [n for n in NOTEBOOKS if fnmatch.fnmatch(n, GRADED_GLOB)] == list(GRADED_NOTEBOOKS)
 CSV_COLUMNS = ("student_id", *TASK_KEYS, "total", "status")
+
+# What the release folder holds besides what students save in it: the student kit.
+KIT_SKIP = frozenset({".ipynb_checkpoints", "__pycache__"})
+
+
+def kit_files(release=RELEASE):
+    """Paths (relative to ``release``) of the files that make up the student kit, sorted."""
+    return sorted(p.relative_to(release) for p in release.rglob("*")
+                  if p.is_file() and not KIT_SKIP & set(p.relative_to(release).parts))

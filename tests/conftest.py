@@ -16,7 +16,7 @@ import zipfile
 import nbformat
 import pytest
 
-from autograder import demo, notebooks
+from autograder import course, demo, notebooks
 from lms import CLEAN_ENV, EN, grade_command, moodle_export
 from mutations import ALT_STUDENTS, ALTERNATIVES, BUG_STUDENTS, BUGS
 from students import reference_bodies, write_student
@@ -25,11 +25,22 @@ from students import reference_bodies, write_student
 @pytest.fixture(scope="session")
 def moodle_class(tmp_path_factory):
     """A Moodle export graded by the command with Moodle's worksheet and a roster (group
-    ``moodle-class``): Anna solved every task; Ivan handed in the release untouched, without
-    04_block (a submission problem the report must show)."""
+    ``moodle-class``): Anna solved every task and handed in the whole kit folder as she ran it;
+    Ivan handed in the release untouched, without 04_block (a submission problem the report
+    must show), and a file that belongs to nothing (a note below the problems)."""
     base = tmp_path_factory.mktemp("moodle_class")
     export = moodle_export(base / "export", {("Anna Petrova", "1001"): True, ("Ivan Ivanov", "1002"): False})
+    anna = export / "Anna Petrova_1001_assignsubmission_file_"
+    for rel in course.kit_files():
+        if not (anna / rel).exists():
+            (anna / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(course.RELEASE / rel, anna / rel)
+    (anna / "__pycache__").mkdir()
+    (anna / "__pycache__" / "gpt_course.cpython-311.pyc").write_bytes(b"\0")
+    (anna / ".ipynb_checkpoints").mkdir()
+    shutil.copy(anna / "01_head.ipynb", anna / ".ipynb_checkpoints" / "01_head-checkpoint.ipynb")
     (export / "Ivan Ivanov_1002_assignsubmission_file_" / "04_block.ipynb").unlink()
+    (export / "Ivan Ivanov_1002_assignsubmission_file_" / "my_model.py").write_text("class GPT: pass\n")
     sheet = base / "worksheet.csv"
     sheet.write_bytes(EN.encode("utf-8"))
     roster = base / "roster.csv"

@@ -1,5 +1,6 @@
 """A throw-away PostgreSQL server for tests: Debian's binaries, a cluster in a temporary folder,
-trust authentication on a free loopback port, stopped and deleted afterwards.
+a free loopback port where the superuser ``postgres`` logs in with a random password (SCRAM, as
+servers are set up), stopped and deleted afterwards.
 
 Root cannot run postgres, so as root the cluster belongs to the ``postgres`` user (made by the
 Debian package) or ``nobody``, and the server programs run through ``runuser``.
@@ -8,6 +9,7 @@ import contextlib
 import glob
 import os
 import pwd
+import secrets
 import shutil
 import socket
 import subprocess
@@ -43,7 +45,8 @@ def _owner():
 
 @contextlib.contextmanager
 def server(database="gradebook"):
-    """Yield a SQLAlchemy URL (psycopg2) of a fresh database on a private server."""
+    """Yield the plain URL, ``postgresql://postgres:PASSWORD@127.0.0.1:PORT/DATABASE``, of a fresh
+    database on a private server."""
     bin_dir = binaries()
     if bin_dir is None:
         raise FileNotFoundError("PostgreSQL server binaries (initdb, pg_ctl) not found")
@@ -63,18 +66,23 @@ def server(database="gradebook"):
         if done.returncode:
             raise RuntimeError(f"{args[0]} failed:\n{done.stdout}\n{done.stderr}")
 
+    password = secrets.token_hex(8)
+    password_file = os.path.join(folder, "password")
+    with open(password_file, "w") as f:
+        f.write(password + "\n")
+    os.chmod(password_file, 0o644)
     try:
-        run(f"{bin_dir}/initdb", "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
+        run(f"{bin_dir}/initdb", "-D", data, "--auth-local=trust", "--auth-host=scram-sha-256",
+            "--pwfile", password_file, "-U", "postgres", "-E", "UTF8", "--no-sync")
+        os.unlink(password_file)
         run(f"{bin_dir}/pg_ctl", "-D", data, "-l", log, "-w", "-t", "60", "-o",
             f"-h 127.0.0.1 -p {port} -k {data} -F -c fsync=off", "start")
         try:
-            import psycopg2
-            conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres")
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute(f'CREATE DATABASE "{database}"')
-            conn.close()
-            yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/{database}"
+            import psycopg
+            with psycopg.connect(host="127.0.0.1", port=port, user="postgres", password=password,
+                                 dbname="postgres", autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{database}"')
+            yield f"postgresql://postgres:{password}@127.0.0.1:{port}/{database}"
         finally:
             run(f"{bin_dir}/pg_ctl", "-D", data, "-m", "immediate", "-w", "stop")
     finally:

@@ -1,10 +1,12 @@
 """Fast tests of the LMS export reader (collect) and the roster: every layout, every trap."""
 import os
+import pathlib
 import stat
 import zipfile
 
 import pytest
 
+from autograder import course
 from autograder.classrun import collect, roster
 
 NB = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
@@ -109,6 +111,109 @@ def test_hostile_ids_are_made_safe(tmp_path):
     write(tmp_path, "<script>x</script>/01_head.ipynb")
     (sid,) = collect.collect(tmp_path)
     assert all(c.isalnum() or c in "_-" for c in sid)
+
+
+# What running the kit and the systems students use leave beside the notebooks.
+DROPPINGS = (".ipynb_checkpoints/01_head-checkpoint.ipynb", "__pycache__/gpt_course.cpython-311.pyc",
+             ".DS_Store", "01_head.ipynb:Zone.Identifier", ".virtual_documents/01_head.ipynb", "Thumbs.db")
+
+
+def write_kit(folder):
+    """The whole kit folder as a student who ran it hands it in: every file of the release
+    (its notebooks are the student's), copies a browser renamed, and the droppings."""
+    for rel in course.kit_files():
+        write(folder, rel.as_posix(), (course.RELEASE / rel).read_bytes())
+    write(folder, "README (1).md", b"# the README downloaded twice")
+    for rel in DROPPINGS:
+        write(folder, rel, NB if rel.endswith(".ipynb") else b"\0")
+
+
+def test_kit_files_are_known_from_the_release():
+    names = {rel.as_posix() for rel in course.kit_files()}
+    assert {"attention_basics.ipynb", "README.md", "block.png", "data/input.txt", "gpt_course.py"} <= names
+    assert collect.kit_prefix("attention_basics.ipynb") == "" and collect.kit_prefix("01_head.ipynb") is None
+    assert collect.kit_prefix("Petrova_Anna_42_data_input.txt") == "Petrova_Anna_42"
+    assert collect.kit_prefix("gpt_course (2).py") == "" and collect.kit_prefix("my_notes.txt") is None
+
+
+@pytest.mark.parametrize("layout", ["student folder", "kit folder inside", "moodle", "zip"])
+def test_the_whole_kit_is_not_noise(tmp_path, layout):
+    """A student who hands in the kit folder: the seven notebooks are theirs, nothing is noted;
+    beside them a student whose extra files belong to nothing gets one note naming them."""
+    export = tmp_path / "export"
+    folder = {"student folder": "s1", "kit folder inside": "s1/gpt", "moodle":
+              "Anna Petrova_s1_assignsubmission_file_", "zip": "class/s1/gpt"}[layout]
+    write_kit(export / folder)
+    other = "s2" if layout != "moodle" else "Ivan Ivanov_s2_assignsubmission_file_"
+    other = f"class/{other}" if layout == "zip" else other
+    write(export, f"{other}/01_head.ipynb")
+    write(export, f"{other}/my_gpt.ipynb")
+    write(export, f"{other}/work/solution.py", b"print(1)")
+    write(export, f"{other}/__pycache__/solution.cpython-311.pyc", b"\0")
+    if layout == "zip":
+        archive = tmp_path / "export.zip"
+        with zipfile.ZipFile(archive, "w") as zf:
+            for path in sorted(export.rglob("*")):
+                zf.write(path, path.relative_to(export).as_posix())
+        export = collect.extract(archive, tmp_path / "x")
+    students = collect.collect(export)
+    assert list(students) == ["s1", "s2"]
+    assert set(students["s1"].notebooks) == set(course.NOTEBOOKS)
+    assert students["s1"].notebooks["01_head"].read_bytes() == (course.RELEASE / "01_head.ipynb").read_bytes()
+    assert students["s1"].notes == []
+    assert students["s2"].notes == ["не распознаны файлы (2, не проверялись): 'my_gpt.ipynb', "
+                                    f"{str(pathlib.Path('work', 'solution.py'))!r}"]
+
+
+def test_the_kit_in_flat_lms_names(tmp_path):
+    """Flat names: the kit's files join their student silently (a lone lesson makes no student);
+    a file of a student that belongs to nothing is noted; one of nobody's is left alone."""
+    for rel in course.kit_files():
+        flat = "_".join(rel.parts)
+        write(tmp_path, f"petrova_anna_42_{flat}", (course.RELEASE / rel).read_bytes())
+    write(tmp_path, "petrova_anna_42_README (1).md", b"again")
+    write(tmp_path, "attention_basics.ipynb", (course.RELEASE / "attention_basics.ipynb").read_bytes())
+    write(tmp_path, "ivanov_ivan_43_attention_basics.ipynb", NB)   # the lesson alone: a student
+    write(tmp_path, "sidorov_petr_44_05_gpt_model.ipynb")
+    write(tmp_path, "sidorov_petr_44_solution.py", b"print(1)")
+    write(tmp_path, "sidorov_petr_44_my_gpt.ipynb")
+    write(tmp_path, "export_list_of_files.csv", b"nobody's")
+    write(tmp_path, ".DS_Store", b"\0")
+    students = collect.collect(tmp_path)
+    assert list(students) == ["42", "43", "44"]
+    assert set(students["42"].notebooks) == set(course.NOTEBOOKS) and students["42"].notes == []
+    assert students["42"].name == {"first_name": "anna", "last_name": "petrova"}
+    assert students["43"].notebooks == {} and students["43"].notes == []
+    assert students["44"].notes == ["не распознаны файлы (2, не проверялись): "
+                                    "'sidorov_petr_44_my_gpt.ipynb', 'sidorov_petr_44_solution.py'"]
+
+
+def test_a_file_of_a_release_that_grows_is_known(tmp_path, monkeypatch):
+    """The kit is what the release folder holds: a new companion folder is known without a list."""
+    release = tmp_path / "release"
+    for rel in ("01_head.ipynb", "README.md", "notebooks/attention_extra.ipynb", "img/heads.svg"):
+        write(release, rel)
+    write(release, ".ipynb_checkpoints/README-checkpoint.md")
+    monkeypatch.setattr(collect, "kit_files", lambda: course.kit_files(release))
+    monkeypatch.setattr(collect, "KIT_NAMES", collect._kit_names())
+    export = tmp_path / "export"
+    for rel in ("s1/01_head.ipynb", "s1/notebooks/attention_extra.ipynb", "s1/img/heads.svg",
+                "s1/README-checkpoint.md", "s1/attention_basics.ipynb"):
+        write(export, rel)
+    (student,) = collect.collect(export).values()
+    assert set(student.notebooks) == {"01_head"}
+    assert student.notes == ["не распознаны файлы (2, не проверялись): "
+                             "'attention_basics.ipynb', 'README-checkpoint.md'"]
+
+
+def test_many_unknown_files_are_counted(tmp_path):
+    write(tmp_path, "s1/01_head.ipynb")
+    for i in range(12):
+        write(tmp_path, f"s1/venv/lib/m{i:02}.py", b"")
+    (student,) = collect.collect(tmp_path).values()
+    (note,) = student.notes
+    assert note.startswith("не распознаны файлы (12, не проверялись): ") and note.endswith("и ещё 7")
+    assert note.count("'") == 10
 
 
 ROSTER_EN = ("id,first_name,last_name,email\n"

@@ -3,7 +3,7 @@ import pathlib
 import re
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-PIN = re.compile(r"^\s*(?:-\s*)?([A-Za-z0-9_.\-]+)==([^\s#]+)")
+PIN = re.compile(r"^\s*(?:-\s*)?([A-Za-z0-9_.\-]+(?:\[[A-Za-z0-9_,.\-]+\])?)==([^\s#]+)")
 
 
 def pins(path):
@@ -19,6 +19,7 @@ def test_requirements_are_exact_pins():
     lines = [l for l in (ROOT / "requirements.txt").read_text().splitlines()
              if l.strip() and not l.startswith("#")]
     assert lines and all("==" in l for l in lines), "every requirement must be an exact pin"
+    assert len(pins(ROOT / "requirements.txt")) == len(lines), "a pin this test cannot read"
     assert pins(ROOT / "requirements.txt")["torch"] == "2.13.0"
 
 

@@ -121,4 +121,12 @@ def test_command_fills_the_worksheet_and_names_reach_the_gradebook(moodle_class)
     assert students["1002"]["email"] == "ivan@example.org" and students["1001"]["email"] is None
     listed = {s["id"]: (s["first_name"], s["last_name"], s["score"]) for s in formgrader_students(out / "course")}
     assert listed == {"1001": ("Anna", "Petrova", 10.0), "1002": ("Ivan", "Ivanov", 0.0)}
-    assert "Petrova Anna (1001)" in pathlib.Path(out / "report.html").read_text(encoding="utf-8")
+    text = pathlib.Path(out / "report.html").read_text(encoding="utf-8")
+    table = text[text.index('id="table"'):text.index('id="run"')]
+    assert '<td data-v="1001">1001</td><td data-v="Petrova Anna">Petrova Anna</td>' in table
+    # Anna's kit folder needs nobody's attention; Ivan's problem first, his stray file below
+    attention = text[text.index('id="attention"'):text.index('id="glance"')]
+    problems, notes = attention.split('id="file-notes"')
+    assert "1001" not in attention and "attention_basics" not in attention
+    assert "Ivanov Ivan (1002)" in problems and "нет ноутбука 04_block" in problems
+    assert "my_model.py" not in problems and "не распознан файл &#x27;my_model.py&#x27;" in notes

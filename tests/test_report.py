@@ -137,3 +137,23 @@ def test_every_event_kind_is_worded_in_russian():
         short = status_text(result)
         assert kind not in short and any("а" <= ch <= "я" for ch in short), (kind, short)
         assert EVENT_STATUS[kind].format(notebook="01_head") in result.status
+
+
+def test_notes_on_files_come_below_the_problems(tmp_path):
+    """Notes on files cost no points: a student with notes alone is not among the problems,
+    and a student's notes come after every problem of the class."""
+    results = make_results(tmp_path)
+    extra = StudentResult("s_extra", tasks=dict(results["s_good"].tasks),
+                          notes=["не распознан файл 'solution.py' (не проверялся)"])
+    results["s_extra"] = extra
+    text = report.write(tmp_path, results, INFO).read_text(encoding="utf-8")
+    attention = text[text.index('id="attention"'):text.index('id="glance"')]
+    problems, notes = attention.split('id="file-notes"')
+    for words in ("нет ноутбука 03_feedforward", "превышено время", "ошибка проверки"):
+        assert words in problems
+    assert "s_extra" not in problems and "принят как" not in problems
+    assert "s_extra" in notes and "solution.py" in notes and "принят как 01_head" in notes
+    assert "evil_1" not in notes and "нет ноутбука" not in notes
+    assert report.status_text(extra) == "ок"
+    only_notes = report.write(tmp_path, {"s_extra": extra}, INFO).read_text(encoding="utf-8")
+    assert "ничего не требует внимания" in only_notes and "solution.py" in only_notes

@@ -10,15 +10,10 @@ import sys
 import zipfile
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-RELEASE = ROOT / "release" / "gpt"
+sys.path.insert(0, str(ROOT))
+from autograder.course import RELEASE, kit_files  # noqa: E402  (the grader knows the kit too)
+
 DEFAULT = ROOT / "build" / "student-kit.zip"
-SKIP = {".ipynb_checkpoints", "__pycache__"}
-
-
-def kit_files(release=RELEASE):
-    """Relative paths of the files that make up the kit, sorted."""
-    return sorted(p.relative_to(release) for p in release.rglob("*")
-                  if p.is_file() and not SKIP & set(p.relative_to(release).parts))
 
 
 def build(out=DEFAULT, release=RELEASE):

@@ -4,6 +4,9 @@ Accepted layouts: one folder per student (``<student_id>/<notebook>.ipynb``),
 Moodle's ``<Full Name>_<id>_assignsubmission_file_/<notebook>.ipynb``, and flat
 files ``<lastname>_<firstname>_<id>_<notebook>.ipynb``. Slightly renamed
 notebooks (``01_head (1).ipynb``, ``01_Head.ipynb``) are matched and noted.
+The rest of the student kit (``course.kit_files``: the lesson, helpers, data, README,
+pictures) and what editors and systems leave behind (hidden files, ``__pycache__``)
+are ignored silently; only files that belong to nothing are noted.
 Names in Moodle folders («First Last») and flat names become ``Student.name``;
 a roster (``roster.py``) fills or corrects them.
 """
@@ -15,11 +18,31 @@ import re
 import shutil
 import zipfile
 
-from ..course import NOTEBOOKS
+from ..course import NOTEBOOKS, kit_files
 
 MOODLE = re.compile(r"^(?P<name>.*)_(?P<id>[^_]+)_assignsubmission_\w*$")
 _KEYS = {re.sub(r"[^a-z0-9]", "", name.lower()): name for name in NOTEBOOKS}
 MAX_ZIP_BYTES = 2 * 2**30
+# Left by systems and tools, not by the student: hidden files and folders (.ipynb_checkpoints,
+# .DS_Store, .virtual_documents, ._* of macOS), caches, Windows' own files and download marks.
+SYSTEM_FOLDERS = {"__pycache__", "__MACOSX"}
+SYSTEM_FILES = {"thumbs.db", "desktop.ini"}
+SHOWN_UNKNOWN = 5  # file names a note lists; the rest are counted
+_COPY = re.compile(r"\s*\(\d+\)(?=\.[^.]*$|$)")        # "README (1).md", browsers' second copy
+
+
+def _kit_names():
+    """Lower-case names by which a kit file other than the assignment's notebooks is known:
+    its own name and, for the flat names of LMSs, its path with ``_`` for ``/``; longest first."""
+    names = set()
+    for rel in kit_files():
+        if rel.suffix == ".ipynb" and rel.stem in NOTEBOOKS:
+            continue
+        names.update({rel.name.lower(), "_".join(rel.parts).lower()})
+    return sorted(names, key=len, reverse=True)
+
+
+KIT_NAMES = _kit_names()
 
 
 @dataclasses.dataclass
@@ -63,6 +86,26 @@ def match_notebook(filename):
     return _KEYS[close[0]] if close else None
 
 
+def system_file(relative):
+    """True for what systems and tools leave in a folder (``relative``: a path within a submission)."""
+    parts = pathlib.PurePath(relative).parts
+    name = parts[-1].lower() if parts else ""
+    return (any(p.startswith(".") or p in SYSTEM_FOLDERS for p in parts) or name in SYSTEM_FILES
+            or name.endswith("zone.identifier"))
+
+
+def kit_prefix(filename):
+    """For the file name of a kit file (not a notebook of the assignment), what precedes the kit's
+    name (``""`` for the bare name, ``"petrova_anna_42"`` for a flat LMS name); else None."""
+    name = _COPY.sub("", filename).lower()
+    for known in KIT_NAMES:
+        if name == known:
+            return ""
+        if name.endswith(known) and name[-len(known) - 1] in "_- ":
+            return _COPY.sub("", filename)[: -len(known)].rstrip("_- ")
+    return None
+
+
 def extract(archive, dest):
     """Extract a zip safely: no absolute paths, no '..', no links, size capped."""
     total = 0
@@ -86,7 +129,8 @@ def collect(root, roster=None):
     """Students found under folder ``root``, sorted by id; names from ``roster`` ({id: name}) win."""
     root = pathlib.Path(root)
     students = {}
-    flat = [p for p in root.iterdir() if p.is_file()]
+    unknown = {}  # student id -> files that belong to nothing
+    flat = [p for p in root.iterdir() if p.is_file() and not system_file(p.name)]
     folders = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "__MACOSX"))]
     if len(folders) == 1 and not flat and not _student_folder(folders[0]):
         return collect(folders[0], roster)                    # zip with one top folder
@@ -96,22 +140,45 @@ def collect(root, roster=None):
         student = students.setdefault(sid, Student(sid))
         if moodle and not student.name:
             student.name = split_full_name(moodle.group("name"))
-        _add_files(student, sorted(folder.rglob("*")), folder)
-    for path in sorted(flat):
-        name = match_notebook(path.name)
+        _add_files(student, sorted(folder.rglob("*")), folder, unknown.setdefault(sid, []))
+    others = []
+    for path in sorted(flat):                                 # notebooks make the flat students
         if not path.name.lower().endswith(".ipynb"):
+            others.append(path)
             continue
-        prefix = _prefix(path.name, name)
+        kit = kit_prefix(path.name)
+        if kit == "":                                         # the kit's lesson, nobody's
+            continue
+        prefix = kit if kit is not None else _prefix(path.name, match_notebook(path.name))
         parts = prefix.split("_") if prefix else []
         sid = safe_id(parts[-1] if parts else path.stem)
         student = students.setdefault(sid, Student(sid))
         if len(parts) >= 3 and not student.name:               # lastname_firstname_id
             student.name = {"first_name": " ".join(parts[1:-1]), "last_name": parts[0]}
-        _add_files(student, [path], root)
+        if kit is None:
+            _add_files(student, [path], root, unknown.setdefault(sid, []), prefix)
+    for path in others:                                       # other files join a flat student
+        kit = kit_prefix(path.name)
+        prefix = kit if kit is not None else _prefix(path.name, None)
+        sid = safe_id(prefix.split("_")[-1]) if prefix else None
+        if kit is None and sid in students:
+            unknown.setdefault(sid, []).append(path.name)
     for sid, student in students.items():
+        if unknown.get(sid):
+            student.notes.append(unknown_note(unknown[sid]))
         if roster and sid in roster:
             student.name = {**student.name, **{k: v for k, v in roster[sid].items() if v}}
     return dict(sorted(students.items()))
+
+
+def unknown_note(shown):
+    """The note on a student's files that belong to nothing: notebooks first, at most a few named."""
+    shown = sorted(shown, key=lambda s: (not s.lower().endswith(".ipynb"), s))
+    if len(shown) == 1:
+        return f"не распознан файл {shown[0]!r} (не проверялся)"
+    listed = ", ".join(repr(s) for s in shown[:SHOWN_UNKNOWN])
+    more = f" и ещё {len(shown) - SHOWN_UNKNOWN}" if len(shown) > SHOWN_UNKNOWN else ""
+    return f"не распознаны файлы ({len(shown)}, не проверялись): {listed}{more}"
 
 
 def _student_folder(folder):
@@ -127,19 +194,22 @@ def _prefix(filename, name):
     return "_".join(parts[:3]) if len(parts) > 3 else ""
 
 
-def _add_files(student, paths, base):
+def _add_files(student, paths, base, unknown, prefix=""):
+    """Match ``paths`` (under ``base``) to the assignment's notebooks; files that are neither
+    notebooks of it nor kit or system files go to ``unknown``. ``prefix``: the flat name's
+    student part, which a name may carry without being noted as renamed."""
     for path in paths:
-        if not path.is_file() or path.is_symlink() or not path.name.lower().endswith(".ipynb"):
+        if not path.is_file() or path.is_symlink():
             continue
-        if ".ipynb_checkpoints" in path.parts:
-            continue
-        name = match_notebook(path.name)
         shown = str(path.relative_to(base))
+        if system_file(shown) or kit_prefix(path.name) == "":   # in a folder: the kit's own name
+            continue
+        name = match_notebook(path.name) if path.name.lower().endswith(".ipynb") else None
         if name is None:
-            student.notes.append(f"не распознан файл {shown!r}")
+            unknown.append(shown)
             continue
         if name in student.notebooks:
             student.notes.append(f"повтор {name}: взят {shown!r}")
-        elif not path.name.startswith(name + ".ipynb") and pathlib.Path(shown).name != name + ".ipynb":
+        elif path.name[len(prefix):].lstrip("_- ") != name + ".ipynb":
             student.notes.append(f"{shown!r} принят как {name}")
         student.notebooks[name] = path

@@ -113,6 +113,7 @@ def grade_all(submissions, out, sandbox=True, jobs=None, cell_timeout=60, db_url
             if reusable(earlier, sid, digest):
                 results[sid] = earlier[sid]
                 results[sid].name = dict(student.name)  # a roster may name them now
+                results[sid].notes = notes              # files beside the notebooks may differ
                 gradebook.record_student(course, sid, db_url, student.name)
             else:
                 todo.append(sid)

@@ -16,6 +16,7 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import SaveAutoGrades
 from ..course import ASSIGNMENT, NBGRADER_CONFIG, ROOT, TASKS
 from ..nbconfig import course_config
+from . import database
 
 FINGERPRINT_FILE = "fingerprint.json"
 WORKER_TEMPLATE = "worker-template.db"
@@ -40,22 +41,24 @@ def db_url_of(course, db_url=""):
 
 
 def prepare(out, fingerprint, db_url=""):
-    """OUT/course for ``fingerprint``: made anew when missing or made by another course/grader.
+    """OUT/course for ``fingerprint``: made anew when missing or made by another course/grader,
+    or for another database (another driver or password for the same one is the same gradebook).
 
     Returns (course folder, True if it was made anew).
     """
     course = out / "course"
     stamp = course / FINGERPRINT_FILE
-    wanted = {"fingerprint": fingerprint, "db_url": db_url_of(course, db_url)}
+    url = db_url_of(course, db_url)
+    wanted = {"fingerprint": fingerprint, "database": database.identity(url)}
     if stamp.is_file() and json.loads(stamp.read_text()) == wanted:
+        write_local_config(course, url)  # this run's URL, for formgrader and nbgrader commands
         return course, False
     if course.exists():
         shutil.rmtree(course)
     course.mkdir(parents=True)
     shutil.copytree(ROOT / "source", course / "source")
-    (course / "nbgrader_config.py").write_text(LOCAL_CONFIG.format(
-        config=str(NBGRADER_CONFIG), root=str(course), db_url=wanted["db_url"]), encoding="utf-8")
-    urls = [wanted["db_url"]]
+    write_local_config(course, url)
+    urls = [url]
     if db_url:  # workers grade into private SQLite copies of a gradebook that has the assignment
         urls.append(f"sqlite:///{course / WORKER_TEMPLATE}")
     for url in urls:
@@ -67,6 +70,11 @@ def prepare(out, fingerprint, db_url=""):
                                + str(result.get("error", "")) + "\n" + str(result.get("log", "")))
     stamp.write_text(json.dumps(wanted))
     return course, True
+
+
+def write_local_config(course, url):
+    (course / "nbgrader_config.py").write_text(LOCAL_CONFIG.format(
+        config=str(NBGRADER_CONFIG), root=str(course), db_url=url), encoding="utf-8")
 
 
 def worker_template(course):

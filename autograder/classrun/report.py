@@ -137,18 +137,30 @@ def _link(path, text, title=""):
 
 
 def _attention(results):
-    rows = []
-    for result in results:
-        items = problems(result)
-        if not items:
-            continue
-        lis = "".join(f'<li class="k-{e(kind)}">{e(text)}</li>' for kind, text in items)
-        rows.append(f'<tr><td><a href="#s-{e(result.student_id)}">{e(who(result))}</a></td>'
-                    f'<td><ul>{lis}</ul></td></tr>')
-    if not rows:
-        return "<p>Всё проверено без происшествий: ничего не требует внимания.</p>"
-    return ('<table class="plain"><tr><th>студент</th><th>что случилось</th></tr>'
-            + "".join(rows) + "</table>")
+    """Problems that need a person, student by student; below them the notes on files (which
+    cost no points: renamed or repeated notebooks, files that belong to nothing)."""
+    def table(items_of):
+        rows = []
+        for result in results:
+            items = items_of(result)
+            if items:
+                lis = "".join(f'<li class="k-{e(kind)}">{e(text)}</li>' for kind, text in items)
+                rows.append(f'<tr><td><a href="#s-{e(result.student_id)}">{e(who(result))}</a></td>'
+                            f'<td><ul>{lis}</ul></td></tr>')
+        return rows
+
+    problem_rows = table(lambda r: [item for item in problems(r) if item[0] != "note"])
+    note_rows = table(lambda r: [item for item in problems(r) if item[0] == "note"])
+    if problem_rows:
+        parts = ['<table class="plain"><tr><th>студент</th><th>что случилось</th></tr>'
+                 + "".join(problem_rows) + "</table>"]
+    else:
+        parts = ["<p>Всё проверено без происшествий: ничего не требует внимания.</p>"]
+    if note_rows:
+        parts.append('<h3 id="file-notes">Заметки о файлах (на баллы не влияют)</h3>'
+                     '<table class="plain"><tr><th>студент</th><th>файлы</th></tr>'
+                     + "".join(note_rows) + "</table>")
+    return "".join(parts)
 
 
 def _glance(results):
