@@ -16,6 +16,7 @@ import dataclasses
 import pathlib
 import os
 import time
+import uuid
 
 import zmq
 from zmq.utils.monitor import recv_monitor_message
@@ -172,29 +173,33 @@ class BoundedKernelClient(AsyncKernelClient):
 
     def start_channels(self, *args, **kwargs):
         super().start_channels(*args, **kwargs)
-        same_context = zmq.Context.shadow(self.context.underlying)  # inproc needs the sockets' own
         self._monitors = []
         for channel in (self.iopub_channel, self.shell_channel):
-            address = f"inproc://kernel-client-{id(self)}-{id(channel)}"
+            address = f"inproc://kernel-client-{uuid.uuid4().hex}"
             channel.socket.monitor(address, zmq.EVENT_DISCONNECTED)
-            monitor = same_context.socket(zmq.PAIR)
+            monitor = self.context.socket(zmq.PAIR)  # the context's own: closed with it
             monitor.connect(address)
-            self._monitors.append(monitor)
+            self._monitors.append((channel.socket, monitor))
 
     def dropped(self):
         """How often ZeroMQ dropped a connection to the kernel since the last call."""
         count = 0
-        for monitor in self._monitors:
+        for _, monitor in self._monitors:
+            reader = zmq.Socket.shadow(monitor.underlying)  # a plain read, not a future
             while True:
                 try:
-                    recv_monitor_message(monitor, zmq.NOBLOCK)
+                    recv_monitor_message(reader, zmq.NOBLOCK)
                 except zmq.Again:
                     break
                 count += 1
         return count
 
     def stop_channels(self):
-        for monitor in self._monitors:
+        for socket, monitor in self._monitors:
+            try:
+                socket.disable_monitor()
+            except zmq.ZMQError:  # the socket is closed already
+                pass
             monitor.close(linger=0)
         self._monitors = ()
         super().stop_channels()

@@ -20,7 +20,7 @@ from ..course import ASSIGNMENT, GRADED_GLOB
 from .. import results
 from ..nbconfig import course_config
 from . import execute
-from . import zygote
+from .sandbox import zygote
 from .feedback import FeedbackExporter, StripHiddenTests
 
 RESULT_FILE = "result.json"
