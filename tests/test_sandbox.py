@@ -376,7 +376,7 @@ def test_oversized_kernel_messages_are_dropped_before_they_are_buffered(tmp_path
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
-        execute(nb, tmp_path, client_class="autograder.worker.execute.BoundedKernelClient",
+        execute(nb, tmp_path, client_class="autograder.worker.kernel_client.BoundedKernelClient",
                 allow_errors=True, timeout=120,
                 raise_on_iopub_timeout=False, iopub_timeout=2)
     finally:

@@ -12,7 +12,7 @@ from autograder.checks import cases, mistakes, scoring
 from autograder.diagnosis import diagnose
 from autograder.course import TASK, TASK_KEYS
 from autograder.kernel import probe
-from autograder.worker.execute import verdict_outputs
+from autograder.worker.cell_outputs import verdict_outputs
 from autograder.worker.probe_exchange import valid_result
 
 from mutations import ALTERNATIVES, BUGS, expected_keys  # tests/ is on sys.path

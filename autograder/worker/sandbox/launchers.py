@@ -49,8 +49,10 @@ class ExecLauncher:
 def _read_within(fd, seconds, what, size=65536):
     """What a pipe gives until ``size`` bytes came or its writers closed it (within ``seconds``)."""
     data = b""
+    poller = select.poll()  # not select(): a worker's descriptors may number over 1024
+    poller.register(fd, select.POLLIN)
     while len(data) < size:
-        if not select.select([fd], [], [], seconds)[0]:
+        if not poller.poll(seconds * 1000):
             raise RuntimeError(f"the sandbox did not {what} within {seconds} s")
         chunk = os.read(fd, size - len(data))
         if not chunk:

@@ -64,7 +64,9 @@ class Zygote:
         with self._lock:
             if self._ready is None:
                 return
-            ready = select.select([self._ready], [], [], timeout)[0] and os.read(self._ready, 5)
+            poller = select.poll()  # not select(): descriptors may number over 1024
+            poller.register(self._ready, select.POLLIN)
+            ready = poller.poll(timeout * 1000) and os.read(self._ready, 5)
             os.close(self._ready)
             self._ready = None
             if ready != b"ready":
