@@ -48,16 +48,19 @@ def test_nbgrader_config_has_only_known_options(tmp_path):
     assert config.ClearSolutions.code_stub["python"] == course.STUB
 
 
-def test_the_students_self_check_agrees_with_the_course_table():
-    """gpt_selfcheck.py ships to students without the grader, so it carries its own copy of
-    the task facts: this keeps the copy equal to the table."""
-    from autograder import diagnosis
-    kit = diagnosis.module
-    assert tuple(kit.TASKS) == course.TASK_KEYS
+def test_the_kits_task_table_is_generated_from_the_course_table():
+    """gpt_selfcheck.py ships to students without the grader, so it reads the course's facts
+    from gpt_tasks.py: generated from course.py (``python -m autograder.kit``, run by
+    ``make release``), never edited by hand."""
+    from autograder import diagnosis, kit
+    assert kit.TASKS_FILE.read_text(encoding="utf-8") == kit.tasks_source(), \
+        "source/gpt/gpt_tasks.py is stale: run `make release`"
+    selfcheck = diagnosis.selfcheck_module()
+    assert tuple(selfcheck.TASKS) == course.TASK_KEYS
     for spec in course.TASKS:
-        assert kit.CLASS_OF_TASK[spec.key] == spec.cls
-        assert kit.NOTEBOOK_OF_TASK[spec.key] == spec.notebook
-        assert tuple(kit.DEPENDENCIES[spec.key]) == tuple(spec.depends_on)
+        assert selfcheck.CLASS_OF_TASK[spec.key] == spec.cls
+        assert selfcheck.NOTEBOOK_OF_TASK[spec.key] == spec.notebook
+        assert tuple(selfcheck.DEPENDENCIES[spec.key]) == tuple(spec.depends_on)
 
 
 def test_a_new_gradebook_is_stamped_with_alembics_head_without_running_alembic(tmp_path, monkeypatch):

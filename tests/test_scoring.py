@@ -2,22 +2,24 @@
 
 The same path as the grade command takes, without kernels: the probe
 (``kernel/probe.py``) runs each body's class on the secret cases, and
-``checks.scoring`` compares, scores and names. Seconds, not minutes: the
+``checks.scoring`` compares, scores and names (with the diagnosis of each body,
+computed once per run: ``tests/diagnosed.py``). Seconds, not minutes: the
 end-to-end suite (test_grader_mutations.py) keeps what only it can prove.
 """
 import pytest
 import torch
 
 from autograder.checks import cases, mistakes, scoring
-from autograder.diagnosis import diagnose
 from autograder.course import TASK, TASK_KEYS
 from autograder.kernel import probe
 from autograder.worker.execute import verdict_outputs
 from autograder.worker.probe_exchange import valid_result
 
-from mutations import ALTERNATIVES, BUGS, expected_keys  # tests/ is on sys.path
+from diagnosed import GROUP, findings  # tests/ is on sys.path
+from mutations import ALTERNATIVES, BUGS, expected_keys
 from students import class_namespace, reference_bodies
 
+pytestmark = GROUP
 SEED = 12345
 _CASES = {}
 
@@ -42,7 +44,7 @@ def grade(task, body):
 
     verdict = scoring.best_verdict(task, verdict_for)
     if verdict.points < verdict.max_points:
-        verdict = scoring.with_diagnosis(verdict, diagnose(task, namespace))
+        verdict = scoring.with_diagnosis(verdict, findings(task, body))
     return verdict
 
 

@@ -2,7 +2,9 @@
 
 Other configs than the notebook's (so hard-coded sizes show up), batch 1,
 T = 1, T < n_ctx, perturbed future tokens (causality), dropout > 0 in train and
-eval mode. Deterministic for a course secret, unknown without it.
+eval mode. Deterministic for a course secret, unknown without it. Head's dropout
+cases show its attention weights on the output (``reveal_weights``), so scoring
+can check dropout's signature on the weights themselves.
 """
 import hashlib
 
@@ -48,6 +50,19 @@ def _input(task, config, shape, gen):
     if TASK[task].language_model:
         return torch.randint(config["vocab_size"], (B, T), generator=gen)
     return torch.randn(B, T, config["n_embd"], generator=gen)
+
+
+def reveal_weights(state, x, config):
+    """Head's weights and input made so that out[..., :T] = wei and out[..., T:] = wei @ x[..., T:head_size]:
+    the value projection keeps x's first head_size coordinates, whose first T are one-hot."""
+    B, T, C = x.shape
+    size = config["head_size"]
+    value = torch.zeros(size, C)
+    value[torch.arange(size), torch.arange(size)] = 1.0
+    x = x.clone()
+    x[..., :T] = 0.0
+    x[:, torch.arange(T), torch.arange(T)] = 1.0
+    return dict(state, **{"value.weight": value}), x
 
 
 def where(case):
@@ -99,10 +114,14 @@ def make_cases(task, seed=0, own_deps=False):
         config = dict(CONFIGS[0], dropout=DROPOUT)
         state = _state_dict(task, config, gen, own_deps)
         x = _input(task, config, (2, 10), gen)
+        revealed = task == "head"
+        if revealed:
+            state, x = reveal_weights(state, x, config)
         cases.append(dict(kind="dropout_eval", config=config, state_dict=state, input=x,
                           seed=3, train=False, backward=False))
         cases.append(dict(kind="dropout_train", config=config, state_dict=state, input=x,
-                          seed=100, train=True, backward=False, repeat=DROPOUT_REPEATS))
+                          seed=100, train=True, backward=False, repeat=DROPOUT_REPEATS,
+                          reveals_weights=revealed))
     for index, case in enumerate(cases):
         case["id"] = f"{task}:{seed}:{int(own_deps)}:{index}"
         case["own_deps"] = own_deps

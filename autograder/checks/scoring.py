@@ -7,11 +7,14 @@ checks passed. Pure: tensors in, a record out.
 """
 import torch
 
+from .. import kit
 from ..course import TASK
 from ..diagnosis import MESSAGES, message as message_of
 from ..results import TaskResult
 from . import mistakes, reference
-from .cases import DROPOUT, where
+from .cases import where
+
+harness = kit.load("gpt_harness")  # dropout's signature: the same test as the students' self-check
 
 RTOL, ATOL = 1e-4, 1e-5
 
@@ -179,10 +182,13 @@ def _true(flag):
 
 
 def _dropout_mistake(task, cases, got, want, forward_ok):
-    """None when dropout behaves: exact match, or unbiased and random.
+    """None when dropout behaves: the reference's own random draws, or dropout's signature.
 
-    With a wrong forward only what needs no reference is checked: that train
-    mode with dropout > 0 is random at all.
+    The signature (``gpt_harness.dropout_pattern``): every dropped entry is 0 or its
+    eval value / (1 - p), zeros at rate p; for Head on the attention weights its case
+    shows on the output, the rest of the output being those same weights times v
+    (so dropout on the output or on v is misplaced). With a wrong forward only what
+    needs no reference is checked: that train mode with dropout > 0 is random at all.
     """
     (i_eval,), (i_train,) = _indices(cases, "dropout_eval"), _indices(cases, "dropout_train")
     stack = got[i_train].get("output")
@@ -196,17 +202,25 @@ def _dropout_mistake(task, cases, got, want, forward_ok):
         return None
     if stack is None or stack.shape != want[i_train]["output"].shape:
         return mistake("dropout_error")
-    stack = stack.double()
-    target = want[i_eval]["output"].double()
-    if _no_randomness(stack):
-        return mistake("no_dropout")
-    zero_share = (stack == 0).double().mean().item()
-    if task == "head" and zero_share > DROPOUT / 2:
-        return mistake("dropout_on_output")
-    error = (stack.mean(0) - target).norm() / target.norm()
-    if error > 0.12:
-        return mistake("dropout_wrong")
-    return None
+    verdict = _dropout_verdict(cases[i_train], stack.double(), want[i_eval]["output"].double())
+    key = {"none": "no_dropout", "on_output": "dropout_on_output", "elsewhere": "dropout_wrong",
+           "other": "dropout_wrong"}.get(verdict)
+    return mistake(key) if key else None
+
+
+def _dropout_verdict(case, stack, kept):
+    """"dropout", "none", "on_output" (Head), "elsewhere" (Head: on v, say) or "other"."""
+    p = case["config"]["dropout"]
+    if not case.get("reveals_weights"):
+        return harness.dropout_pattern(stack, kept, p, exact=not case.get("own_deps"))
+    T = case["input"].shape[1]
+    verdict = harness.dropout_pattern(stack[..., :T], kept[..., :T], p)
+    if verdict != "dropout":
+        return verdict
+    values = case["input"][..., T:case["config"]["head_size"]].double()  # v's other coordinates
+    if torch.allclose(stack[..., T:], stack[..., :T] @ values, rtol=1e-3, atol=1e-5):
+        return "dropout"
+    return "on_output" if harness.dropout_pattern(stack[..., T:], kept[..., T:], p) == "dropout" else "elsewhere"
 
 
 def grade(task, cases, got, want=None):
