@@ -227,6 +227,35 @@ def test_main_names_a_syntax_error_with_its_notebook_and_line(tmp_path, capsys):
     assert "Head: ошибок не найдено" in out and "MultiHeadAttention: ошибок не найдено" in out
 
 
+def test_main_quotes_the_students_line_from_the_saved_notebook(tmp_path, capsys):
+    """``python gpt_selfcheck.py`` registers each exported cell under the name gpt_course runs it
+    with, so a failure in forward quotes the student's own line."""
+    folder = tmp_path / "gpt"
+    _release_copy(folder, {"multihead": "out = undefined_name(x)\n"})
+    assert diagnosis.selfcheck_module().main([str(folder)]) == 1
+    out = capsys.readouterr().out
+    assert "NameError" in out and re.search(r"строка \d+: out = undefined_name\(x\)", out), out
+
+
+def test_main_outside_the_kit_folder_says_where_to_run_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert diagnosis.selfcheck_module().main([]) == 2
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and "Запустите самопроверку в папке с ноутбуками" in out[0], out
+    assert f"cd {course.SOURCE}" in out[0] and "нет ноутбука" not in out[0]
+
+
+def test_the_kit_runs_on_the_python_its_readme_names():
+    """The student README promises Python 3.10+: no kit module needs a newer Python (vermin)."""
+    import vermin
+    readme = (course.SOURCE / "README.md").read_text(encoding="utf-8")
+    minimum = tuple(int(n) for n in re.search(r"Python (\d+)\.(\d+)\+", readme).groups())
+    assert minimum == (3, 10)
+    for path in sorted(course.SOURCE.glob("*.py")):
+        needed = vermin.detect(path.read_text(encoding="utf-8"))[1]
+        assert needed is not None and needed <= minimum, f"{path.name} needs Python {needed}"
+
+
 @pytest.mark.slow
 def test_check_command_names_the_n_embd_scale(tmp_path):
     """``python -m autograder check`` on a release copy whose Head scales by sqrt(n_embd)."""

@@ -1225,8 +1225,10 @@ def _unused_parameters(task, cls, config, findings):
     leaves the bias out): named first, since what follows from it is an effect."""
     try:
         module = _build(task, cls, config)
-    except Exception:
-        return  # the class cannot be built: the scenarios name why
+    except Exception as exc:
+        if not _student_line(exc, findings.cls):
+            raise  # not the class's own failure: the self-check's, said as such by diagnose
+        return  # the class's __init__ fails: the scenarios name it
     done = _backward(task, module, config, torch.Generator().manual_seed(17))
     if done is None or not done[1].requires_grad:
         return
@@ -1373,32 +1375,29 @@ def main(argv=None):
     gpt_course.CHECK_EARLIER_STEPS = False  # each class is diagnosed here, not probed on import
     failed = 0
     for task, path in zip(TASKS, notebooks):
-        findings = None
-        try:
-            if not path.is_file():
-                raise LookupError
-            _register_cells(gpt_course, path)
-            with _working_folder(folder):  # the notebooks import each other by relative path
-                cls = gpt_course.import_notebook(path, CLASS_OF_TASK[task])
-            namespace = dict(cls.__init__.__globals__) if "__init__" in vars(cls) else {}
-            namespace[CLASS_OF_TASK[task]] = cls
-        except LookupError:
+        if path.is_file():
+            findings = _diagnose_notebook(task, path, folder, gpt_course)
+        else:
             findings = [{"key": "class_missing", "message": f"нет ноутбука {path.name}", "where": AT_RUN}]
-        except SyntaxError as exc:
-            where = (exc.filename or path.name).split("[")[0]
-            findings = [{"key": "syntax_error", "where": AT_RUN,
-                         "message": MESSAGES[task]["syntax_error"] + f" ({exc.msg}; {where}, строка {exc.lineno})"}]
-        except NotImplementedError:
-            findings = [{"key": "not_implemented", "where": AT_RUN, "message": MESSAGES[task]["not_implemented"]}]
-        except Exception as exc:  # the student's cells may raise anything (gpt_course names it)
-            detail = f"{type(exc).__name__}: {exc}".split("\n")[0][:200]
-            findings = [{"key": "syntax_error", "where": AT_RUN,
-                         "message": MESSAGES[task]["syntax_error"] + f" ({detail})"}]
-        if findings is None:
-            findings = diagnose(task, namespace, namespace.get("config"))
         print(report(task, findings))
         failed += bool(findings)
     return 1 if failed else 0
+
+
+def _diagnose_notebook(task, path, folder, gpt_course):
+    """The diagnosis of the task's class as the saved notebook ``path`` defines it."""
+    _register_cells(gpt_course, path)
+    name = CLASS_OF_TASK[task]
+    try:
+        with _working_folder(folder):  # the notebooks import each other by relative path
+            cls = gpt_course.import_notebook(path, name)
+    except (ImportError, OSError, ValueError) as exc:  # a cell fails (gpt_course says where), or no class
+        detail = f"{exc}".split("\n")[0][:300]
+        key = "syntax_error" if isinstance(exc, gpt_course.EarlierStepError) else "class_missing"
+        return [{"key": key, "where": AT_RUN, "message": MESSAGES[task][key] + f" ({detail})"}]
+    namespace = dict(cls.__init__.__globals__) if "__init__" in vars(cls) else {}
+    namespace[name] = cls
+    return diagnose(task, namespace, namespace.get("config"))
 
 
 if __name__ == "__main__":
