@@ -666,6 +666,28 @@ x = gpt_selfcheck._block_program(self, x, self.sa, self.ffwd, "post", "post", Tr
         "out = self.dropout(wei) @ v"), "exception"),
 }
 
+# Partial credit by part: for each part of a task with parts (course.py), a body wrong in
+# that part alone. tests/test_scoring.py checks that only that part's points are lost.
+BUGS.update({
+    "head_size_hard_coded": ("head", _head(  # right where head_size is 16 (the notebook's)
+        "wei = q @ k.transpose(-2, -1) * 16 ** -0.5",
+        "wei = wei.masked_fill(self.tril[:T, :T] == 0, float('-inf'))",
+        "out = self.dropout(F.softmax(wei, dim=-1)) @ v"), "scale_wrong"),
+    "gpt_probabilities_with_targets": ("gpt_model", _GPT_LOGITS + """
+if targets is None:
+    loss = None
+else:
+    B, T, C = logits.shape
+    logits = logits.view(B * T, C)
+    loss = F.cross_entropy(logits, targets.view(B * T))
+    logits = F.softmax(logits, dim=-1)
+""", "probabilities_returned"),
+})
+WRONG_IN_ONE_PART = {("head", "forward"): "head_size_hard_coded", ("head", "dropout"): "head_no_dropout",
+                     ("gpt_model", "forward"): "gpt_probabilities_with_targets",
+                     ("gpt_model", "loss"): "gpt_sum_reduction",
+                     ("gpt_model", "no_targets"): "gpt_last_logits_without_targets"}
+
 
 def expected_keys(mistake):
     """The keys a bug's ``mistake`` names: a str is one key, a tuple several (all must be named)."""

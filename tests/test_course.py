@@ -32,7 +32,15 @@ def test_totals_and_partial_credit():
     assert course.TOTAL_POINTS == 10
     for spec in course.TASKS:
         if spec.parts:
-            assert sum(points for _, points in spec.parts) == spec.points, spec.key
+            assert sum(part.points for part in spec.parts) == spec.points, spec.key
+
+
+@pytest.mark.parametrize("spec", [s for s in course.TASKS if s.parts], ids=lambda s: s.key)
+def test_each_part_names_cases_the_task_has_and_every_case_belongs_to_a_part(spec):
+    from autograder.checks import cases
+    kinds = {case["kind"] for case in cases.make_cases(spec.key, 0)}
+    named = {kind for part in spec.parts for kind in part.cases}
+    assert named == kinds, (named, kinds)
 
 
 def test_nbgrader_config_has_only_known_options(tmp_path):

@@ -10,13 +10,13 @@ import pytest
 import torch
 
 from autograder.checks import cases, mistakes, scoring
-from autograder.course import TASK, TASK_KEYS
+from autograder.course import TASK, TASK_KEYS, TASKS
 from autograder.kernel import probe
 from autograder.worker.execute import verdict_outputs
 from autograder.worker.probe_exchange import valid_result
 
 from diagnosed import GROUP, findings  # tests/ is on sys.path
-from mutations import ALTERNATIVES, BUGS, expected_keys
+from mutations import ALTERNATIVES, BUGS, WRONG_IN_ONE_PART, expected_keys
 from students import class_namespace, reference_bodies
 
 pytestmark = GROUP
@@ -72,11 +72,29 @@ def test_bug_loses_points_and_is_named(key):
     task, body = BUGS[key][:2]
     verdict = grade(task, body)
     assert verdict.points < TASK[task].points, (key, verdict)
+    assert TASK[task].parts or verdict.points == 0, (key, verdict)  # no parts: all or nothing
     for expected in expected_keys(BUGS[key][2]):
         assert expected in verdict.mistake_keys, f"{key}: expected {expected!r}, grader named {verdict.mistake_keys}"
     shown = "\n".join(o.get("text", "") + o.get("evalue", "") for o in verdict_outputs(verdict, []))
     for _, text in verdict.mistakes:
         assert text in shown  # the cell nbgrader scores carries every message
+
+
+def test_every_part_has_a_body_wrong_in_it_alone():
+    parts = {(spec.key, part.name) for spec in TASKS for part in spec.parts}
+    assert set(WRONG_IN_ONE_PART) == parts
+
+
+@pytest.mark.parametrize("task_part", sorted(WRONG_IN_ONE_PART), ids="-".join)
+def test_a_part_is_scored_on_its_own_cases_only(task_part):
+    """A body wrong in one part alone loses that part's points and no others (issue 20):
+    e.g. a GPTModel right with targets and wrong only without them gets 3 of 4."""
+    task, part = task_part
+    verdict = grade(task, BUGS[WRONG_IN_ONE_PART[task_part]][1])
+    spec = TASK[task]
+    lost = next(p for p in spec.parts if p.name == part)
+    assert set(verdict.passed) == {p.name for p in spec.parts} - {part}, verdict
+    assert verdict.points == spec.points - lost.points, verdict
 
 
 def test_strict_shapes_flat_output_is_wrong_except_for_logits_with_targets():

@@ -72,8 +72,10 @@ def where(case):
         return "в режиме обучения (train) с dropout > 0"
     if case["kind"] == "dropout_eval":
         return "в режиме eval с dropout > 0"
-    if case["kind"] == "causal":
-        return "при изменении будущих токенов"
+    if case["kind"] in ("causal", "causal_no_targets"):
+        return "при изменении будущих токенов" + (" (без targets)" if case["kind"] == "causal_no_targets" else "")
+    if case["kind"] == "no_targets":
+        return "без targets"
     T = shape[1]
     if T == 1:
         return "при T = 1"
@@ -102,14 +104,18 @@ def make_cases(task, seed=0, own_deps=False):
                 cases.append(dict(case, kind="no_targets", backward=False, generate=3))
                 case["targets"] = torch.randint(config["vocab_size"], shape, generator=gen)
             cases.append(case)
-        # Causality: the same input with the second half replaced.
+        # Causality: the same input with the second half replaced (a language model: with
+        # targets for its logits, and again without, for what generate gets).
         x = _input(task, config, (2, config["n_ctx"]), gen)
         y = _input(task, config, (2, config["n_ctx"]), gen)
         half = config["n_ctx"] // 2
         y[:, :half] = x[:, :half]
-        for inp in (x, y):
-            cases.append(dict(kind="causal", config=config, state_dict=state, input=inp,
-                              seed=1, train=False, backward=False))
+        causal = dict(kind="causal", config=config, state_dict=state, seed=1, train=False, backward=False)
+        if TASK[task].language_model:
+            targets = torch.randint(config["vocab_size"], x.shape, generator=gen)
+            cases += [dict(causal, kind="causal_no_targets", input=inp) for inp in (x, y)]
+            causal["targets"] = targets
+        cases += [dict(causal, input=inp) for inp in (x, y)]
     if TASK[task].dropout:  # dropout in train and eval mode
         config = dict(CONFIGS[0], dropout=DROPOUT)
         state = _state_dict(task, config, gen, own_deps)

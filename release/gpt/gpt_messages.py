@@ -118,6 +118,8 @@ SPECIFIC = {
         "blocks_not_applied": "блоки трансформера не применены: пропустите x через self.blocks",
         "logits_last_only": "логиты посчитаны только для последней позиции (x[:, -1, :]): нужны логиты "
                             "для всех T позиций, формы (B, T, vocab_size); последнюю позицию выбирает generate",
+        "probabilities_returned": "forward возвращает вероятности (softmax), а не логиты: верните выход self.lm_head "
+                                  "(F.cross_entropy и generate сами применяют softmax)",
         "softmax_before_loss": "softmax перед cross_entropy: F.cross_entropy сам применяет log_softmax к логитам",
         "sum_reduction": "loss суммируется, а не усредняется (reduction='sum')",
         "nll_on_logits": "nll_loss на сырых логитах: нужен F.cross_entropy (или log_softmax перед nll_loss)",

@@ -932,6 +932,8 @@ def _gpt_flow(trace, module, idx, logits, with_targets):
         found.append(("logits_last_only", ""))
     elif L.dim() == 3 and _close(logits, L.reshape(-1, L.shape[-1])):
         found.append(("flat_logits_without_targets", ""))
+    elif _close(logits, F.softmax(L, -1)) or _close(logits, F.softmax(L, -1).reshape(-1, L.shape[-1])):
+        found.append(("probabilities_returned", ""))
     else:
         return [("wrong_output", "logits — это не выход self.lm_head")]
     points = _gpt_points(trace, module, idx)
