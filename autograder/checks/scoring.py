@@ -303,12 +303,7 @@ def _grade_language_model(task, cases, got, want):
 
 def _loss_of_own_logits(case, result):
     """True when the loss is the cross-entropy of the logits this forward returned."""
-    logits, loss = result.get("logits"), result.get("loss")
-    if logits is None or loss is None or loss.numel() != 1 or logits.numel() % case["targets"].numel():
-        return False
-    flat = logits.double().reshape(case["targets"].numel(), -1)
-    own = torch.nn.functional.cross_entropy(flat, case["targets"].reshape(-1))
-    return bool(torch.allclose(loss.double().reshape(()), own, rtol=RTOL, atol=ATOL))
+    return harness.loss_form(result.get("loss"), result.get("logits"), case["targets"], RTOL) == ""
 
 
 def _no_targets_mistake(task, cases, got, want, kinds, logits_ok):
@@ -356,11 +351,14 @@ def _same_as_with_targets(cases, got, indices):
 
 
 def _diagnose_loss(task, cases, got, indices):
-    """Name a wrong loss: a known loss mistake applied to the logits this forward returned
-    (so it is named whether or not the logits are right), else the catalogue's, else generic."""
-    for name in _LOSS_VARIANTS:
-        if all(_loss_is(name, cases[i], got[i]) for i in indices):
-            return [[name, message_of(name, task)]]
+    """Name a wrong loss: a known loss mistake of the logits this forward returned
+    (``gpt_harness.loss_form``: named whether or not the logits are right), else the
+    catalogue's, else generic."""
+    forms = {harness.loss_form(got[i].get("loss"), got[i].get("logits"), cases[i]["targets"], RTOL)
+             for i in indices}
+    if len(forms) == 1 and forms != {None} and forms != {""}:
+        name = forms.pop()
+        return [[name, message_of(name, task)]]
     subset = [cases[i] for i in indices]
     for name, (text, _) in mistakes.MISTAKES[task].items():
         variant = variant_outputs(task, name, subset)
@@ -372,27 +370,6 @@ def _diagnose_loss(task, cases, got, indices):
         if "loss" in got[i] and got[i]["loss"].numel() != 1:
             return [mistake("loss_not_scalar")]
     return [mistake("wrong_loss")]
-
-
-F = torch.nn.functional
-# A known wrong loss, as a function of the returned logits (N, V) and the targets (B, T).
-_LOSS_VARIANTS = {
-    "softmax_before_loss": lambda lg, t: F.cross_entropy(F.softmax(lg, -1), t.reshape(-1)),
-    "sum_reduction": lambda lg, t: F.cross_entropy(lg, t.reshape(-1), reduction="sum"),
-    "nll_on_logits": lambda lg, t: F.nll_loss(lg, t.reshape(-1)),
-    "shifted_targets": lambda lg, t: F.cross_entropy(lg.reshape(*t.shape, -1)[:, :-1].reshape(-1, lg.shape[-1]),
-                                                     t[:, 1:].reshape(-1)),
-    "mse_loss": lambda lg, t: F.mse_loss(lg, F.one_hot(t.reshape(-1), lg.shape[-1]).to(lg.dtype)),
-}
-
-
-def _loss_is(name, case, result):
-    logits, loss, targets = result.get("logits"), result.get("loss"), case["targets"]
-    if logits is None or loss is None or loss.numel() != 1 or logits.numel() % targets.numel() \
-            or not logits.is_floating_point():
-        return False
-    value = _LOSS_VARIANTS[name](logits.double().reshape(targets.numel(), -1), targets)
-    return bool(torch.allclose(loss.double().reshape(()), value, rtol=RTOL, atol=ATOL, equal_nan=True))
 
 
 def best_verdict(task, verdict_for):

@@ -17,6 +17,11 @@
 (например, MultiHeadAttention внутри Block) заменены простыми заменителями, поэтому
 ошибка в другом задании не мешает. Находит все отклонения сразу и называет первую
 причину, а не её последствия.
+
+Что где в этом файле: ``diagnose`` и ``selfcheck``; затем по заданию — что должен
+делать класс (``HEAD_FORM``, ``MULTIHEAD_JOIN``, ``FEEDFORWARD_HIDDEN``,
+``BLOCK_PROGRAMS``, ``GPT_STAGES``) и как это проверяется; dropout и градиенты; в
+конце — как записывается вызов forward. Тексты ошибок — в ``gpt_messages.py``.
 """
 import contextlib
 import inspect
@@ -63,337 +68,57 @@ AT_RUN = "при выполнении ноутбука"
 GENERIC_KEYS = {"exception", "wrong_output", "wrong_input", "wrong_shape", "future_leak"}
 
 
-# ----------------------------------------------------------------- findings
+# -------------------------------------------------------------------- public
+
+def _config(config):
+    cfg = dict(NOTEBOOK_CONFIG)
+    for key in ("n_ctx", "n_embd", "n_head", "head_size", "n_layer", "vocab_size"):
+        if config and isinstance(config.get(key), int) and config[key] > 0:
+            cfg[key] = config[key]
+    if not (config and "head_size" in config):
+        cfg["head_size"] = cfg["n_embd"] // cfg["n_head"]
+    cfg["dropout"] = 0.0
+    return cfg
 
 
-class _Findings:
-    def __init__(self, task, cls=None):
-        self.task, self.cls, self.items = task, cls, []
-        self.own_deps = False  # the class is probed with its own dependencies, not stand-ins
-        self.sizes = {}        # sizes that avoid a failure already named (Head: n_ctx = T)
+def diagnose(task, namespace, config=None):
+    """Every deviation of the student's class from the task: [{key, message, where}].
 
-    def keys(self):
-        return [f["key"] for f in self.items]
-
-    def add(self, key, where, detail=""):
-        if key in self.keys():
-            return
-        message = MESSAGES[self.task][key] + (f" ({detail})" if detail else "")
-        self.items.append({"key": key, "message": message, "where": where})
-
-    def add_all(self, found, where, crash=None):
-        """Add ``found`` [(key, detail[, where])]; a crash is named by the first of them, else by itself."""
-        if crash is not None and isinstance(crash, NotImplementedError):
-            self.add("not_implemented", where)
-            return
-        if crash is not None and not [f for f in found if f[0] not in GENERIC_KEYS]:
-            self.crash(crash, where)
-            return
-        if crash is not None:
-            key, detail, *rest = found[0]
-            found = [(key, "; ".join(filter(None, [detail, self.crash_text(crash)])), *rest)] + found[1:]
-        for key, detail, *rest in found:
-            self.add(key, rest[0] if rest else where, detail)
-
-    def crash_text(self, exc, what="forward"):
-        text = f"{type(exc).__name__}: {exc}".split("\n")[0][:200]
-        line = _student_line(exc, self.cls)
-        if what != "forward":
-            text = f"{what} падает: {text}"
-        return text + (f"; {line}" if line else "")
-
-    def crash(self, exc, where, what="forward"):
-        if isinstance(exc, NotImplementedError):
-            self.add("not_implemented", where)
-        else:
-            self.add("exception", where, self.crash_text(exc, what))
-
-
-def _student_line(exc, cls):
-    """'строка N: text' of the deepest frame in the student's class where ``exc`` passed, or ''.
-
-    A failure isolated inside a sub-module (``_Trace``) carries the stack it was caught in."""
-    if cls is None:
-        return ""
-    files = {value.__code__.co_filename for value in vars(cls).values() if hasattr(value, "__code__")}
-    frames = getattr(exc, "selfcheck_stack", [])
-    frames += [(frame.f_code.co_filename, lineno) for frame, lineno in traceback.walk_tb(exc.__traceback__)]
-    found = ""
-    for filename, lineno in frames:
-        if filename in files:
-            text = linecache.getline(filename, lineno).strip()
-            found = f"строка {lineno}" + (f": {text}" if text else "")
-    return found
-
-
-# -------------------------------------------------------------------- trace
-
-
-class _Call:
-    """One call of a watched sub-module: what it got (``input``) and returned (``output``)."""
-
-    def __init__(self, role, name, value):
-        self.role, self.name, self.input, self.output, self.error = role, name, value, None, None
-
-
-def _tensor(value):
-    if isinstance(value, (tuple, list)) and value:
-        value = value[0]
-    return value.detach().clone() if torch.is_tensor(value) else None
-
-
-class _Trace:
-    """What one forward did to the watched sub-modules (``{role: attribute path}``), in order.
-
-    A pre-hook records each call's input before it runs, so a call that fails is
-    recorded too. A sub-module that fails is *isolated*: the failure is kept and a
-    fixed random tensor of the shape it should return stands in for its result,
-    so the rest of the forward still runs and can be checked (one mistake that
-    crashes does not hide the others). A part's ``nn.Sequential`` body called on
-    its own (``self.ffwd.net(x)``) counts as a call of the part.
+    ``namespace``: where the class is (the notebook's ``globals()``); ``config``:
+    the notebook's config (sizes only; defaults to the course's). Never raises.
     """
-
-    def __init__(self, module, watched, record=True):
-        self.calls, self._active, self._undo, self._count = [], [], [], {}
-        for role, path in watched.items():
-            sub = _submodule(module, path)
-            if sub is None:
-                continue
-            self._watch(sub, role, body=False, record=record)
-            for child in sub.children():
-                if isinstance(child, nn.Sequential) and record:
-                    self._watch(child, role, body=True, record=record)
-
-    def _watch(self, sub, role, body, record):
-        def enter(_, args):
-            inside_part = body and self._active and getattr(self._active[-1][1], "role", None) == role
-            call = None
-            if not inside_part:  # the part's own body runs inside the part's call: not a call of its own
-                count = self._count[role] = self._count.get(role, 0) + 1
-                call = _Call(role, role if count == 1 else f"{role}#{count}", _tensor(args))
-                self.calls.append(call)
-            self._active.append((sub, call))
-
-        def leave(_, args, out):
-            while self._active:
-                entered, call = self._active.pop()
-                if entered is sub:
-                    if call is not None and call.output is None:
-                        call.output = _tensor(out)
-                    return
-
-        forward = sub.forward
-
-        def isolated(*args, **kwargs):
-            try:
-                return forward(*args, **kwargs)
-            except Exception as exc:  # the student's failure: kept, and the rest checked
-                call = next((c for s, c in reversed(self._active) if s is sub), None)
-                if call is None and record:
-                    raise
-                if call is not None:
-                    call.error = exc
-                    try:  # where the student's code called it (the traceback stops here)
-                        exc.selfcheck_stack = [(f.filename, f.lineno) for f in traceback.extract_stack()]
-                    except AttributeError:
-                        pass
-                return _stand_in_result(sub, args)
-
-        if record:
-            self._undo.append(sub.register_forward_pre_hook(enter).remove)
-            self._undo.append(sub.register_forward_hook(leave).remove)
-        if not body:
-            sub.forward = isolated
-            self._undo.append(lambda: sub.__dict__.pop("forward", None))
-
-    def close(self):
-        for undo in self._undo:
-            undo()
-        self._undo = []
-
-    def of(self, role):
-        """The first call of ``role`` (or None)."""
-        return next((c for c in self.calls if c.role == role), None)
-
-    def error(self):
-        """The first failure inside a watched sub-module, or None."""
-        return next((c.error for c in self.calls if c.error is not None), None)
+    cls = namespace.get(CLASS_OF_TASK[task]) if hasattr(namespace, "get") else None
+    findings = _Findings(task, cls if inspect.isclass(cls) else None)
+    if not (inspect.isclass(cls) and issubclass(cls, nn.Module)):
+        findings.add("class_missing", AT_NOTEBOOK)
+        return findings.items
+    # A forward that prints would flood the output: it runs a hundred times here.
+    with harness.isolated_torch(), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            CHECKS[task](cls, _config(config), findings)
+        except Exception as exc:
+            if _student_line(exc, findings.cls):  # the class's own code failed outside forward
+                findings.crash(exc, AT_NOTEBOOK)
+            else:  # the self-check's own failure: said as such, never blamed on the class
+                findings.add("selfcheck_error", AT_NOTEBOOK, f"{type(exc).__name__}: {exc}"[:200])
+    return findings.items
 
 
-def _submodule(module, path):
-    for part in path.split("."):
-        module = getattr(module, "_modules", {}).get(part)
-        if module is None:
-            return None
-    return module
+def report(task, findings):
+    """The findings as Russian text for a student."""
+    name = CLASS_OF_TASK[task]
+    if not findings:
+        return f"{name}: ошибок не найдено"
+    lines = [f"{name}: найдено ошибок — {len(findings)}"]
+    lines += [f"- {f['message']} [{f['where']}]" for f in findings]
+    return "\n".join(lines)
 
 
-def _stand_in_result(sub, args):
-    """A fixed random tensor of the shape ``sub`` returns, for a call that failed."""
-    x = args[0] if args and torch.is_tensor(args[0]) else torch.zeros(1, 1, 1)
-    if isinstance(sub, nn.Linear):
-        shape = (*x.shape[:-1], sub.out_features)
-    elif isinstance(sub, nn.Embedding):
-        shape = (*x.shape, sub.embedding_dim)
-    elif hasattr(sub, "query"):  # a Head
-        shape = (*x.shape[:-1], sub.head_size)
-    else:
-        shape = (*x.shape[:-1], getattr(sub, "n_embd", x.shape[-1]))
-    return torch.randn(shape, generator=torch.Generator().manual_seed(99))
-
-
-def _parts(task, module):
-    """The sub-modules of a task's class whose calls are recorded: {role: attribute path}."""
-    if task == "head":
-        return {"key": "key", "query": "query", "value": "value"}
-    if task == "multihead":
-        n = len(getattr(module, "heads", ()))
-        parts = {f"head{i}": f"heads.{i}" for i in range(n)}
-        parts.update({f"inside{i}.{p}": f"heads.{i}.{p}" for i in range(n) for p in ("key", "query", "value")})
-        return {**parts, "proj": "proj"}
-    if task == "feedforward":
-        return {"lin1": "net.0", "lin2": "net.2"}
-    if task == "block":
-        return {name: name for name in ("sa", "ffwd", "ln1", "ln2")}
-    parts = {"tok": "token_embedding_table", "pos": "position_embedding_table", "ln_f": "ln_f", "lm_head": "lm_head"}
-    parts.update({f"block{i}": f"blocks.{i}" for i in range(len(getattr(module, "blocks", ())))})
-    return parts
-
-
-@contextlib.contextmanager
-def _traced(module, watched, record=True):
-    trace = _Trace(module, watched, record)
-    try:
-        yield trace
-    finally:
-        trace.close()
-
-
-def _forward(module, *args):
-    """(output, the student's exception or None)."""
-    try:
-        return module(*args), None
-    except Exception as exc:
-        return None, exc
-
-
-# ---------------------------------------------------------------- relations
-
-
-def _close(a, b, tol=1e-4):
-    if not (torch.is_tensor(a) and torch.is_tensor(b)) or a.shape != b.shape or a.is_complex():
-        return False
-    a, b = a.detach().double(), b.detach().double()
-    scale = max(1.0, b.abs().max().item() if b.numel() and torch.isfinite(b).all() else 1.0)
-    return bool(torch.allclose(a, b, rtol=tol, atol=tol * scale, equal_nan=True))
-
-
-def _broadcast_shape(*shapes):
-    """The shape tensors of ``shapes`` add up to, or None (``torch.broadcast_shapes`` imports
-    sympy on first use: half a second)."""
-    result = []
-    for dims in itertools.zip_longest(*(reversed(tuple(s)) for s in shapes), fillvalue=1):
-        sizes = {d for d in dims if d != 1}
-        if len(sizes) > 1:
-            return None
-        result.append(sizes.pop() if sizes else 1)
-    return tuple(reversed(result))
-
-
-def _sum_of(t, values, max_terms=3):
-    """The fewest names of ``values`` whose tensors add up to ``t`` (a frozenset), or None."""
-    if not torch.is_tensor(t):
-        return None
-    names = [n for n, v in values.items() if torch.is_tensor(v)]
-    for size in range(1, max_terms + 1):
-        for combo in itertools.combinations(names, size):
-            parts = [values[n] for n in combo]
-            if _broadcast_shape(*(p.shape for p in parts)) != tuple(t.shape):
-                continue
-            if _close(t, sum(parts[1:], parts[0])):
-                return frozenset(combo)
-    return None
-
-
-def _normalised_by(t, s, norm):
-    """True when ``t`` is ``s`` normalised over its last axis with ``norm``'s weight and bias.
-
-    Read backwards: ``t`` with the bias taken off and divided by the weight must be
-    ``s`` standardised (columns where the weight is about 0 say nothing and are skipped)."""
-    if not (torch.is_tensor(t) and torch.is_tensor(s)) or t.shape != s.shape or not isinstance(norm, nn.LayerNorm):
-        return False
-    t, s = t.double(), s.double()
-    weight = norm.weight.detach().double() if norm.weight is not None else torch.ones(t.shape[-1]).double()
-    bias = norm.bias.detach().double() if norm.bias is not None else torch.zeros(t.shape[-1]).double()
-    usable = weight.abs() > 0.05
-    centred = s - s.mean(-1, keepdim=True)
-    standard = centred / torch.sqrt(centred.pow(2).mean(-1, keepdim=True) + norm.eps)
-    return _close(((t - bias) / torch.where(usable, weight, torch.ones_like(weight)))[..., usable],
-                  standard[..., usable], 1e-3)
-
-
-def _preimage(t, linear, bias=True):
-    """The input ``linear`` would have needed to give ``t`` (least squares), or None."""
-    if not (torch.is_tensor(t) and isinstance(linear, nn.Linear)) or t.shape[-1] != linear.out_features \
-            or linear.out_features < linear.in_features:
-        return None
-    weight = linear.weight.detach().double()
-    target = t.double() - (linear.bias.detach().double() if bias and linear.bias is not None else 0.0)
-    flat = target.reshape(-1, weight.shape[0]).T
-    return torch.linalg.lstsq(weight, flat).solution.T.reshape(*t.shape[:-1], weight.shape[1])
-
-
-def _first_match(t, table, candidates):
-    """The keys of the first entry of ``table`` ({name: keys}) whose candidate tensor is ``t``."""
-    for name, keys in table.items():
-        if _close(t, candidates.get(name)):
-            return name, keys
-    return None, None
-
-
-# --------------------------------------------------------------------- build
-
-
-def _build(task, cls, config, stand_ins=True, seed=1):
-    """The student's class with stand-ins for its dependencies and random weights, in eval mode."""
-    module = harness.build(cls, DEPENDENCIES[task], config, stand_ins=stand_ins)
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, param in module.named_parameters():
-            if param.dim() == 1 and "ln" in name:
-                param.copy_(1.0 + 0.3 * torch.randn(param.shape, generator=gen))
-            else:
-                param.copy_(0.3 * torch.randn(param.shape, generator=gen))
-    return module.eval()
-
-
-def _randn(gen, *shape):
-    return torch.randn(*shape, generator=gen)
-
-
-class _Result:
-    """What one probe of the class found: [(key, detail)], the student's crash, and whether
-    its forward reaches into its parts' insides (then only its own classes can judge it)."""
-
-    def __init__(self, found=(), crash=None, inside=False):
-        self.found, self.crash, self.inside = list(found), crash, inside
-
-    def keys(self):
-        return [f[0] for f in self.found]
-
-
-def _output_result(out, crash, found, expected_shape=None):
-    """The usual ending: a crash, no return value, a non-tensor, or ``found``."""
-    if crash is not None and not found:
-        return _Result(crash=crash)
-    if crash is None and out is None:
-        return _Result([("no_return", "")])
-    if crash is None and not torch.is_tensor(out):
-        return _Result([("wrong_output", f"forward вернул {type(out).__name__}, а не тензор")])
-    if expected_shape is not None and tuple(out.shape) != tuple(expected_shape) \
-            and all(f[0] in GENERIC_KEYS for f in found):  # no cause known: the shape is all there is to say
-        found = [("wrong_shape", f"ожидалась {tuple(expected_shape)}, получена {tuple(out.shape)}")]
-    return _Result(found, crash)
+def selfcheck(task, namespace):
+    """Print the diagnosis of ``task`` for the class in ``namespace``; True if none found."""
+    findings = diagnose(task, namespace, namespace.get("config") if hasattr(namespace, "get") else None)
+    print(report(task, findings))
+    return not findings
 
 
 # ---------------------------------------------------------------------- Head
@@ -1003,33 +728,23 @@ def _which_point(t, points, allowed):
 
 
 def _loss_keys(module, logits, loss, targets):
-    """The loss against the cross-entropy of the logits the forward returned (relations only)."""
-    B, T = targets.shape
+    """The loss against the cross-entropy of the logits the same forward returned
+    (``gpt_harness.loss_form``, which the grader uses too)."""
     if loss is None:
         return [("no_loss", "")]
-    if not torch.is_tensor(loss) or not torch.is_tensor(logits) or logits.numel() % (B * T):
-        return [("wrong_loss", "")]
-    if loss.numel() != 1:
+    if torch.is_tensor(loss) and loss.numel() != 1:
         return [("loss_not_scalar", f"loss формы {tuple(loss.shape)}")]
-    lg = logits.detach().reshape(B * T, -1).double()
-    t = targets.reshape(-1)
-    V = lg.shape[-1]
-    hypotheses = {(): lambda: F.cross_entropy(lg, t),
-                  ("softmax_before_loss",): lambda: F.cross_entropy(F.softmax(lg, -1), t),
-                  ("sum_reduction",): lambda: F.cross_entropy(lg, t, reduction="sum"),
-                  ("nll_on_logits",): lambda: F.nll_loss(lg, t),
-                  ("shifted_targets",): lambda: F.cross_entropy(lg.reshape(B, T, V)[:, :-1].reshape(-1, V),
-                                                                targets[:, 1:].reshape(-1)),
-                  ("mse_loss",): lambda: F.mse_loss(lg, F.one_hot(t, V).double())}
-    for keys, value in hypotheses.items():
-        if _close(loss.detach().reshape(()), value()):
-            if keys or not loss.requires_grad:
-                return [(key, "") for key in keys or ("no_grad",)]
-            loss.backward()
-            if module.lm_head.weight.grad is None or module.token_embedding_table.weight.grad is None:
-                return [("no_grad", "")]
-            return []
-    return [("wrong_loss", "")]
+    form = harness.loss_form(loss, logits, targets)
+    if form is None:
+        return [("wrong_loss", "")]
+    if form:
+        return [(form, "")]
+    if not loss.requires_grad:
+        return [("no_grad", "")]
+    loss.backward()
+    if module.lm_head.weight.grad is None or module.token_embedding_table.weight.grad is None:
+        return [("no_grad", "")]
+    return []
 
 
 def _generate_check(cls, config, findings):
@@ -1137,6 +852,9 @@ def _check(task):
             _generate_check(cls, config, findings)
         _grad_check(task, cls, config, findings)
     return check
+
+
+CHECKS = {task: _check(task) for task in TASKS}
 
 
 # ------------------------------------------------------------------- dropout
@@ -1273,60 +991,337 @@ def _grad_check(task, cls, config, findings):
         findings.add("wrong_grad", AT_NOTEBOOK)
 
 
-# -------------------------------------------------------------------- public
-
-CHECKS = {task: _check(task) for task in TASKS}
+# ----------------------------------------------------------------- findings
 
 
-def _config(config):
-    cfg = dict(NOTEBOOK_CONFIG)
-    for key in ("n_ctx", "n_embd", "n_head", "head_size", "n_layer", "vocab_size"):
-        if config and isinstance(config.get(key), int) and config[key] > 0:
-            cfg[key] = config[key]
-    if not (config and "head_size" in config):
-        cfg["head_size"] = cfg["n_embd"] // cfg["n_head"]
-    cfg["dropout"] = 0.0
-    return cfg
+class _Findings:
+    def __init__(self, task, cls=None):
+        self.task, self.cls, self.items = task, cls, []
+        self.own_deps = False  # the class is probed with its own dependencies, not stand-ins
+        self.sizes = {}        # sizes that avoid a failure already named (Head: n_ctx = T)
+
+    def keys(self):
+        return [f["key"] for f in self.items]
+
+    def add(self, key, where, detail=""):
+        if key in self.keys():
+            return
+        message = MESSAGES[self.task][key] + (f" ({detail})" if detail else "")
+        self.items.append({"key": key, "message": message, "where": where})
+
+    def add_all(self, found, where, crash=None):
+        """Add ``found`` [(key, detail[, where])]; a crash is named by the first of them, else by itself."""
+        if crash is not None and isinstance(crash, NotImplementedError):
+            self.add("not_implemented", where)
+            return
+        if crash is not None and not [f for f in found if f[0] not in GENERIC_KEYS]:
+            self.crash(crash, where)
+            return
+        if crash is not None:
+            key, detail, *rest = found[0]
+            found = [(key, "; ".join(filter(None, [detail, self.crash_text(crash)])), *rest)] + found[1:]
+        for key, detail, *rest in found:
+            self.add(key, rest[0] if rest else where, detail)
+
+    def crash_text(self, exc, what="forward"):
+        text = f"{type(exc).__name__}: {exc}".split("\n")[0][:200]
+        line = _student_line(exc, self.cls)
+        if what != "forward":
+            text = f"{what} падает: {text}"
+        return text + (f"; {line}" if line else "")
+
+    def crash(self, exc, where, what="forward"):
+        if isinstance(exc, NotImplementedError):
+            self.add("not_implemented", where)
+        else:
+            self.add("exception", where, self.crash_text(exc, what))
 
 
-def diagnose(task, namespace, config=None):
-    """Every deviation of the student's class from the task: [{key, message, where}].
+def _student_line(exc, cls):
+    """'строка N: text' of the deepest frame in the student's class where ``exc`` passed, or ''.
 
-    ``namespace``: where the class is (the notebook's ``globals()``); ``config``:
-    the notebook's config (sizes only; defaults to the course's). Never raises.
+    A failure isolated inside a sub-module (``_Trace``) carries the stack it was caught in."""
+    if cls is None:
+        return ""
+    files = {value.__code__.co_filename for value in vars(cls).values() if hasattr(value, "__code__")}
+    frames = getattr(exc, "selfcheck_stack", [])
+    frames += [(frame.f_code.co_filename, lineno) for frame, lineno in traceback.walk_tb(exc.__traceback__)]
+    found = ""
+    for filename, lineno in frames:
+        if filename in files:
+            text = linecache.getline(filename, lineno).strip()
+            found = f"строка {lineno}" + (f": {text}" if text else "")
+    return found
+
+
+# --------------------------------------------------------------------- build
+
+
+def _build(task, cls, config, stand_ins=True, seed=1):
+    """The student's class with stand-ins for its dependencies and random weights, in eval mode."""
+    module = harness.build(cls, DEPENDENCIES[task], config, stand_ins=stand_ins)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in module.named_parameters():
+            if param.dim() == 1 and "ln" in name:
+                param.copy_(1.0 + 0.3 * torch.randn(param.shape, generator=gen))
+            else:
+                param.copy_(0.3 * torch.randn(param.shape, generator=gen))
+    return module.eval()
+
+
+def _randn(gen, *shape):
+    return torch.randn(*shape, generator=gen)
+
+
+class _Result:
+    """What one probe of the class found: [(key, detail)], the student's crash, and whether
+    its forward reaches into its parts' insides (then only its own classes can judge it)."""
+
+    def __init__(self, found=(), crash=None, inside=False):
+        self.found, self.crash, self.inside = list(found), crash, inside
+
+    def keys(self):
+        return [f[0] for f in self.found]
+
+
+def _output_result(out, crash, found, expected_shape=None):
+    """The usual ending: a crash, no return value, a non-tensor, or ``found``."""
+    if crash is not None and not found:
+        return _Result(crash=crash)
+    if crash is None and out is None:
+        return _Result([("no_return", "")])
+    if crash is None and not torch.is_tensor(out):
+        return _Result([("wrong_output", f"forward вернул {type(out).__name__}, а не тензор")])
+    if expected_shape is not None and tuple(out.shape) != tuple(expected_shape) \
+            and all(f[0] in GENERIC_KEYS for f in found):  # no cause known: the shape is all there is to say
+        found = [("wrong_shape", f"ожидалась {tuple(expected_shape)}, получена {tuple(out.shape)}")]
+    return _Result(found, crash)
+
+
+# -------------------------------------------------------------------- trace
+
+
+class _Call:
+    """One call of a watched sub-module: what it got (``input``) and returned (``output``)."""
+
+    def __init__(self, role, name, value):
+        self.role, self.name, self.input, self.output, self.error = role, name, value, None, None
+
+
+def _tensor(value):
+    if isinstance(value, (tuple, list)) and value:
+        value = value[0]
+    return value.detach().clone() if torch.is_tensor(value) else None
+
+
+class _Trace:
+    """What one forward did to the watched sub-modules (``{role: attribute path}``), in order.
+
+    A pre-hook records each call's input before it runs, so a call that fails is
+    recorded too. A sub-module that fails is *isolated*: the failure is kept and a
+    fixed random tensor of the shape it should return stands in for its result,
+    so the rest of the forward still runs and can be checked (one mistake that
+    crashes does not hide the others). A part's ``nn.Sequential`` body called on
+    its own (``self.ffwd.net(x)``) counts as a call of the part.
     """
-    cls = namespace.get(CLASS_OF_TASK[task]) if hasattr(namespace, "get") else None
-    findings = _Findings(task, cls if inspect.isclass(cls) else None)
-    if not (inspect.isclass(cls) and issubclass(cls, nn.Module)):
-        findings.add("class_missing", AT_NOTEBOOK)
-        return findings.items
-    # A forward that prints would flood the output: it runs a hundred times here.
-    with harness.isolated_torch(), contextlib.redirect_stdout(io.StringIO()):
-        try:
-            CHECKS[task](cls, _config(config), findings)
-        except Exception as exc:
-            if _student_line(exc, findings.cls):  # the class's own code failed outside forward
-                findings.crash(exc, AT_NOTEBOOK)
-            else:  # the self-check's own failure: said as such, never blamed on the class
-                findings.add("selfcheck_error", AT_NOTEBOOK, f"{type(exc).__name__}: {exc}"[:200])
-    return findings.items
+
+    def __init__(self, module, watched, record=True):
+        self.calls, self._active, self._undo, self._count = [], [], [], {}
+        for role, path in watched.items():
+            sub = _submodule(module, path)
+            if sub is None:
+                continue
+            self._watch(sub, role, body=False, record=record)
+            for child in sub.children():
+                if isinstance(child, nn.Sequential) and record:
+                    self._watch(child, role, body=True, record=record)
+
+    def _watch(self, sub, role, body, record):
+        def enter(_, args):
+            inside_part = body and self._active and getattr(self._active[-1][1], "role", None) == role
+            call = None
+            if not inside_part:  # the part's own body runs inside the part's call: not a call of its own
+                count = self._count[role] = self._count.get(role, 0) + 1
+                call = _Call(role, role if count == 1 else f"{role}#{count}", _tensor(args))
+                self.calls.append(call)
+            self._active.append((sub, call))
+
+        def leave(_, args, out):
+            while self._active:
+                entered, call = self._active.pop()
+                if entered is sub:
+                    if call is not None and call.output is None:
+                        call.output = _tensor(out)
+                    return
+
+        forward = sub.forward
+
+        def isolated(*args, **kwargs):
+            try:
+                return forward(*args, **kwargs)
+            except Exception as exc:  # the student's failure: kept, and the rest checked
+                call = next((c for s, c in reversed(self._active) if s is sub), None)
+                if call is None and record:
+                    raise
+                if call is not None:
+                    call.error = exc
+                    try:  # where the student's code called it (the traceback stops here)
+                        exc.selfcheck_stack = [(f.filename, f.lineno) for f in traceback.extract_stack()]
+                    except AttributeError:
+                        pass
+                return _stand_in_result(sub, args)
+
+        if record:
+            self._undo.append(sub.register_forward_pre_hook(enter).remove)
+            self._undo.append(sub.register_forward_hook(leave).remove)
+        if not body:
+            sub.forward = isolated
+            self._undo.append(lambda: sub.__dict__.pop("forward", None))
+
+    def close(self):
+        for undo in self._undo:
+            undo()
+        self._undo = []
+
+    def of(self, role):
+        """The first call of ``role`` (or None)."""
+        return next((c for c in self.calls if c.role == role), None)
+
+    def error(self):
+        """The first failure inside a watched sub-module, or None."""
+        return next((c.error for c in self.calls if c.error is not None), None)
 
 
-def report(task, findings):
-    """The findings as Russian text for a student."""
-    name = CLASS_OF_TASK[task]
-    if not findings:
-        return f"{name}: ошибок не найдено"
-    lines = [f"{name}: найдено ошибок — {len(findings)}"]
-    lines += [f"- {f['message']} [{f['where']}]" for f in findings]
-    return "\n".join(lines)
+def _submodule(module, path):
+    for part in path.split("."):
+        module = getattr(module, "_modules", {}).get(part)
+        if module is None:
+            return None
+    return module
 
 
-def selfcheck(task, namespace):
-    """Print the diagnosis of ``task`` for the class in ``namespace``; True if none found."""
-    findings = diagnose(task, namespace, namespace.get("config") if hasattr(namespace, "get") else None)
-    print(report(task, findings))
-    return not findings
+def _stand_in_result(sub, args):
+    """A fixed random tensor of the shape ``sub`` returns, for a call that failed."""
+    x = args[0] if args and torch.is_tensor(args[0]) else torch.zeros(1, 1, 1)
+    if isinstance(sub, nn.Linear):
+        shape = (*x.shape[:-1], sub.out_features)
+    elif isinstance(sub, nn.Embedding):
+        shape = (*x.shape, sub.embedding_dim)
+    elif hasattr(sub, "query"):  # a Head
+        shape = (*x.shape[:-1], sub.head_size)
+    else:
+        shape = (*x.shape[:-1], getattr(sub, "n_embd", x.shape[-1]))
+    return torch.randn(shape, generator=torch.Generator().manual_seed(99))
+
+
+def _parts(task, module):
+    """The sub-modules of a task's class whose calls are recorded: {role: attribute path}."""
+    if task == "head":
+        return {"key": "key", "query": "query", "value": "value"}
+    if task == "multihead":
+        n = len(getattr(module, "heads", ()))
+        parts = {f"head{i}": f"heads.{i}" for i in range(n)}
+        parts.update({f"inside{i}.{p}": f"heads.{i}.{p}" for i in range(n) for p in ("key", "query", "value")})
+        return {**parts, "proj": "proj"}
+    if task == "feedforward":
+        return {"lin1": "net.0", "lin2": "net.2"}
+    if task == "block":
+        return {name: name for name in ("sa", "ffwd", "ln1", "ln2")}
+    parts = {"tok": "token_embedding_table", "pos": "position_embedding_table", "ln_f": "ln_f", "lm_head": "lm_head"}
+    parts.update({f"block{i}": f"blocks.{i}" for i in range(len(getattr(module, "blocks", ())))})
+    return parts
+
+
+@contextlib.contextmanager
+def _traced(module, watched, record=True):
+    trace = _Trace(module, watched, record)
+    try:
+        yield trace
+    finally:
+        trace.close()
+
+
+def _forward(module, *args):
+    """(output, the student's exception or None)."""
+    try:
+        return module(*args), None
+    except Exception as exc:
+        return None, exc
+
+
+# ---------------------------------------------------------------- relations
+
+
+def _close(a, b, tol=1e-4):
+    if not (torch.is_tensor(a) and torch.is_tensor(b)) or a.shape != b.shape or a.is_complex():
+        return False
+    a, b = a.detach().double(), b.detach().double()
+    scale = max(1.0, b.abs().max().item() if b.numel() and torch.isfinite(b).all() else 1.0)
+    return bool(torch.allclose(a, b, rtol=tol, atol=tol * scale, equal_nan=True))
+
+
+def _broadcast_shape(*shapes):
+    """The shape tensors of ``shapes`` add up to, or None (``torch.broadcast_shapes`` imports
+    sympy on first use: half a second)."""
+    result = []
+    for dims in itertools.zip_longest(*(reversed(tuple(s)) for s in shapes), fillvalue=1):
+        sizes = {d for d in dims if d != 1}
+        if len(sizes) > 1:
+            return None
+        result.append(sizes.pop() if sizes else 1)
+    return tuple(reversed(result))
+
+
+def _sum_of(t, values, max_terms=3):
+    """The fewest names of ``values`` whose tensors add up to ``t`` (a frozenset), or None."""
+    if not torch.is_tensor(t):
+        return None
+    names = [n for n, v in values.items() if torch.is_tensor(v)]
+    for size in range(1, max_terms + 1):
+        for combo in itertools.combinations(names, size):
+            parts = [values[n] for n in combo]
+            if _broadcast_shape(*(p.shape for p in parts)) != tuple(t.shape):
+                continue
+            if _close(t, sum(parts[1:], parts[0])):
+                return frozenset(combo)
+    return None
+
+
+def _normalised_by(t, s, norm):
+    """True when ``t`` is ``s`` normalised over its last axis with ``norm``'s weight and bias.
+
+    Read backwards: ``t`` with the bias taken off and divided by the weight must be
+    ``s`` standardised (columns where the weight is about 0 say nothing and are skipped)."""
+    if not (torch.is_tensor(t) and torch.is_tensor(s)) or t.shape != s.shape or not isinstance(norm, nn.LayerNorm):
+        return False
+    t, s = t.double(), s.double()
+    weight = norm.weight.detach().double() if norm.weight is not None else torch.ones(t.shape[-1]).double()
+    bias = norm.bias.detach().double() if norm.bias is not None else torch.zeros(t.shape[-1]).double()
+    usable = weight.abs() > 0.05
+    centred = s - s.mean(-1, keepdim=True)
+    standard = centred / torch.sqrt(centred.pow(2).mean(-1, keepdim=True) + norm.eps)
+    return _close(((t - bias) / torch.where(usable, weight, torch.ones_like(weight)))[..., usable],
+                  standard[..., usable], 1e-3)
+
+
+def _preimage(t, linear, bias=True):
+    """The input ``linear`` would have needed to give ``t`` (least squares), or None."""
+    if not (torch.is_tensor(t) and isinstance(linear, nn.Linear)) or t.shape[-1] != linear.out_features \
+            or linear.out_features < linear.in_features:
+        return None
+    weight = linear.weight.detach().double()
+    target = t.double() - (linear.bias.detach().double() if bias and linear.bias is not None else 0.0)
+    flat = target.reshape(-1, weight.shape[0]).T
+    return torch.linalg.lstsq(weight, flat).solution.T.reshape(*t.shape[:-1], weight.shape[1])
+
+
+def _first_match(t, table, candidates):
+    """The keys of the first entry of ``table`` ({name: keys}) whose candidate tensor is ``t``."""
+    for name, keys in table.items():
+        if _close(t, candidates.get(name)):
+            return name, keys
+    return None, None
 
 
 # ------------------------------------------------------- python gpt_selfcheck.py

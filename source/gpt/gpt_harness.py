@@ -176,3 +176,35 @@ def dropout_pattern(train, kept, p, exact=True):
     scaled = bool(torch.allclose(train[survivors], expected[survivors], rtol=1e-3, atol=1e-6 * scale))
     dead = bool((train[~live].abs() <= 1e-5 * scale).all())
     return "dropout" if rate_ok and scaled and dead else "other"
+
+
+F = nn.functional
+# The loss the task asks for and its known wrong forms, as functions of the logits a forward
+# returned, flattened to (B*T, V), and the targets (B, T).
+LOSSES = {
+    "": lambda lg, t: F.cross_entropy(lg, t.reshape(-1)),
+    "softmax_before_loss": lambda lg, t: F.cross_entropy(F.softmax(lg, -1), t.reshape(-1)),
+    "sum_reduction": lambda lg, t: F.cross_entropy(lg, t.reshape(-1), reduction="sum"),
+    "nll_on_logits": lambda lg, t: F.nll_loss(lg, t.reshape(-1)),
+    "shifted_targets": lambda lg, t: F.cross_entropy(lg.reshape(*t.shape, -1)[:, :-1].reshape(-1, lg.shape[-1]),
+                                                     t[:, 1:].reshape(-1)),
+    "mse_loss": lambda lg, t: F.mse_loss(lg, F.one_hot(t.reshape(-1), lg.shape[-1]).to(lg.dtype)),
+}
+
+
+def loss_form(loss, logits, targets, tol=1e-4):
+    """Which of LOSSES ``loss`` is, of the ``logits`` the same forward returned: "" (the task's
+    cross-entropy), a mistake's key, or None (none of them, or not a scalar of such logits)."""
+    if not (torch.is_tensor(loss) and torch.is_tensor(logits)) or loss.numel() != 1 \
+            or not logits.is_floating_point() or logits.numel() % max(targets.numel(), 1):
+        return None
+    flat = logits.detach().double().reshape(targets.numel(), -1)
+    value = loss.detach().double().reshape(())
+    for name, form in LOSSES.items():
+        try:
+            expected = form(flat, targets)
+        except (IndexError, RuntimeError):  # targets beyond these logits' classes: not this form
+            continue
+        if torch.allclose(value, expected, rtol=tol, atol=tol, equal_nan=True):
+            return name
+    return None
