@@ -122,6 +122,18 @@ def test_reference_has_no_finding(task):
     assert run(task, body) == []
 
 
+@pytest.mark.parametrize("key", sorted(k for k, (task, _, _) in BUGS.items() if course.TASK[task].depends_on))
+def test_bug_is_named_when_the_earlier_steps_did_not_import(key):
+    """In a kernel whose earlier step failed to import (``Block`` undefined), the class is still
+    diagnosed with stand-ins, and its own failure with its missing classes hides nothing."""
+    task, body, mistake = BUGS[key]
+    namespace = class_namespace(task, body)
+    for name in course.TASK[task].depends_on:
+        namespace.pop(name)
+    found = [f["key"] for f in diagnosis.diagnose(task, namespace)]
+    assert set(expected_keys(mistake)) <= set(found), (key, found)
+
+
 def test_findings_show_no_tensor_values(bug_findings):
     for key, found in bug_findings.items():
         for finding in found:

@@ -781,9 +781,13 @@ def _probe(task, cls, config, T, stand_ins):
     with stand-ins for no known reason, is probed with its own classes (the stand-ins lack
     those insides)."""
     result = PROBES[task](cls, config, T, stand_ins)
-    vague = result.crash is not None or any(key in GENERIC_KEYS for key in result.keys())
+    known = [key for key in result.keys() if key not in GENERIC_KEYS]
+    vague = not known and (result.crash is not None or result.found)
     if stand_ins and DEPENDENCIES[task] and (result.inside or vague):
-        own = PROBES[task](cls, config, T, False)
+        try:
+            own = PROBES[task](cls, config, T, False)
+        except Exception as exc:  # the class cannot be built with its own classes (e.g. not imported)
+            own = _Result(crash=exc)
         if own.inside or not (own.found or own.crash is not None):
             return own, True
         if result.crash is not None and own.crash is not None and not isinstance(own.crash, NameError):
