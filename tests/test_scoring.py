@@ -9,6 +9,7 @@ end-to-end suite (test_grader_mutations.py) keeps what only it can prove.
 import pytest
 import torch
 
+from autograder import kit
 from autograder.checks import cases, mistakes, scoring
 from autograder.course import TASK, TASK_KEYS, TASKS
 from autograder.kernel import probe
@@ -113,6 +114,28 @@ def test_leftover_torch_state_changes_no_verdict():
         torch.set_grad_enabled(True)
         torch.set_default_dtype(torch.float32)
     assert verdict.points == TASK["feedforward"].points, verdict
+
+
+def test_the_probe_isolates_every_global_torch_setting():
+    """One isolation helper for the probe and the self-check (gpt_harness.isolated_torch): a
+    kernel left in inference mode, with another default device, dtype, grad mode or
+    deterministic warn-only mode changes no verdict, and gets its settings back."""
+    harness = kit.load("gpt_harness")
+    body = reference_bodies()["head"]
+    _cases("head", False)  # the cases and reference outputs made outside, as the grader makes them
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        with torch.inference_mode(), torch.device("meta"):
+            with harness.isolated_torch():
+                assert torch.empty(1).device.type == "cpu" and torch.is_grad_enabled()
+                assert not torch.is_inference_mode_enabled()
+            assert torch.empty(1).device.type == "meta" and torch.is_inference_mode_enabled()
+        with torch.inference_mode():
+            verdict = grade("head", body)
+        assert torch.is_deterministic_algorithms_warn_only_enabled()
+    finally:
+        torch.use_deterministic_algorithms(False)
+    assert verdict.points == TASK["head"].points and not verdict.mistakes, verdict
 
 
 def test_catalogue_messages_are_russian_and_distinct():
