@@ -179,6 +179,19 @@ if targets is not None:
 else:
     loss = None
 """),
+    # parts applied as functions of their own weights: nothing to name (the kit cannot
+    # always follow them, and then says nothing)
+    "gpt_functional_lm_head": ("gpt_model", """
+B, T = idx.shape
+x = self.token_embedding_table(idx) + self.position_embedding_table(torch.arange(T, device=idx.device))
+x = self.ln_f(self.blocks(x))
+logits = F.linear(x, self.lm_head.weight, self.lm_head.bias)
+loss = None if targets is None else F.cross_entropy(logits.view(B * T, -1), targets.view(B * T))
+"""),
+    "ff_functional_layers": ("feedforward", """
+h = F.relu(F.linear(x, self.net[0].weight, self.net[0].bias))
+return self.net[3](F.linear(h, self.net[2].weight, self.net[2].bias))
+"""),
 }
 
 
@@ -579,6 +592,9 @@ logits = self.lm_head(x)
     "mha_dropout_before_proj": ("multihead", """
 out = self.proj(self.dropout(torch.cat([h(x) for h in self.heads], dim=-1)))
 """, "dropout_wrong"),
+    "mha_cat_default_dim": ("multihead", """
+out = self.dropout(self.proj(torch.cat([h(x) for h in self.heads])))
+""", "concat_wrong_dim"),  # fails in self.proj: named by what self.proj got
     "mha_noise_instead_of_dropout": ("multihead", """
 out = self.proj(torch.cat([h(x) for h in self.heads], dim=-1))
 if self.training:

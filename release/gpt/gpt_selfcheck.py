@@ -312,6 +312,7 @@ def _head_short(cls, config):
 MULTIHEAD_JOIN = {  # what self.proj receives: {how the heads' outputs are joined: keys}
     "torch.cat(heads, dim=-1)": (), "x": ("proj_on_input",), "sum(heads)": ("summed_heads",),
     "sum(heads).repeat": ("summed_heads",), "torch.cat(heads, dim=1).reshape": ("concat_wrong_dim",),
+    "torch.cat(heads)": ("concat_wrong_dim",), "torch.cat(heads, dim=1)": ("concat_wrong_dim",),
     "torch.stack(heads, dim=-1).reshape": ("interleaved_heads",),
     "torch.cat([heads[0]] * n_head, dim=-1)": ("one_head_repeated",),
 }
@@ -329,7 +330,8 @@ def _joins(heads, x):
         out["torch.cat([heads[0]] * n_head, dim=-1)"] = torch.cat([heads[0]] * n, -1)
     if not heads or any(h is None for h in heads):
         return out
-    out.update({"torch.cat(heads, dim=-1)": torch.cat(heads, -1), "sum(heads)": sum(heads)})
+    out.update({"torch.cat(heads, dim=-1)": torch.cat(heads, -1), "sum(heads)": sum(heads),
+                "torch.cat(heads)": torch.cat(heads, 0), "torch.cat(heads, dim=1)": torch.cat(heads, 1)})
     if heads[0].shape[-1] * n == C:
         out["sum(heads).repeat"] = sum(heads).repeat(1, 1, n)
         out["torch.cat(heads, dim=1).reshape"] = torch.cat(heads, 1).reshape(B, T, -1)
@@ -426,7 +428,7 @@ def _feedforward_probe(cls, config, T, stand_ins=True):
     _, keys = _first_match(out, FEEDFORWARD_OUTPUT, values)
     if keys is not None:
         found += [(key, f"выход формы {tuple(out.shape)}" if out.shape != x.shape else "") for key in keys]
-    elif not found:
+    elif not found and (lin1 or lin2):  # (self.net's layers applied functionally: nothing to follow)
         found.append(("wrong_output", ""))
     return _output_result(out, None, found, x.shape)
 
@@ -646,8 +648,10 @@ def _gpt_flow(trace, module, idx, logits, with_targets):
     if not torch.is_tensor(logits):
         return [("wrong_output", f"logits — это {type(logits).__name__}, а не тензор")]
     head = trace.of("lm_head")
-    if head is None or head.output is None:
-        return [("wrong_output", "logits получены не из self.lm_head")]
+    if head is None or head.output is None:  # lm_head applied as F.linear with its weights?
+        head = _functional_call(logits, module.lm_head, idx.shape)
+        if head is None:
+            return []  # (lm_head's weights cannot be undone here: nothing to follow)
     L = head.output
     found = []
     last = L.dim() == 3 and L.shape[1] > 1 and (_close(logits, L[:, -1]) or _close(logits, L[:, -1:]))
@@ -689,6 +693,24 @@ def _gpt_flow(trace, module, idx, logits, with_targets):
             found.append(("blocks_not_applied", "применены не все блоки self.blocks, по одному разу и по порядку"))
         expected = order[order.index(point) - 1]
         got = inputs[expected]
+
+
+def _functional_call(logits, linear, shape):
+    """A stand-in record of ``linear`` applied functionally, as the input that gives ``logits``
+    (with its bias, or without: then unused_parameter names it), or None."""
+    if not torch.is_tensor(logits) or logits.numel() != shape[0] * shape[1] * linear.out_features:
+        return None
+    L = logits.detach().reshape(*shape, linear.out_features)
+    for bias in (True, False):
+        before = _preimage(L, linear, bias)
+        if before is None:
+            return None
+        if _close(L.double(), before @ linear.weight.detach().double().T
+                  + (linear.bias.detach().double() if bias and linear.bias is not None else 0.0), 1e-3):
+            call = _Call("lm_head", "lm_head", before.float())
+            call.output = L
+            return call
+    return None
 
 
 def _gpt_points(trace, module, idx):
