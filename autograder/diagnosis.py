@@ -26,3 +26,13 @@ def selfcheck_module():
 def diagnose(task, namespace, config=None):
     """``gpt_selfcheck.diagnose``: what the task's class in ``namespace`` does wrong."""
     return selfcheck_module().diagnose(task, namespace, config)
+
+
+def __getattr__(name):
+    """The names this module had before the kit was split: ``module`` (the loaded
+    gpt_selfcheck) and ``SOURCE_TEXT`` (its source), loaded on first use."""
+    if name == "module":
+        return selfcheck_module()
+    if name == "SOURCE_TEXT":
+        return kit.source("gpt_selfcheck")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
