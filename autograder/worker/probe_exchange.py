@@ -12,6 +12,7 @@ import time
 
 import torch
 
+from .. import kit
 from ..kernel.probe import PLAIN_DTYPES, TENSOR_KEYS, TEXT_KEYS
 from . import kernel_folders
 
@@ -20,18 +21,31 @@ RESULTS_FILE = ".grader_results.pt"
 MAX_RESULTS_BYTES = 64 * 2**20
 MAX_TEXT = 2000  # the probe cuts its texts to 300 characters
 PROBE_SOURCE = (pathlib.Path(__file__).parents[1] / "kernel" / "probe.py").read_text(encoding="utf-8")
+# The kit's modules the probe and the diagnosis import, as (name, source): a kernel gets them
+# fresh from the grader (never from the student's writable folder or its sys.modules).
+PROBE_KIT = kit.sources("gpt_harness")
+DIAGNOSIS_KIT = kit.sources("gpt_harness", "gpt_messages", "gpt_tasks")
 # Kernel code is built by inserting repr()s once (source texts may hold "%" or "{}").
+_INSTALL_KIT = """\
+    import sys, types
+    for name, text in kit:
+        module = types.ModuleType(name)
+        exec(compile(text, "<" + name + ">", "exec"), module.__dict__)
+        sys.modules[name] = module
+"""
 PROBE_FUNCTION = f"""\
-def __grader_probe(class_name, depends_on, source):
+def __grader_probe(class_name, depends_on, kit, source):
     import torch
+{_INSTALL_KIT}\
     space = {{"__name__": "grader_probe"}}
     exec(compile(source, "<probe>", "exec"), space)
     cases = torch.load({CASES_FILE!r}, weights_only=True)
     torch.save(space["run_cases"](class_name, depends_on, get_ipython().user_ns, cases), {RESULTS_FILE!r})
 """
 DIAGNOSE_FUNCTION = f"""\
-def __grader_diagnose(task, source):
+def __grader_diagnose(task, kit, source):
     import torch
+{_INSTALL_KIT}\
     space = {{"__name__": "gpt_selfcheck"}}
     exec(compile(source, "<selfcheck>", "exec"), space)
     namespace = get_ipython().user_ns
@@ -43,15 +57,14 @@ def __grader_diagnose(task, source):
 
 def probe_call(spec):
     """Kernel code that probes the class of course task ``spec``."""
-    return (PROBE_FUNCTION + f"__grader_probe({spec.cls!r}, {tuple(spec.depends_on)!r}, {PROBE_SOURCE!r})\n"
-            "del __grader_probe\n")
+    return (PROBE_FUNCTION + f"__grader_probe({spec.cls!r}, {tuple(spec.depends_on)!r}, {PROBE_KIT!r}, "
+            f"{PROBE_SOURCE!r})\n" "del __grader_probe\n")
 
 
 def diagnose_call(spec):
-    """Kernel code that runs the course's diagnosis (gpt_selfcheck.py) on the task's class."""
-    from ..diagnosis import SOURCE_TEXT
-    return (DIAGNOSE_FUNCTION + f"__grader_diagnose({spec.key!r}, {SOURCE_TEXT!r})\n"
-            "del __grader_diagnose\n")
+    """Kernel code that runs the course's diagnosis (the kit's gpt_selfcheck.py) on the task's class."""
+    return (DIAGNOSE_FUNCTION + f"__grader_diagnose({spec.key!r}, {DIAGNOSIS_KIT!r}, "
+            f"{kit.source('gpt_selfcheck')!r})\n" "del __grader_diagnose\n")
 
 
 def take_findings(workdir):
