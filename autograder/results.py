@@ -10,14 +10,23 @@ import json
 
 from .course import TASK, TASK_KEYS
 
-# Kinds of notebook events, with the words the status uses for them.
-EVENT_STATUS = {
-    "timeout": "timeout in {notebook}",
-    "memory": "memory limit in {notebook}",
-    "disk": "disk limit in {notebook}",
-    "kernel_died": "kernel died in {notebook}",
-    "output_cut": "output cut in {notebook}",
-    "bad_message": "malformed kernel message dropped in {notebook}",
+
+
+@dataclasses.dataclass(frozen=True)
+class EventKind:
+    status: str  # the words of grades.csv's status column, with {notebook}
+    words: str   # the report's Russian words
+
+
+# Every kind of notebook event the worker records: the one table of their words.
+EVENTS = {
+    "timeout": EventKind("timeout in {notebook}", "превышено время выполнения"),
+    "memory": EventKind("memory limit in {notebook}", "превышен лимит памяти"),
+    "disk": EventKind("disk limit in {notebook}", "превышен лимит диска"),
+    "kernel_died": EventKind("kernel died in {notebook}", "ядро Python остановилось"),
+    "output_cut": EventKind("output cut in {notebook}", "слишком длинный вывод обрезан"),
+    "bad_message": EventKind("malformed kernel message dropped in {notebook}",
+                             "ядро прислало сообщение не по протоколу (пропущено)"),
 }
 
 
@@ -44,12 +53,17 @@ class Event:
     """Something that happened to a notebook while it ran (data, not cell text)."""
 
     notebook: str
-    kind: str          # a key of EVENT_STATUS
+    kind: str          # a key of EVENTS
     detail: str = ""   # Russian, for people
 
     @property
     def status(self):
-        return EVENT_STATUS[self.kind].format(notebook=self.notebook)
+        return EVENTS[self.kind].status.format(notebook=self.notebook)
+
+    @property
+    def words(self):
+        """The report's Russian words for it."""
+        return EVENTS[self.kind].words
 
 
 @dataclasses.dataclass

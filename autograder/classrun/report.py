@@ -21,14 +21,6 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from ..course import TASK, TASK_KEYS, TASK_OF_NOTEBOOK, TOTAL_POINTS  # noqa: E402
 
-EVENT_WORDS = {
-    "timeout": "превышено время выполнения",
-    "memory": "превышен лимит памяти",
-    "disk": "превышен лимит диска",
-    "kernel_died": "ядро Python остановилось",
-    "output_cut": "слишком длинный вывод обрезан",
-    "bad_message": "ядро прислало сообщение не по протоколу (пропущено)",
-}
 HEADER_BEGIN = "<!-- grading-summary -->"
 HEADER_END = "<!-- /grading-summary -->"
 e = html.escape
@@ -88,7 +80,7 @@ def problems(result):
         else:
             items.append(("submission", word))
     for event in result.events:
-        text = f"{event.notebook}: {EVENT_WORDS.get(event.kind, event.kind)}"
+        text = f"{event.notebook}: {event.words}"
         items.append((event.kind, text + (f" ({event.detail})" if event.detail else "")))
     for note in result.notes:
         items.append(("note", note))

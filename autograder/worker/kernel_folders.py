@@ -76,17 +76,20 @@ def _entries(fd):
         return [(entry.name, entry.is_dir(follow_symlinks=False)) for entry in it]
 
 
-def _unlink(parent_fd, name):
-    """Remove a non-folder entry: True if gone, False if it is a folder, None if it stays."""
+def _remove(remove, parent_fd, name):
+    """``remove(name, dir_fd=parent_fd)`` (os.unlink or os.rmdir), once more after opening up a
+    folder the kernel made read-only (grader not root): True if nothing is left under ``name``,
+    False if ``os.unlink`` met a folder, None if it stays (a folder refilled meanwhile, a folder
+    that cannot be opened up, the sticky bit)."""
     for _ in range(2):
         try:
-            os.unlink(name, dir_fd=parent_fd)
+            remove(name, dir_fd=parent_fd)
             return True
         except FileNotFoundError:
             return True
         except IsADirectoryError:
             return False
-        except PermissionError:  # the folder made read-only (grader not root), or the sticky bit
+        except PermissionError:
             if not _open_up(parent_fd):
                 return None
         except OSError:
@@ -94,20 +97,12 @@ def _unlink(parent_fd, name):
     return None
 
 
+def _unlink(parent_fd, name):
+    return _remove(os.unlink, parent_fd, name)
+
+
 def _rmdir(parent_fd, name):
-    """Remove the empty folder ``name``: True if gone (FileNotFoundError counts as gone)."""
-    for _ in range(2):
-        try:
-            os.rmdir(name, dir_fd=parent_fd)
-            return True
-        except FileNotFoundError:
-            return True
-        except PermissionError:
-            if not _open_up(parent_fd):
-                return False
-        except OSError:  # not empty (refilled meanwhile), or no longer a folder
-            return False
-    return False
+    return _remove(os.rmdir, parent_fd, name)
 
 
 def _clear(fd, top_fd, depth, budget):
