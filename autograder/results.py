@@ -16,17 +16,18 @@ from .course import TASK, TASK_KEYS
 class EventKind:
     status: str  # the words of grades.csv's status column, with {notebook}
     words: str   # the report's Russian words
+    short: str   # ... and in a word, for the report's table
 
 
 # Every kind of notebook event the worker records: the one table of their words.
 EVENTS = {
-    "timeout": EventKind("timeout in {notebook}", "превышено время выполнения"),
-    "memory": EventKind("memory limit in {notebook}", "превышен лимит памяти"),
-    "disk": EventKind("disk limit in {notebook}", "превышен лимит диска"),
-    "kernel_died": EventKind("kernel died in {notebook}", "ядро Python остановилось"),
-    "output_cut": EventKind("output cut in {notebook}", "слишком длинный вывод обрезан"),
+    "timeout": EventKind("timeout in {notebook}", "превышено время выполнения", "время"),
+    "memory": EventKind("memory limit in {notebook}", "превышен лимит памяти", "память"),
+    "disk": EventKind("disk limit in {notebook}", "превышен лимит диска", "диск"),
+    "kernel_died": EventKind("kernel died in {notebook}", "ядро Python остановилось", "ядро"),
+    "output_cut": EventKind("output cut in {notebook}", "слишком длинный вывод обрезан", "вывод обрезан"),
     "bad_message": EventKind("malformed kernel message dropped in {notebook}",
-                             "ядро прислало сообщение не по протоколу (пропущено)"),
+                             "ядро прислало сообщение не по протоколу (пропущено)", "сообщение ядра"),
 }
 
 

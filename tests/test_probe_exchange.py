@@ -83,7 +83,7 @@ def test_a_scoring_failure_costs_one_task_and_is_recorded(tmp_path, monkeypatch)
     settings = types.SimpleNamespace(secret="s", reference_dir=str(tmp_path), fingerprint="f" * 16, probe_timeout=60)
     checks = HiddenChecks(TASK["head"], tmp_path, settings, None, record, logging.getLogger("test"))
     made = checks_cases.make_cases("head", checks_cases.case_seed("s"), False)
-    monkeypatch.setattr(checks, "probe", lambda cases: (reference.run_reference("head", made), ""))
+    monkeypatch.setattr(checks, "probe", lambda cases: (reference.run_reference("head", made), "", ""))
 
     def broken(*args):
         raise ZeroDivisionError("scoring bug")
@@ -234,17 +234,17 @@ def test_hidden_cells_of_a_task_share_one_time_budget(monkeypatch):
     def stalls(code, timeout, during):
         given.append(timeout)
         clock[0] += timeout if len(given) == 1 else 15   # the first runs out, the next takes 15 s
-        return True
+        return hidden_checks.KernelRun(True)
     settings = types.SimpleNamespace(probe_timeout=60)
     checks = HiddenChecks(TASK["head"], None, settings, stalls, Record(), logging.getLogger("test"))
     checks.deadline = clock[0] + 60
     clock[0] += 20
-    assert checks.run("probe", "") and given == [40]
+    assert checks.run("probe", "").ran and given == [40]
     checks.deadline = clock[0] + 60                             # the next task: a fresh budget
-    assert checks.run("probe", "") and checks.run("probe", "")
+    assert checks.run("probe", "").ran and checks.run("probe", "").ran
     assert given == [40, 60, 45]
     clock[0] += 45
-    assert not checks.run("diagnosis", "") and len(given) == 3
+    assert checks.run("diagnosis", "") == hidden_checks.KernelRun(False, "no_time") and len(given) == 3
 
 
 def test_a_kernel_killed_for_a_limit_after_its_notebook_ended_is_recorded():
@@ -269,3 +269,26 @@ def test_a_kernel_killed_for_a_limit_after_its_notebook_ended_is_recorded():
     session.shut_down()                                        # the student's end
     assert [(e.notebook, e.kind) for e in record.events] == [("04_block", "memory"), ("05_gpt_model", "disk")]
     assert session.km is None
+
+
+@pytest.mark.parametrize("run, written, key", [
+    (hidden_checks.KernelRun(False, "memory"), None, "probe_memory"),
+    (hidden_checks.KernelRun(False, "disk"), None, "probe_disk"),
+    (hidden_checks.KernelRun(False, "kernel_died"), None, "probe_kernel_died"),
+    (hidden_checks.KernelRun(False, "no_time"), None, "probe_timeout"),
+    (hidden_checks.KernelRun(True, error="SystemExit: 0"), None, "probe_exit"),
+    (hidden_checks.KernelRun(True, error="CellTimeoutError: "), None, "probe_timeout"),
+    (hidden_checks.KernelRun(True), None, "probe_no_results"),
+    (hidden_checks.KernelRun(True), b"not a tensor file", "probe_tampered"),
+])
+def test_a_probe_without_results_names_what_the_kernel_did(tmp_path, run, written, key):
+    """Never a list of possible causes: the recorded stop, the exception the probe ended with,
+    results never written, or results tampered with."""
+    def kernel(code, timeout, during):
+        if written is not None:
+            (tmp_path / RESULTS_FILE).write_bytes(written)
+        return run
+    settings = types.SimpleNamespace(secret="s", reference_dir=str(tmp_path), fingerprint="f" * 16, probe_timeout=60)
+    checks = HiddenChecks(TASK["head"], tmp_path, settings, kernel, Record(), logging.getLogger("test"))
+    verdict = checks.verdict()
+    assert verdict.points == 0 and verdict.mistake_keys == [key], verdict.mistakes

@@ -393,7 +393,8 @@ def best_verdict(task, verdict_for):
 VAGUE = {"wrong_output", "exception", "future_leak", "wrong_shape", "generate_exception",
          "generate_broken", "wrong_grad"}
 # Verdicts about the submission as a whole: nothing to add to them.
-FINAL = {"not_implemented", "class_missing", "no_return", "not_pair", "probe_failed",
+FINAL = {"not_implemented", "class_missing", "no_return", "not_pair", "probe_failed", "probe_timeout",
+         "probe_memory", "probe_disk", "probe_kernel_died", "probe_exit", "probe_no_results", "probe_tampered",
          "kernel_died", "timeout", "grader_error"}
 
 

@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from ..course import TASK, TASK_KEYS, TASK_OF_NOTEBOOK, TOTAL_POINTS  # noqa: E402
+from ..results import EVENTS  # noqa: E402
 
 HEADER_BEGIN = "<!-- grading-summary -->"
 HEADER_END = "<!-- /grading-summary -->"
@@ -97,9 +98,8 @@ def status_text(result):
     if not kinds:
         unsolved = [t for t in TASK_KEYS if "not_implemented" in result.task(t).mistake_keys]
         return f"не решено задач: {len(unsolved)}" if unsolved else "ок"
-    words = {"missing": "нет ноутбука", "invalid": "негодный файл", "timeout": "время",
-             "memory": "память", "disk": "диск", "kernel_died": "ядро", "output_cut": "вывод обрезан",
-             "bad_message": "сообщение ядра"}
+    words = {"missing": "нет ноутбука", "invalid": "негодный файл",
+             **{kind: event.short for kind, event in EVENTS.items()}}
     return ", ".join(dict.fromkeys(words.get(k, k) for k in kinds))
 
 

@@ -20,7 +20,7 @@ from ..notebooks import visible_part
 from . import kernel_workdir, rescue
 from .cell_outputs import OutputCap, error_output, verdict_outputs
 from .guarded_execute import GuardedExecute
-from .hidden_checks import HiddenChecks
+from .hidden_checks import HiddenChecks, KernelRun
 from .kernel_session import KERNEL_TROUBLE, KernelSession
 from .record import Record, stop_event
 
@@ -192,13 +192,15 @@ class ProbingExecute(GuardedExecute):
         there is the task's own class's doing: it is recorded, and no rescue follows."""
         def run(code, timeout, during):
             try:
-                self.run_hidden_cell(code, index, timeout)
+                cell = self.run_hidden_cell(code, index, timeout)
             except DeadKernelError:
                 kind, why = stop_event(self.km)
                 self.note_death(self.nb, -1, kind, f"{why} {during}")
                 self.death_index = index
-                return False
-            return True
+                return KernelRun(False, kind)
+            errors = [o for o in cell.outputs if o.get("output_type") == "error"]
+            return KernelRun(True, error=f"{errors[-1].get('ename')}: {errors[-1].get('evalue')}"[:200]
+                             if errors else "")
         return run
 
     def run_hidden_cell(self, source, index, timeout=None):

@@ -19,6 +19,7 @@ CASES_FILE = ".grader_cases.pt"
 RESULTS_FILE = ".grader_results.pt"
 MAX_RESULTS_BYTES = 64 * 2**20
 MAX_TEXT = 2000  # the probe cuts its texts to 300 characters
+MISSING = "no results"
 # The kit's modules the probe and the diagnosis import, as (name, source): a kernel gets them
 # fresh from the grader (never from the student's writable folder or its sys.modules).
 PROBE_KIT = kit.sources("gpt_harness")
@@ -73,10 +74,15 @@ def put_cases(workdir, cases):
 
 
 def take_results(workdir, count):
-    """The kernel's results (a list of ``count`` dicts, any length if None), or (None, why)."""
+    """The kernel's results (a list of ``count`` dicts, any length if None), or (None, why):
+    ``MISSING`` when the kernel wrote none, else what was wrong with them."""
     try:
         with kernel_folders.folder(workdir) as fd:
             kernel_folders.remove_at(fd, CASES_FILE)
+            try:
+                os.stat(RESULTS_FILE, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                return None, MISSING
             f = kernel_folders.open_regular(fd, RESULTS_FILE, MAX_RESULTS_BYTES)
             try:
                 if f is None:  # none, or a link, FIFO or folder planted there (removed, never opened)
