@@ -38,8 +38,9 @@ $(VENV)/.installed: requirements.txt Makefile
 	fi
 	touch $@
 
+# nbgrader's release of source/gpt, plus the lessons of notebooks/ (tools/release.py)
 release: setup
-	$(PY) -m nbgrader generate_assignment gpt --force
+	$(PY) tools/release.py
 
 student-kit: setup
 	$(PY) tools/student_kit.py build/student-kit.zip
