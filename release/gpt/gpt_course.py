@@ -227,6 +227,8 @@ def _step_problem(path, entry, name):
                 f"и выполните эту ячейку снова.")
     place = _place(cls, first)
     text = gpt_errors.russian_text(first["message"])
+    if first["key"] == "wrong_shape":
+        text += _shapes(task, cls, entry["namespace"].get("config"))
     text = (gpt_errors.without_line(text) if place else text) + (f" [{first['where']}]" if first.get("where") else "")
     lines = [f"Сначала исправьте шаг {step} ({name}): {text}."]
     if place:
@@ -236,9 +238,27 @@ def _step_problem(path, entry, name):
         lines.append(f"Скорее всего, причина — {gpt_errors.where_text(*cause)}: {gpt_errors.N_CTX_HINT}.")
     more = len(findings) - 1
     if more:
-        lines.append(f"Ещё найдено ошибок: {more} — их покажет самопроверка в конце {path.name}.")
+        lines.append(f"Ещё найдено ошибок: {more} — их перечислит самопроверка в {path.name}.")
     lines.append(_after_fix(path))
     return "\n".join(lines)
+
+
+def _shapes(task, cls, config):
+    """': (2, 32, 64) вместо (2, 32, 16)' — what the class returns on the notebook's sizes, or ''."""
+    try:
+        import torch
+        config = dict(config, dropout=0.0)
+        B, T = 2, config["n_ctx"]
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            module = cls(**config).eval()
+            if task == "gpt_model":
+                out, expected = module(torch.randint(config["vocab_size"], (B, T)))[0], (B, T, config["vocab_size"])
+            else:
+                out = module(torch.randn(B, T, config["n_embd"]))
+                expected = (B, T, config["head_size"] if task == "head" else config["n_embd"])
+        return f": {tuple(out.shape)} вместо {expected}"
+    except Exception:
+        return ""
 
 
 def _place(cls, finding):

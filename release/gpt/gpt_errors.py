@@ -63,7 +63,7 @@ def own_task(namespace):
         tables = _course()
     except Exception:
         return None
-    for cls_name, task in tables["task_of_class"].items():
+    for cls_name, task in reversed(list(tables["task_of_class"].items())):   # a later step's class first
         cls = namespace.get(cls_name)
         if isinstance(cls, type) and cls.__module__ == "__main__":
             return task
@@ -294,7 +294,9 @@ def explain(error, tb=None, namespace=None, shell=None):
     if earlier is not None:
         return _earlier_step_lines(error, earlier)
     task = None if GRADING else own_task(namespace)
-    finding = _finding(task, namespace) if task and _concerns(error, task, frames, namespace) else None
+    if task and not _concerns(error, task, frames, namespace):
+        task = None
+    finding = _finding(task, namespace) if task else None
     if finding is not None:
         return _finding_lines(error, task, finding, frames, namespace)
     return _plain_lines(error, frames, task)
@@ -435,7 +437,7 @@ def _handler(shell, etype, value, tb, tb_offset=None):
     try:
         sys.last_type, sys.last_value, sys.last_traceback = etype, value, tb   # for %tb
         if sys.version_info >= (3, 12):
-            sys.last_exc = value
+            sys.last_exc = value  # novermin (3.12+ only, guarded)
         lines = explain(value, tb, shell.user_ns, shell)
         shown = type(etype.__name__, (ExplainedError,), {})(re.sub(r"\x1b\[[0-9;]*m", "", lines[0]))
         shown.__cause__ = value
