@@ -250,7 +250,8 @@ def russian_text(text):
     """``text`` with the Python and torch messages it quotes translated where known."""
     for pattern, russian in _TRANSLATIONS[:17]:   # messages, not syntax words
         text = re.sub(pattern, russian, text)
-    return text
+    # the exception's English class name goes too (a translated message follows it; %tb has the original)
+    return re.sub(r"\b[A-Z][A-Za-z]*(?:Error|Exception): (?=[^A-Za-z]*[а-яА-ЯёЁ])", "", text)
 
 
 def without_line(message):
