@@ -83,6 +83,9 @@ def test_the_kit_runs_in_a_simulated_colab_under_nbval(tmp_path):
     append_cell(content, "06_training.ipynb",
                 "assert history[-1][0] == 29, history  # GPT_MAX_ITERS=30: 30 steps\n"
                 "assert len(curves) == 4 and all(len(c) > 1 for c in curves.values()), curves")
+    for name in course.NOTEBOOKS:   # no stray outputs: only 00's first window is shown on purpose
+        expected = ["Tensor"] if name == "00_data" else []
+        append_cell(content, f"{name}.ipynb", f"assert [type(v).__name__ for v in Out.values()] == {expected!r}, Out")
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
                            "--nbval-current-env", "--nbval-cell-timeout=300", "-c", str(tmp_path / "pytest.ini"),

@@ -125,8 +125,10 @@ def test_every_notebook_starts_with_the_setup_cell(folder):
 
 
 def run_setup_cell(tmp_path, monkeypatch, colab=None):
-    """The setup cell executed here, in ``tmp_path``; returns the error it raised (or None)."""
+    """The setup cell executed here, in ``tmp_path``, with no gpt_course on the path; returns its error or None."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, "gpt_course", raising=False)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if pathlib.Path(p or ".").resolve() != SOURCE])
     if colab is not None:
         monkeypatch.setitem(sys.modules, "google", type(sys)("google"))
         monkeypatch.setitem(sys.modules, "google.colab", colab)
@@ -145,6 +147,18 @@ def test_the_setup_cell_alone_in_a_folder_says_what_to_do(tmp_path, monkeypatch)
     assert error._render_traceback_() == ["\x1b[1;31m" + str(error) + "\x1b[0m"]
 
 
+def test_the_setup_cell_keeps_the_folder_when_gpt_course_is_on_the_path(tmp_path, monkeypatch):
+    """`python -m autograder check` puts the kit on PYTHONPATH for notebooks saved elsewhere."""
+    (tmp_path / "kit").mkdir()
+    (tmp_path / "kit" / "gpt_course.py").write_text("def start():\n    pass\n")
+    (tmp_path / "work").mkdir()
+    monkeypatch.syspath_prepend(str(tmp_path / "kit"))
+    monkeypatch.chdir(tmp_path / "work")
+    monkeypatch.delitem(sys.modules, "gpt_course", raising=False)
+    exec(compile(setup_cell.SETUP_CELL, "setup", "exec"), {"__name__": "__main__"})
+    assert pathlib.Path.cwd() == tmp_path / "work"
+
+
 def test_the_setup_cell_in_colab_picks_the_kit_saved_last_on_the_drive(tmp_path, monkeypatch):
     drive = tmp_path / "drive"
     mounted = []
@@ -155,22 +169,20 @@ def test_the_setup_cell_in_colab_picks_the_kit_saved_last_on_the_drive(tmp_path,
     for index, folder in enumerate(["gpt", "Курс/старое/gpt"]):
         kit = drive / "MyDrive" / folder
         kit.mkdir(parents=True)
-        for name in ("gpt_course.py", "00_data.ipynb"):
-            (kit / name).write_text("")
+        (kit / "00_data.ipynb").write_text("")
+        (kit / "gpt_course.py").write_text(f"FOLDER = {index}\ndef start():\n    pass\n")
         kits.append(kit)
     (drive / "MyDrive" / "a" / "b" / "c" / "d").mkdir(parents=True)   # deeper than the search
     (drive / "MyDrive" / "a" / "b" / "c" / "d" / "gpt_course.py").write_text("")
     import os
     os.utime(kits[0] / "00_data.ipynb", (1, 1))
     monkeypatch.setenv("GPT_COLAB_DRIVE", str(drive))
-    monkeypatch.setitem(sys.modules, "gpt_course", type(sys)("gpt_course"))
-    sys.modules["gpt_course"].start = lambda: None
-    monkeypatch.setattr(sys, "path", list(sys.path))
     content = tmp_path / "content"
     content.mkdir()
     assert run_setup_cell(content, monkeypatch, colab) is None
     assert mounted == [str(drive)]
     assert pathlib.Path.cwd() == kits[1] and str(kits[1]) in sys.path
+    assert sys.modules["gpt_course"].FOLDER == 1
 
 
 def test_the_setup_cell_in_colab_without_the_kit_says_what_to_upload(tmp_path, monkeypatch):

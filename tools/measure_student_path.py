@@ -36,7 +36,18 @@ def solved_kit(folder, change=None):
     return kit
 
 
-def runall(max_iters=None):
+def _cell_seconds(cell):
+    """Wall seconds of one executed cell, from the timing nbclient records."""
+    from datetime import datetime
+    timing = cell.get("metadata", {}).get("execution", {})
+    start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+    if not (start and end):
+        return None
+    parse = lambda t: datetime.fromisoformat(t.replace("Z", "+00:00"))   # noqa: E731
+    return (parse(end) - parse(start)).total_seconds()
+
+
+def runall(max_iters=None, only=None):
     import nbformat
     from nbclient import NotebookClient
     from autograder import course
@@ -50,6 +61,8 @@ def runall(max_iters=None):
               f"{', GPT_MAX_ITERS=' + str(max_iters) if max_iters else ''}):")
         total = 0.0
         for name in [*course.NOTEBOOKS, "attention_basics"]:
+            if only and name not in only:
+                continue
             nb = nbformat.read(str(kit / f"{name}.ipynb"), as_version=4)
             start = time.perf_counter()
             NotebookClient(nb, timeout=3600, kernel_name="python3", shutdown_kernel="immediate",
@@ -57,6 +70,10 @@ def runall(max_iters=None):
             seconds = time.perf_counter() - start
             total += seconds
             print(f"  {name:24s} {seconds:7.1f} s", flush=True)
+            slow = [(c.source.strip().split("\n")[0][:50], _cell_seconds(c)) for c in nb.cells if c.cell_type == "code"]
+            for first_line, cell_seconds in slow:
+                if cell_seconds is not None and cell_seconds >= 5:
+                    print(f"      {cell_seconds:7.1f} s  {first_line}", flush=True)
         print(f"  {'all':24s} {total:7.1f} s")
 
 
@@ -126,6 +143,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=["runall", "checks"])
     parser.add_argument("--max-iters", type=int)
+    parser.add_argument("--only", nargs="*", help="runall: these notebooks only (names without .ipynb)")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    runall(args.max_iters) if args.what == "runall" else checks(args.repeat)
+    runall(args.max_iters, args.only) if args.what == "runall" else checks(args.repeat)

@@ -37,6 +37,9 @@ def find_course_folder():
                                "ядро (Kernel → Change Kernel) или установите новый Python." % sys.version_info[:2])
     if Path("gpt_course.py").is_file():
         return Path.cwd()
+    import importlib.util
+    if importlib.util.find_spec("gpt_course") is not None:   # on PYTHONPATH: the notebooks stay here
+        return Path.cwd()
     if "google.colab" not in sys.modules:
         raise CourseSetupError(
             "Рядом с этим ноутбуком нет файлов курса (gpt_course.py и других). Распакуйте архив "

@@ -37,6 +37,10 @@ _STUB = "raise NotImplementedError()"
 CHECK_EARLIER_STEPS = True
 
 
+# Errors in Russian from the first use on, even where the setup cell was skipped (a no-op outside IPython).
+gpt_errors.install()
+
+
 class EarlierStepError(CourseError, ImportError):
     """An earlier step cannot be used: its message says which one to fix, and how."""
 
