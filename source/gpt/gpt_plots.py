@@ -58,11 +58,11 @@ def show_heatmaps(matrices, titles=None, labels=None, ncols=4, size=2.6, suptitl
         image = ax.imshow(matrices[index].numpy(), cmap=cmap, vmin=0.0, vmax=1.0)
         if titles is not None:
             ax.set_title(titles[index], fontsize=9)
-        if labels is not None:
-            ticks = range(len(labels))
+        if labels is not None:   # tokens along the axes of the outer plots only
+            ticks = list(range(len(labels)))
             shown = [repr(c)[1:-1] if c in "\n\t " else c for c in labels]
-            ax.set_xticks(list(ticks), shown, fontsize=7)
-            ax.set_yticks(list(ticks), shown, fontsize=7)
+            ax.set_xticks(ticks, shown if index + ncols >= n else [""] * len(ticks), fontsize=7)
+            ax.set_yticks(ticks, shown if index % ncols == 0 else [""] * len(ticks), fontsize=7)
         else:
             ax.set_xticks([])
             ax.set_yticks([])
