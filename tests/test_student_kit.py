@@ -3,8 +3,8 @@
 The kit zip is unpacked into an empty folder; kernels start with no PYTHONPATH and
 no GPT_COURSE_DATA, so only the kit's own files can be found. The whole kit runs
 under nbval in a simulated Google Colab (a stand-in ``google.colab`` and a Drive-like
-folder, kernels in an empty /content); a notebook alone in a folder says in Russian
-what to do; an earlier step's mistake stops the later step on import, in Russian,
+folder, kernels in an empty /content), leaving no stray output; a notebook alone in a
+folder says in Russian what to do; an earlier step's mistake stops the later step on import, in Russian,
 naming the step, the mistake and the line.
 """
 import json
