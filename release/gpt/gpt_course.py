@@ -233,7 +233,9 @@ def _step_problem(path, entry, name):
     text = gpt_errors.russian_text(first["message"])
     if first["key"] == "wrong_shape":
         text += _shapes(task, cls, entry["namespace"].get("config"))
-    text = (gpt_errors.without_line(text) if place else text) + (f" [{first['where']}]" if first.get("where") else "")
+    text = gpt_errors.without_line(text) if place else text
+    if first.get("where") and first["where"] not in text:
+        text += f" [{first['where']}]"
     lines = [f"Сначала исправьте шаг {step} ({name}): {text}."]
     if place:
         lines.append(f"Где: {place}")

@@ -382,7 +382,7 @@ def _finding_lines(error, task, finding, frames, namespace):
     else:
         place = forward_line(cls, finding["key"]) if cls is not None else None
     head = f"Шаг {step}, {cls_name}: {without_line(message) if place else message}"
-    if finding.get("where"):
+    if finding.get("where") and finding["where"] not in head:
         head += f" ({finding['where']})"
     lines = [f"{RED}{BOLD}{head}.{RESET}"]
     if place is not None:
