@@ -38,9 +38,10 @@ $(VENV)/.installed: requirements.txt Makefile
 	fi
 	touch $@
 
+# nbgrader's release of source/gpt, plus the lessons of notebooks/ (tools/release.py)
 release: setup
 	$(PY) -m autograder.kit
-	$(PY) -m nbgrader generate_assignment gpt --force
+	$(PY) tools/release.py
 
 student-kit: setup
 	$(PY) tools/student_kit.py build/student-kit.zip

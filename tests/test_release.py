@@ -25,8 +25,10 @@ STUB = [
 ]
 KIT = ["00_data.ipynb", "01_head.ipynb", "02_multihead_attention.ipynb", "03_feedforward.ipynb",
        "04_block.ipynb", "05_gpt_model.ipynb", "06_training.ipynb", "README.md",
-       "attention_basics.ipynb", "block.png", "data/input.txt", "gpt_course.py", "gpt_harness.py",
-       "gpt_messages.py", "gpt_selfcheck.py", "gpt_tasks.py"]
+       "attention_basics.ipynb", "block.png", "data/input.txt", "gpt_course.py", "gpt_errors.py",
+       "gpt_harness.py", "gpt_messages.py", "gpt_plots.py", "gpt_selfcheck.py", "gpt_tasks.py"]
+sys.path.insert(0, str(ROOT / "tools"))
+import release  # noqa: E402
 
 
 def _files(folder):
@@ -34,13 +36,13 @@ def _files(folder):
 
 
 def test_release_regenerates_identically(tmp_path):
+    """`make release` (tools/release.py: nbgrader, then the lessons of notebooks/) makes release/gpt."""
     shutil.copytree(ROOT / "source", tmp_path / "source")
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
     shutil.copy(ROOT / "nbgrader_config.py", tmp_path)
-    # nbgrader's gradebook runs `alembic` by name: the venv's bin must be on PATH.
-    env = {**os.environ, "PATH": os.pathsep.join([str(pathlib.Path(sys.executable).parent), os.environ["PATH"]])}
-    subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", "gpt", "--force",
-                    "--CourseDirectory.root=" + str(tmp_path)],
-                   cwd=tmp_path, check=True, capture_output=True, env=env)
+    done = subprocess.run([sys.executable, "-c", f"import release; release.generate({str(tmp_path)!r})"],
+                          cwd=ROOT / "tools", capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
     fresh = tmp_path / "release" / "gpt"
     assert _files(fresh) == _files(RELEASE)
     for name in _files(fresh):
@@ -50,6 +52,10 @@ def test_release_regenerates_identically(tmp_path):
 
 def test_release_is_the_whole_student_kit():
     assert _files(RELEASE) == sorted(KIT)
+    # the ungraded notebooks students get are authored once, in notebooks/
+    assert not (SOURCE / "attention_basics.ipynb").exists()
+    for name in release.LESSONS:
+        assert (ROOT / "notebooks" / name).is_file() and (RELEASE / name).is_file()
     assert (RELEASE / "data" / "input.txt").read_bytes() == (SOURCE / "data" / "input.txt").read_bytes()
     readme = (RELEASE / "README.md").read_text(encoding="utf-8")
     for must in ("Colab", "Ctrl+S", "max_iters", "python gpt_selfcheck.py", "семь"):
@@ -65,14 +71,17 @@ def test_release_cells_carry_no_test_machinery_or_repository_paths():
             assert not cell.get("outputs"), path.name
 
 
-def test_task_header_only_where_there_are_tasks_and_a_self_check_at_the_end():
+def test_task_header_only_where_there_are_tasks_and_a_self_check_after_the_tests():
     for path in sorted(RELEASE.glob("0*.ipynb")):
         nb = nbformat.read(str(path), as_version=4)
         task = {v: k for k, v in NOTEBOOK_OF_TASK.items()}.get(path.stem)
         assert nb.cells[0].source.startswith(f"# **Важно!**\n\nЭто шаг {path.stem[:2]} "), path.name
         assert ("КАЖДОЙ" in nb.cells[0].source) == bool(task), path.name
+        assert "Вопросы для размышления" in nb.cells[-1].source, path.name
         if task:
-            assert nb.cells[-1].source == f'from gpt_selfcheck import selfcheck\n\nselfcheck("{task}", globals())'
+            code = [c for c in nb.cells if c.cell_type == "code"]
+            tests = next(i for i, c in enumerate(code) if notebooks.grade_id(c) == f"{task}_tests")
+            assert code[tests + 1].source == f'from gpt_course import selfcheck\n\nselfcheck("{task}", globals())'
 
 
 def test_release_has_the_seed_stub_in_exactly_five_regions():
@@ -124,8 +133,12 @@ def test_each_release_task_fails_its_tests_with_not_implemented_only(tmp_path):
     shutil.copytree(RELEASE, folder)
     for task, name in NOTEBOOK_OF_TASK.items():
         nb = _run(folder, name)
-        assert _errors(nb) == [(task + "_tests", "NotImplementedError")], name
-        assert "forward не реализован" in json.dumps(nb.cells[-1].outputs, ensure_ascii=False), name
+        found = _errors(nb)
+        assert found[0] == (task + "_tests", "NotImplementedError"), name
+        # only cells after the tests that use the class fail too (the pictures), never a graded one
+        assert all(grade_id is None and ename == "NotImplementedError" for grade_id, ename in found[1:]), found
+        check = next(c for c in nb.cells if c.source.startswith("from gpt_course import selfcheck"))
+        assert "forward не реализован" in json.dumps(check.outputs, ensure_ascii=False), name
         solved = notebooks.read(folder / f"{name}.ipynb")
         body = notebooks.solution_body(notebooks.read(SOURCE / f"{name}.ipynb"), task)
         nbformat.write(notebooks.paste_body(solved, task, body), str(folder / f"{name}.ipynb"))

@@ -21,11 +21,15 @@ BATCH_PER_WORKER = 20
 
 
 def kernel_environment():
-    """Environment of the grading workers and the kernels they start: one thread each."""
+    """Environment of the grading workers and the kernels they start: one thread each.
+
+    ``GPT_COURSE_MODE=grading``: the course's notebook helpers (``gpt_course``, ``gpt_errors``)
+    leave the earlier steps a notebook imports unchecked and explain no failure with the
+    diagnosis: each task is graded on its own, with stand-ins, and explained by the grader."""
     one = "1"
     return {"OMP_NUM_THREADS": one, "MKL_NUM_THREADS": one, "OPENBLAS_NUM_THREADS": one,
             "GPT_COURSE_DATA": str(DATA), "GPT_MAX_ITERS": "1", "MPLBACKEND": "Agg",
-            "PATH": os.environ.get("PATH", "")}
+            "GPT_COURSE_MODE": "grading", "PATH": os.environ.get("PATH", "")}
 
 
 def worker_environment():

@@ -1,0 +1,465 @@
+"""Ошибки в ноутбуке — по-русски: что не так, в какой строке вашего кода и как исправить.
+
+Первая ячейка каждого ноутбука (через ``gpt_course.start``) ставит этот
+обработчик в ядро Jupyter. Любая ошибка в ячейке — упавший тест, падение
+вашего forward, сломанный предыдущий шаг — показывается одним русским
+сообщением: ошибка (по самопроверке ``gpt_selfcheck``), ваша строка и что
+сделать. Ячейка по-прежнему завершается ошибкой (Run All останавливается,
+проверка видит её), а исходная ошибка Python не теряется: ``%tb`` в новой
+ячейке покажет её полный traceback.
+
+Runs in the student's kernel (any Python 3.10+ IPython); the standard library
+only at import time, torch and the self-check only when a failure is explained.
+"""
+import linecache
+import os
+import re
+import sys
+import traceback
+
+RED, BOLD, RESET = "\x1b[31m", "\x1b[1m", "\x1b[0m"
+TB_HINT = "полный traceback исходной ошибки Python покажет %tb в новой ячейке"
+# Set in the grader's kernels: the grader explains failures itself, outside the kernel.
+GRADING = os.environ.get("GPT_COURSE_MODE") == "grading"
+
+
+class CourseError(Exception):
+    """An error whose message is already Russian and complete: shown as it is, without a traceback."""
+
+    def lines(self):
+        text = str(self)
+        first, _, rest = text.partition("\n")
+        return [f"{RED}{BOLD}{first}{RESET}"] + ([rest] if rest else [])
+
+    def _render_traceback_(self):   # IPython shows these lines instead of a traceback
+        return self.lines()
+
+
+# ---------------------------------------------------------------- the course
+
+_COURSE = None
+
+
+def _course():
+    """The task tables of the self-check (imports torch): {task, class, notebook, step}."""
+    global _COURSE
+    if _COURSE is None:
+        import gpt_selfcheck as kit
+        _COURSE = {"kit": kit, "task_of_class": {cls: task for task, cls in kit.CLASS_OF_TASK.items()}}
+    return _COURSE
+
+
+def step_of(notebook):
+    """'01' of '01_head' or '01_head.ipynb'."""
+    prefix = os.path.basename(str(notebook)).split("_")[0]
+    return prefix if prefix.isdigit() else str(notebook)
+
+
+def own_task(namespace):
+    """The course task whose class this notebook defines itself (not imported), or None."""
+    if "gpt_selfcheck" not in sys.modules and "torch" not in sys.modules:
+        return None
+    try:
+        tables = _course()
+    except Exception:
+        return None
+    for cls_name, task in reversed(list(tables["task_of_class"].items())):   # a later step's class first
+        cls = namespace.get(cls_name)
+        if isinstance(cls, type) and cls.__module__ == "__main__":
+            return task
+    return None
+
+
+# ------------------------------------------------------------- where in code
+
+def cell_label(filename, shell=None):
+    """'ячейка [7]' for an IPython cell, the export name for a cell import_notebook ran, else None."""
+    if ".ipynb, ячейка " in filename:
+        return filename
+    if shell is None:
+        try:
+            from IPython import get_ipython
+            shell = get_ipython()
+        except ImportError:
+            shell = None
+    names = getattr(getattr(shell, "compile", None), "_filename_map", None) or {}
+    if filename in names:
+        return f"ячейка [{names[filename]}]"
+    if re.search(r"ipykernel_\d+[/\\]\d+\.py$", filename) or filename.startswith("<ipython-input-"):
+        return "ячейка"
+    return None
+
+
+def code_line(filename, lineno):
+    """The line's code, without a trailing comment."""
+    text = linecache.getline(filename, lineno).strip()
+    return re.sub(r"\s+#[^'\"]*$", "", text)
+
+
+def student_frames(tb, shell=None):
+    """[(label, lineno, filename, function)] of the traceback's frames in notebook cells, outermost first."""
+    found = []
+    for frame, lineno in traceback.walk_tb(tb):
+        filename = frame.f_code.co_filename
+        label = cell_label(filename, shell)
+        if label is not None:
+            found.append((label, lineno, filename, frame.f_code.co_name))
+    return found
+
+
+def where_text(label, lineno, filename):
+    text = code_line(filename, lineno)
+    return f"{label}, строка {lineno}" + (f": {text}" if text else "")
+
+
+# Mistake key -> the words of the line that does (or should do) that part of forward.
+_LINE_OF_MISTAKE = [
+    (("n_ctx",), r"n_ctx"),
+    (("mask",), r"masked_fill|tril|mask"),
+    (("scale", "q_k_swapped"), r"transpose|\.mT\b|\.T\b|matmul|einsum|@"),
+    (("softmax",), r"softmax"),
+    (("value", "weights_not_applied"), r"@\s*v\b|wei\s*@|matmul|bmm|einsum"),
+    (("dropout",), r"dropout"),
+    (("no_projection",), r"\bcat\b|heads"),
+    (("proj",), r"proj"),
+    (("heads", "concat", "interleaved"), r"\bcat\b|stack|heads"),
+    (("relu", "linear", "identity"), r"net|relu|return"),
+    (("norm", "layernorm"), r"\bln"),
+    (("residual", "ffwd_first", "parallel"), r"\+|sa\(|ffwd\("),
+    (("positional", "positions"), r"position"),
+    (("final_layernorm",), r"ln_f|blocks"),
+    (("blocks",), r"blocks"),
+    (("logits",), r"lm_head|logits"),
+    (("loss", "targets", "softmax_before", "nll", "mse", "reduction"), r"cross_entropy|loss|nll|mse"),
+]
+
+
+def forward_line(cls, key, fallback=True):
+    """(label, lineno, filename) of the line of ``cls.forward`` that ``key`` concerns, or of ``def forward``
+    (None instead when ``fallback`` is False)."""
+    function = getattr(cls, "forward", None)
+    code = getattr(function, "__code__", None)
+    if code is None:
+        return None
+    filename, first = code.co_filename, code.co_firstlineno
+    label = cell_label(filename) or "ячейка с классом"
+    lines = linecache.getlines(filename)
+    if not lines:
+        return label, first, filename
+    code_lines, indent, quote = [], None, None
+    for number in range(first, len(lines)):   # the lines after `def forward`, while indented deeper
+        text = lines[number]
+        stripped = text.strip()
+        if not stripped:
+            continue
+        depth = len(text) - len(text.lstrip())
+        if indent is None:
+            indent = depth
+        if depth < indent and quote is None:
+            break
+        if quote is not None:               # inside the docstring
+            if quote in stripped:
+                quote = None
+            continue
+        if stripped.startswith(('"""', "'''")):
+            mark = stripped[:3]
+            if stripped.count(mark) == 1:
+                quote = mark
+            continue
+        if not stripped.startswith("#"):
+            code_lines.append((number + 1, stripped))
+    for words, pattern in _LINE_OF_MISTAKE:
+        if any(w in key for w in words):
+            matches = [n for n, text in code_lines if re.search(pattern, text)]
+            if matches:
+                return label, matches[0], filename
+    return (label, first, filename) if fallback else None
+
+
+# ------------------------------------------------------------ Python's words
+
+_TRANSLATIONS = [
+    (r"The size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\) at non-singleton dimension (\d+)",
+     r"размеры тензоров не совпадают: \1 и \2 по оси \3"),
+    (r"mat1 and mat2 shapes cannot be multiplied \((\S+) and (\S+)\)",
+     r"матрицы форм \1 и \2 нельзя перемножить"),
+    (r"Expected size for first two dimensions of batch2 tensor to be: (\[.*?\]) but got: (\[.*?\])",
+     r"формы тензоров в матричном умножении не согласованы (ожидалось \1, получено \2)"),
+    (r"shape '(\[.*?\])' is invalid for input of size (\d+)",
+     r"нельзя придать форму \1 тензору из \2 элементов"),
+    (r"Dimension out of range", "номер оси больше, чем осей у тензора"),
+    (r"index (\S+) is out of bounds", r"индекс \1 за пределами тензора"),
+    (r"name '(\w+)' is not defined",
+     r"имя «\1» не определено: выполните ячейку, где оно задаётся, или проверьте опечатку"),
+    (r"'(\w+)' object has no attribute '(\w+)'", r"у объекта \1 нет атрибута «\2»"),
+    (r"module '([\w.]+)' has no attribute '(\w+)'", r"в модуле \1 нет «\2»"),
+    (r"'NoneType' object is not subscriptable", "получено None вместо значения: не забыт ли return?"),
+    (r"cannot unpack non-iterable NoneType object", "получено None вместо пары значений: не забыт ли return?"),
+    (r"'NoneType' object has no attribute '(\w+)'", r"получено None вместо тензора (не забыт ли return?)"),
+    (r"too many values to unpack", "значений больше, чем переменных слева от ="),
+    (r"not enough values to unpack", "значений меньше, чем переменных слева от ="),
+    (r"(\w+)\(\) takes (\d+) positional arguments? but (\d+) (?:were|was) given",
+     r"\1 принимает \2 аргумента(ов), а передано \3"),
+    (r"(\w+)\(\) missing (\d+) required positional argument", r"\1: не передан обязательный аргумент"),
+    (r"No module named '([\w.]+)'",
+     r"не установлен пакет «\1»: установите его (pip install \1) и перезапустите ядро"),
+    (r"invalid syntax. Perhaps you forgot a comma\?", "неверный синтаксис: возможно, пропущена запятая"),
+    (r"invalid syntax", "неверный синтаксис"),
+    (r"unexpected indent", "лишний отступ"),
+    (r"expected an indented block", "после двоеточия нужна строка с отступом"),
+    (r"unindent does not match any outer indentation level", "отступ не совпадает ни с одним уровнем выше"),
+    (r"unterminated string literal", "строка не закрыта кавычкой"),
+    (r"'(.)' was never closed", r"скобка «\1» не закрыта"),
+    (r"unmatched '(.)'", r"лишняя закрывающая скобка «\1»"),
+    (r"expected ':'", "пропущено двоеточие"),
+]
+_KINDS = {
+    "NameError": "имя не определено", "AttributeError": "нет такого атрибута",
+    "TypeError": "неверный тип значения", "ValueError": "неверное значение",
+    "IndexError": "индекс за пределами", "KeyError": "нет такого ключа",
+    "RuntimeError": "ошибка PyTorch при вычислении", "ZeroDivisionError": "деление на ноль",
+    "FileNotFoundError": "файл не найден", "ModuleNotFoundError": "пакет не установлен",
+    "ImportError": "не удалось импортировать", "NotImplementedError": "решение ещё не написано",
+    "AssertionError": "проверка (assert) не пройдена", "RecursionError": "бесконечная рекурсия",
+    "MemoryError": "не хватило памяти", "SyntaxError": "синтаксическая ошибка",
+    "IndentationError": "ошибка в отступах", "OverflowError": "переполнение числа",
+}
+
+
+def in_russian(error):
+    """A Russian phrase for a Python error (its own message translated when known)."""
+    if isinstance(error, NotImplementedError):
+        return "решение ещё не написано: удалите raise NotImplementedError() и напишите его"
+    if isinstance(error, KeyError):
+        return f"нет ключа {error.args[0]!r}" if error.args else _KINDS["KeyError"]
+    text = error.msg if isinstance(error, SyntaxError) else str(error)
+    text = (text or "").strip().split("\n")[0]
+    for pattern, russian in _TRANSLATIONS:
+        match = re.search(pattern, text)
+        if match:
+            return match.expand(russian)
+    if isinstance(error, AssertionError) and text:
+        return text      # the course's asserts speak Russian
+    for cls in type(error).__mro__:
+        if cls.__name__ in _KINDS:
+            return _KINDS[cls.__name__]
+    return "ошибка при выполнении"
+
+
+def russian_text(text):
+    """``text`` with the Python and torch messages it quotes translated where known."""
+    for pattern, russian in _TRANSLATIONS[:17]:   # messages, not syntax words
+        text = re.sub(pattern, russian, text)
+    # the exception's English class name goes too (a translated message follows it; %tb has the original)
+    return re.sub(r"\b[A-Z][A-Za-z]*(?:Error|Exception): (?=[^A-Za-z]*[а-яА-ЯёЁ])", "", text)
+
+
+def without_line(message):
+    """A diagnosis message without the student's line it quotes at its end (shown apart)."""
+    match = re.search(r"(; |\()строка \d+: .*\)$", message)
+    if match:
+        message = message[:match.start()].rstrip() + (")" if match.group(1) == "; " else "")
+    return message.replace(" ()", "")
+
+
+SHORT_INPUT = "при T < n_ctx"
+N_CTX_HINT = "здесь используется n_ctx, а вход бывает короче: берите длину T из формы входа"
+
+
+def n_ctx_line(cls, finding):
+    """Where forward uses n_ctx, for a crash on inputs shorter than n_ctx (else None)."""
+    if finding.get("key") != "exception" or finding.get("where") != SHORT_INPUT or cls is None:
+        return None
+    return forward_line(cls, "n_ctx", fallback=False)
+
+
+def _has_cyrillic(text):
+    return bool(re.search("[а-яА-ЯёЁ]", text or ""))
+
+
+# ----------------------------------------------------------------- explain
+
+def explain(error, tb=None, namespace=None, shell=None):
+    """The Russian lines shown for ``error`` raised in a notebook cell."""
+    if isinstance(error, CourseError):
+        return error.lines()
+    tb = tb if tb is not None else error.__traceback__
+    namespace = namespace if namespace is not None else {}
+    if isinstance(error, SyntaxError):
+        return _syntax_lines(error, shell)
+    frames = student_frames(tb, shell)
+    missing = _missing_course_class(error)
+    if missing:
+        return missing
+    earlier = _earlier_step_frame(frames)
+    if earlier is not None:
+        return _earlier_step_lines(error, earlier)
+    task = None if GRADING else own_task(namespace)
+    if task and not _concerns(error, task, frames, namespace):
+        task = None
+    finding = _finding(task, namespace) if task else None
+    if finding is not None:
+        return _finding_lines(error, task, finding, frames, namespace)
+    return _plain_lines(error, frames, task)
+
+
+def _syntax_lines(error, shell):
+    label = cell_label(error.filename or "", shell) or "эта ячейка"
+    where = f"{label}, строка {error.lineno}" if error.lineno else label
+    code = (error.text or "").strip()
+    lines = [f"{RED}{BOLD}Синтаксическая ошибка ({where}): {in_russian(error)}.{RESET}"]
+    if code:
+        lines.append(f"Строка: {code}")
+    lines.append("Исправьте строку и выполните ячейку снова. "
+                 f"Сообщение Python: {type(error).__name__}: {error.msg}")
+    return lines
+
+
+def _missing_course_class(error):
+    """Lines for a NameError of a course class that an earlier step's import did not define, or None."""
+    match = re.search(r"name '(\w+)' is not defined", str(error)) if isinstance(error, NameError) else None
+    if match is None:
+        return None
+    try:
+        kit = _course()["kit"]
+    except Exception:
+        return None
+    task = _course()["task_of_class"].get(match.group(1))
+    if task is None:
+        return None
+    step = step_of(kit.NOTEBOOK_OF_TASK[task])
+    return [f"{RED}{BOLD}Класс {match.group(1)} не загружен из шага {step}: выполните ячейку с import_notebook "
+            f"выше и исправьте ошибку, о которой она сообщит.{RESET}",
+            f"({TB_HINT}.)"]
+
+
+def _earlier_step_frame(frames):
+    """The innermost frame in a cell of an earlier notebook (run by import_notebook), if any."""
+    earlier = [f for f in frames if ".ipynb, ячейка " in f[0]]
+    return earlier[-1] if earlier else None
+
+
+def _earlier_step_lines(error, frame):
+    label, lineno, filename, _ = frame
+    notebook = label.split(",")[0]
+    step = step_of(notebook)
+    return [f"{RED}{BOLD}Сначала исправьте шаг {step}: {in_russian(error)} "
+            f"({where_text(label, lineno, filename)}).{RESET}",
+            f"Исправьте {notebook}, сохраните его (Ctrl+S) и выполните эту ячейку снова. {TB_HINT}."]
+
+
+def _concerns(error, task, frames, namespace):
+    """The error came from the task's class, or from a cell of tests (one with asserts)."""
+    cls = namespace.get(_course()["kit"].CLASS_OF_TASK[task])
+    if isinstance(error, AssertionError):
+        return True
+    if any(_defined_in(cls, f[2]) for f in frames if f[3] != "<module>"):
+        return True
+    cell = frames[0][2] if frames else None
+    return bool(cell) and any(line.lstrip().startswith("assert ") for line in linecache.getlines(cell))
+
+
+def _finding(task, namespace):
+    """The first finding of the self-check for the notebook's own class, or None."""
+    try:
+        kit = _course()["kit"]
+        findings = kit.diagnose(task, namespace, namespace.get("config"))
+    except Exception:
+        return None
+    return findings[0] if findings else None
+
+
+def _finding_lines(error, task, finding, frames, namespace):
+    kit = _course()["kit"]
+    cls_name = kit.CLASS_OF_TASK[task]
+    step = step_of(kit.NOTEBOOK_OF_TASK[task])
+    cls = namespace.get(cls_name)
+    message = russian_text(finding["message"])
+    own = [f for f in frames if f[3] != "<module>" and _defined_in(cls, f[2])]
+    if own:
+        label, lineno, filename, _ = own[-1]
+        place = (label, lineno, filename)
+    else:
+        place = forward_line(cls, finding["key"]) if cls is not None else None
+    head = f"Шаг {step}, {cls_name}: {without_line(message) if place else message}"
+    if finding.get("where") and finding["where"] not in head:
+        head += f" ({finding['where']})"
+    lines = [f"{RED}{BOLD}{head}.{RESET}"]
+    if place is not None:
+        lines.append(f"Ваш код: {where_text(*place)}")
+    cause = n_ctx_line(cls, finding)
+    if cause is not None and cause != place:
+        lines.append(f"Скорее всего, причина — {where_text(*cause)}: {N_CTX_HINT}.")
+    elif cause is not None:
+        lines.append(f"({N_CTX_HINT}.)")
+    lines.append(f"Исправьте класс {cls_name}, выполните его ячейку и эту ячейку снова. Все найденные ошибки "
+                 f"перечислит самопроверка ниже; {TB_HINT}.")
+    return lines
+
+
+def _defined_in(cls, filename):
+    """True when ``cls`` (its methods) was defined in the file (cell) ``filename``."""
+    if cls is None:
+        return False
+    for value in vars(cls).values():
+        code = getattr(value, "__code__", None)
+        if code is not None and code.co_filename == filename:
+            return True
+    return False
+
+
+def _plain_lines(error, frames, task):
+    where = ""
+    inner = [f for f in frames if f[3] != "<module>"]
+    frame = inner[-1] if inner else (frames[-1] if frames else None)
+    if frame is not None:
+        label, lineno, filename, _ = frame
+        where = f" ({where_text(label, lineno, filename)})"
+    prefix = ""
+    if task:
+        kit = _course()["kit"]
+        prefix = f"Шаг {step_of(kit.NOTEBOOK_OF_TASK[task])}, {kit.CLASS_OF_TASK[task]}: "
+    lines = [f"{RED}{BOLD}{prefix}{in_russian(error)}{where}.{RESET}"]
+    original = str(error).strip().split("\n")[0]
+    if original and not _has_cyrillic(original):
+        lines.append(f"Сообщение Python: {type(error).__name__}: {original[:300]}")
+    lines.append(f"({TB_HINT}.)")
+    return lines
+
+
+# ------------------------------------------------------------ the handler
+
+class ExplainedError(Exception):
+    """What the cell's error output carries: the Russian explanation (the original is ``__cause__``)."""
+
+
+def _handler(shell, etype, value, tb, tb_offset=None):
+    """IPython's custom exception handler: Russian lines instead of a traceback."""
+    try:
+        sys.last_type, sys.last_value, sys.last_traceback = etype, value, tb   # for %tb
+        if sys.version_info >= (3, 12):
+            sys.last_exc = value  # novermin (3.12+ only, guarded)
+        lines = explain(value, tb, shell.user_ns, shell)
+        shown = type(etype.__name__, (ExplainedError,), {})(re.sub(r"\x1b\[[0-9;]*m", "", lines[0]))
+        shown.__cause__ = value
+        shell._showtraceback(type(shown), shown, lines)
+    except Exception:   # never lose the error: fall back to IPython's own traceback
+        try:
+            shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+        except Exception:
+            pass
+    return None
+
+
+def install(shell=None):
+    """Explain every error of the notebook in Russian (idempotent); False outside an IPython kernel."""
+    if shell is None:
+        try:
+            from IPython import get_ipython
+        except ImportError:
+            return False
+        shell = get_ipython()
+    if shell is None or not hasattr(shell, "set_custom_exc") or not hasattr(shell, "_showtraceback"):
+        return False
+    shell.set_custom_exc((Exception,), _handler)
+    return True

@@ -1,0 +1,357 @@
+"""The student-side code, in process: its minimum Python, its packages, its first cell, its Russian errors.
+
+* ``vermin`` checks the kit's ``.py`` files and every notebook's code against the
+  minimum Python the kit's README states (``gpt_course.PYTHON_MIN``);
+* every package the kit's code imports is in the README's ``pip install`` line;
+* every notebook starts with the setup cell of ``tools/setup_cell.py``;
+* ``gpt_errors.explain`` turns a crash in a forward, a failed visible test, a broken
+  earlier step and plain Python errors into Russian lines naming the mistake and the line.
+"""
+import ast
+import linecache
+import pathlib
+import re
+import subprocess
+import sys
+
+import nbformat
+import pytest
+import torch
+
+from autograder import course, notebooks
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SOURCE, RELEASE, LESSONS = ROOT / "source" / "gpt", ROOT / "release" / "gpt", ROOT / "notebooks"
+sys.path.insert(0, str(SOURCE))
+sys.path.insert(0, str(ROOT / "tools"))
+import gpt_course  # noqa: E402
+import gpt_errors  # noqa: E402
+import setup_cell  # noqa: E402
+
+KIT_MODULES = sorted(p.name for p in SOURCE.glob("*.py"))
+STUDENT_NOTEBOOKS = sorted(SOURCE.glob("*.ipynb")) + sorted(LESSONS.glob("attention_basics.ipynb"))
+MIN = "%d.%d" % gpt_course.PYTHON_MIN
+
+
+def notebook_code(path):
+    """A notebook's code cells as plain Python (IPython's magics turned into calls)."""
+    from IPython.core.inputtransformer2 import TransformerManager
+    nb = nbformat.read(str(path), as_version=4)
+    return "\n\n".join(TransformerManager().transform_cell(c.source) for c in nb.cells if c.cell_type == "code")
+
+
+# ---- the minimum Python
+
+@pytest.fixture(scope="module")
+def vermin_violations(tmp_path_factory):
+    """{file name: vermin's words} of every student-side file that needs more than the minimum Python."""
+    folder = tmp_path_factory.mktemp("vermin")
+    files = [SOURCE / name for name in KIT_MODULES]
+    for path in STUDENT_NOTEBOOKS:
+        target = folder / f"{path.stem}.ipynb.py"
+        target.write_text(notebook_code(path), encoding="utf-8")
+        files.append(target)
+    canary = folder / "canary.py"   # vermin must see what needs 3.11: else this check could not fail
+    canary.write_text("import tomllib\n")
+    vermin = pathlib.Path(sys.executable).parent / "vermin"
+    done = subprocess.run([str(vermin), f"--target={MIN}-", "--violations", "--no-tips",
+                           "--processes=1", *map(str, files + [canary])], capture_output=True, text=True)
+    violations, current = {}, None
+    for line in done.stdout.splitlines():
+        match = re.match(r"^\S.*?\s(/\S+\.py)$", line)
+        if match:
+            current = pathlib.Path(match.group(1)).name.removesuffix(".ipynb.py").removesuffix(".py")
+            violations[current] = line
+        elif current and line.startswith("  "):
+            violations[current] += "\n" + line
+    assert "canary" in violations, done.stdout + done.stderr
+    return violations
+
+
+@pytest.mark.parametrize("name", [n[:-3] for n in KIT_MODULES] + [p.stem for p in STUDENT_NOTEBOOKS])
+def test_student_side_code_needs_no_newer_python_than_the_readme_states(vermin_violations, name, request):
+    if name == "gpt_selfcheck" and "contextlib.chdir" in (SOURCE / "gpt_selfcheck.py").read_text(encoding="utf-8"):
+        request.applymarker(pytest.mark.xfail(strict=True, reason="gpt_selfcheck.py uses contextlib.chdir "
+                                              "(Python 3.11); its rewrite replaces it"))
+    assert name not in vermin_violations, vermin_violations.get(name)
+
+
+def test_the_minimum_python_is_one_fact():
+    readme = (SOURCE / "README.md").read_text(encoding="utf-8")
+    assert f"Python {MIN} или новее" in readme
+    assert f"sys.version_info < {gpt_course.PYTHON_MIN}" in setup_cell.SETUP_CELL
+    assert f"нужен Python {MIN} или новее" in setup_cell.SETUP_CELL
+
+
+# ---- packages
+
+def imported_modules(source):
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_every_package_the_kit_imports_is_in_the_readmes_pip_line():
+    readme = (RELEASE / "README.md").read_text(encoding="utf-8")
+    pip_line = re.search(r"^\s*pip install (.+)$", readme, re.M).group(1).split()
+    used = set()
+    for path in RELEASE.glob("*.py"):
+        used |= imported_modules(path.read_text(encoding="utf-8"))
+    for path in RELEASE.glob("*.ipynb"):
+        used |= imported_modules(notebook_code(path))
+    local = {p.stem for p in RELEASE.glob("*.py")}
+    bundled = {"IPython": "jupyterlab", "google": None}   # IPython comes with Jupyter; google.colab with Colab
+    third_party = {m for m in used - local - set(sys.stdlib_module_names)}
+    assert third_party >= {"torch", "matplotlib", "tqdm", "ipywidgets"}, third_party
+    for module in third_party:
+        package = bundled.get(module, module)
+        assert package is None or package in pip_line, (module, pip_line)
+    assert "autograder" not in used
+
+
+# ---- the setup cell
+
+@pytest.mark.parametrize("folder", [SOURCE, RELEASE], ids=["source", "release"])
+def test_every_notebook_starts_with_the_setup_cell(folder):
+    for name in course.NOTEBOOKS:
+        nb = nbformat.read(str(folder / f"{name}.ipynb"), as_version=4)
+        first = next(c for c in nb.cells if c.cell_type == "code")
+        assert first.source == setup_cell.SETUP_CELL, name
+        assert not first.metadata.get("tags") and "nbgrader" not in first.metadata, name
+
+
+def run_setup_cell(tmp_path, monkeypatch, colab=None):
+    """The setup cell executed here, in ``tmp_path``, with no gpt_course on the path; returns its error or None."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, "gpt_course", raising=False)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if pathlib.Path(p or ".").resolve() != SOURCE])
+    if colab is not None:
+        monkeypatch.setitem(sys.modules, "google", type(sys)("google"))
+        monkeypatch.setitem(sys.modules, "google.colab", colab)
+        sys.modules["google"].colab = colab
+    try:
+        exec(compile(setup_cell.SETUP_CELL, "setup", "exec"), {"__name__": "__main__"})
+    except Exception as error:
+        return error
+    return None
+
+
+def test_the_setup_cell_alone_in_a_folder_says_what_to_do(tmp_path, monkeypatch):
+    error = run_setup_cell(tmp_path, monkeypatch)
+    assert type(error).__name__ == "CourseSetupError"
+    assert "gpt_course.py" in str(error) and "student-kit.zip" in str(error)
+    assert error._render_traceback_() == ["\x1b[1;31m" + str(error) + "\x1b[0m"]
+
+
+def test_the_setup_cell_keeps_the_folder_when_gpt_course_is_on_the_path(tmp_path, monkeypatch):
+    """`python -m autograder check` puts the kit on PYTHONPATH for notebooks saved elsewhere."""
+    (tmp_path / "kit").mkdir()
+    (tmp_path / "kit" / "gpt_course.py").write_text("def start():\n    pass\n")
+    (tmp_path / "work").mkdir()
+    monkeypatch.syspath_prepend(str(tmp_path / "kit"))
+    monkeypatch.chdir(tmp_path / "work")
+    monkeypatch.delitem(sys.modules, "gpt_course", raising=False)
+    exec(compile(setup_cell.SETUP_CELL, "setup", "exec"), {"__name__": "__main__"})
+    assert pathlib.Path.cwd() == tmp_path / "work"
+
+
+def test_the_setup_cell_in_colab_picks_the_kit_saved_last_on_the_drive(tmp_path, monkeypatch):
+    drive = tmp_path / "drive"
+    mounted = []
+    colab = type(sys)("google.colab")
+    colab.drive = type(sys)("google.colab.drive")
+    colab.drive.mount = mounted.append
+    kits = []
+    for index, folder in enumerate(["gpt", "Курс/старое/gpt"]):
+        kit = drive / "MyDrive" / folder
+        kit.mkdir(parents=True)
+        (kit / "00_data.ipynb").write_text("")
+        (kit / "gpt_course.py").write_text(f"FOLDER = {index}\ndef start():\n    pass\n")
+        kits.append(kit)
+    (drive / "MyDrive" / "a" / "b" / "c" / "d").mkdir(parents=True)   # deeper than the search
+    (drive / "MyDrive" / "a" / "b" / "c" / "d" / "gpt_course.py").write_text("")
+    import os
+    os.utime(kits[0] / "00_data.ipynb", (1, 1))
+    monkeypatch.setenv("GPT_COLAB_DRIVE", str(drive))
+    content = tmp_path / "content"
+    content.mkdir()
+    assert run_setup_cell(content, monkeypatch, colab) is None
+    assert mounted == [str(drive)]
+    assert pathlib.Path.cwd() == kits[1] and str(kits[1]) in sys.path
+    assert sys.modules["gpt_course"].FOLDER == 1
+
+
+def test_the_setup_cell_in_colab_without_the_kit_says_what_to_upload(tmp_path, monkeypatch):
+    (tmp_path / "drive" / "MyDrive").mkdir(parents=True)
+    colab = type(sys)("google.colab")
+    colab.drive = type(sys)("google.colab.drive")
+    colab.drive.mount = lambda path: None
+    monkeypatch.setenv("GPT_COLAB_DRIVE", str(tmp_path / "drive"))
+    error = run_setup_cell(tmp_path, monkeypatch, colab)
+    assert type(error).__name__ == "CourseSetupError" and "MyDrive/gpt" in str(error)
+
+
+# ---- errors in Russian
+
+HEAD = notebooks.solution_body(notebooks.read(SOURCE / "01_head.ipynb"), "head")
+CONFIG = dict(n_ctx=32, n_embd=64, n_head=4, head_size=16, n_layer=4, dropout=0.0, vocab_size=65)
+_cells = iter(range(100, 10**6))
+
+
+def cell(source, namespace):
+    """Run ``source`` as the next notebook cell (a file name like ipykernel's, its lines in linecache)."""
+    filename = f"/tmp/ipykernel_4242/{next(_cells)}.py"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), namespace)
+
+
+def task_notebook(task, body):
+    """A namespace as in the task's notebook, whose class cell holds ``body``."""
+    nb = notebooks.read(course.RELEASE / f"{course.TASK[task].notebook}.ipynb")
+    notebooks.paste_body(nb, task, body)
+    namespace = {"__name__": "__main__", "config": dict(CONFIG)}
+    cell("import torch\nimport torch.nn as nn\nfrom torch.nn import functional as F\n", namespace)
+    cell(notebooks.find_cell(nb, f"{task}_solution").source, namespace)
+    return namespace
+
+
+def failure(source, namespace):
+    try:
+        cell(source, namespace)
+    except Exception as error:
+        return error
+    raise AssertionError("the cell did not fail")
+
+
+def plain(lines):
+    return [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in lines]
+
+
+def test_a_crash_in_forward_names_the_mistake_the_step_and_the_students_line():
+    namespace = task_notebook("head", HEAD.replace("self.tril[:T, :T]", "self.tril"))
+    error = failure("head = Head(**config)\nassert head(torch.randn(2, 5, 64)).shape == (2, 5, 16)\n", namespace)
+    lines = plain(gpt_errors.explain(error, error.__traceback__, namespace))
+    assert lines[0].startswith("Шаг 01, Head: маска не обрезана до длины входа: используйте self.tril[:T, :T]")
+    assert "(строка" not in lines[0]     # the line is shown once, on its own
+    assert re.match(r"Ваш код: ячейка, строка \d+: wei = wei\.masked_fill\(self\.tril == 0, float\('-inf'\)\)$",
+                    lines[1]), lines
+    assert "%tb" in lines[-1] and not [line for line in lines if "Traceback" in line]
+
+
+def test_a_failed_visible_assert_is_named_by_the_diagnosis_with_the_line_it_concerns():
+    namespace = task_notebook("head", HEAD.replace("self.head_size ** -0.5", "C ** -0.5"))
+    error = failure('assert False, "неверный масштаб: 1/sqrt(n_embd) не подходит"\n', namespace)
+    lines = plain(gpt_errors.explain(error, error.__traceback__, namespace))
+    assert lines[0].startswith("Шаг 01, Head: неверный масштаб: делите на sqrt(head_size), а не на sqrt(n_embd)")
+    assert lines[1].startswith("Ваш код: ячейка, строка") and lines[1].endswith("wei = q @ k.transpose(-2, -1) * C ** -0.5")
+
+
+def test_a_crash_on_short_inputs_points_at_the_line_using_n_ctx():
+    body = reference = notebooks.solution_body(notebooks.read(SOURCE / "05_gpt_model.ipynb"), "gpt_model")
+    body = reference.replace("torch.arange(T, device=idx.device)", "torch.arange(self.n_ctx)")
+    namespace = task_notebook("gpt_model", body)
+    cell("class Block(nn.Module):\n    def __init__(self, **kw):\n        super().__init__()\n"
+         "    def forward(self, x):\n        return x\n", namespace)
+    error = failure("model = GPTModel(**config)\nmodel(torch.zeros(2, 5, dtype=torch.long))\n", namespace)
+    lines = plain(gpt_errors.explain(error, error.__traceback__, namespace))
+    assert lines[0].startswith("Шаг 05, GPTModel: ошибка при выполнении forward"), lines
+    assert "размеры тензоров не совпадают" in lines[0] and "The size of tensor" not in "\n".join(lines)
+    assert any(line.startswith("Скорее всего, причина — ячейка, строка") and "arange(self.n_ctx)" in line
+               and gpt_errors.N_CTX_HINT in line for line in lines), lines
+
+
+def test_an_error_elsewhere_is_not_blamed_on_the_class():
+    namespace = task_notebook("head", HEAD.replace("self.tril[:T, :T]", "self.tril"))
+    error = failure("print(undefined_name)\n", namespace)
+    lines = plain(gpt_errors.explain(error, error.__traceback__, namespace))
+    assert lines[0].startswith("имя «undefined_name» не определено"), lines
+    assert not [line for line in lines if "маска" in line]
+    assert lines[1] == "Сообщение Python: NameError: name 'undefined_name' is not defined"
+
+
+def test_a_course_class_an_earlier_import_did_not_define_is_named():
+    error = failure("Head(**config)\n", {"__name__": "__main__", "config": CONFIG})
+    lines = plain(gpt_errors.explain(error, error.__traceback__, {}))
+    assert lines[0].startswith("Класс Head не загружен из шага 01: выполните ячейку с import_notebook")
+
+
+def test_course_errors_and_syntax_errors_are_shown_without_a_traceback():
+    error = gpt_course.EarlierStepError("Сначала исправьте шаг 01 (Head): ...\nИсправьте 01_head.ipynb.")
+    assert plain(gpt_errors.explain(error)) == ["Сначала исправьте шаг 01 (Head): ...", "Исправьте 01_head.ipynb."]
+    assert error._render_traceback_() == gpt_errors.explain(error)
+    try:
+        compile("def forward(self x):\n    pass\n", "/tmp/ipykernel_4242/7.py", "exec")
+    except SyntaxError as syntax:
+        lines = plain(gpt_errors.explain(syntax))
+    assert lines[0].startswith("Синтаксическая ошибка (ячейка, строка 1): неверный синтаксис"), lines
+    assert lines[1] == "Строка: def forward(self x):"
+
+
+def test_in_grading_the_diagnosis_is_not_run(monkeypatch):
+    namespace = task_notebook("head", HEAD.replace("self.tril[:T, :T]", "self.tril"))
+    error = failure("Head(**config)(torch.randn(2, 5, 64))\n", namespace)
+    monkeypatch.setattr(gpt_errors, "GRADING", True)
+    lines = plain(gpt_errors.explain(error, error.__traceback__, namespace))
+    assert lines[0].startswith("размеры тензоров не совпадают: 32 и 5"), lines
+
+
+@pytest.mark.parametrize("error, russian", [
+    (RuntimeError("mat1 and mat2 shapes cannot be multiplied (64x16 and 64x64)"),
+     "матрицы форм 64x16 и 64x64 нельзя перемножить"),
+    (TypeError("cannot unpack non-iterable NoneType object"), "получено None вместо пары значений: не забыт ли return?"),
+    (AttributeError("'Head' object has no attribute 'tril2'"), "у объекта Head нет атрибута «tril2»"),
+    (ModuleNotFoundError("No module named 'matplotlib'"),
+     "не установлен пакет «matplotlib»: установите его (pip install matplotlib) и перезапустите ядро"),
+    (NotImplementedError(), "решение ещё не написано: удалите raise NotImplementedError() и напишите его"),
+    (KeyError("n_embd"), "нет ключа 'n_embd'"),
+    (ValueError("something new"), "неверное значение"),
+])
+def test_python_errors_are_put_in_russian(error, russian):
+    assert gpt_errors.in_russian(error) == russian
+
+
+class FakeShell:
+    """What the handler uses of IPython's shell."""
+
+    def __init__(self):
+        self.user_ns, self.shown, self.fallback = {}, [], []
+        self.compile = type("Compile", (), {"_filename_map": {}})()
+
+    def _showtraceback(self, etype, evalue, stb):
+        self.shown.append((etype.__name__, str(evalue), stb, evalue.__cause__))
+
+    def showtraceback(self, exc_tuple=None, tb_offset=None):
+        self.fallback.append(exc_tuple)
+
+    def set_custom_exc(self, exc_tuple, handler):
+        self.custom = (exc_tuple, handler)
+
+
+def test_the_handler_shows_russian_lines_keeps_the_original_and_falls_back_when_it_fails(monkeypatch):
+    shell = FakeShell()
+    assert gpt_errors.install(shell) and shell.custom[0] == (Exception,)
+    error = ValueError("bad")
+    gpt_errors._handler(shell, ValueError, error, None)
+    (ename, evalue, stb, cause), = shell.shown
+    assert ename == "ValueError" and evalue == "неверное значение." and cause is error
+    assert sys.last_value is error          # %tb shows the original
+    monkeypatch.setattr(gpt_errors, "explain", lambda *a: 1 / 0)
+    gpt_errors._handler(shell, ValueError, error, None)
+    assert shell.fallback == [(ValueError, error, None)] and len(shell.shown) == 1
+
+
+def test_attention_weights_are_the_students_own(monkeypatch):
+    import gpt_plots
+    namespace = task_notebook("head", HEAD)
+    torch.manual_seed(0)
+    head = namespace["Head"](**CONFIG)
+    weights = gpt_plots.attention_weights(head, torch.randn(1, 6, 64))["head"][0]
+    assert weights.shape == (6, 6) and torch.allclose(weights.sum(-1), torch.ones(6))
+    assert torch.equal(weights, torch.tril(weights))
+    no_dropout = task_notebook("head", HEAD.replace("wei = self.dropout(wei)\n", ""))
+    with pytest.raises(ValueError, match="self.dropout должен применяться"):
+        gpt_plots.attention_weights(no_dropout["Head"](**CONFIG), torch.randn(1, 6, 64))
