@@ -257,17 +257,6 @@ def test_main_outside_the_kit_folder_says_where_to_run_it(tmp_path, monkeypatch,
     assert f"cd {course.SOURCE}" in out[0] and "нет ноутбука" not in out[0]
 
 
-def test_the_kit_runs_on_the_python_its_readme_names():
-    """The student README promises Python 3.10+: no kit module needs a newer Python (vermin)."""
-    import vermin
-    readme = (course.SOURCE / "README.md").read_text(encoding="utf-8")
-    minimum = tuple(int(n) for n in re.search(r"Python (\d+)\.(\d+)\+", readme).groups())
-    assert minimum == (3, 10)
-    for path in sorted(course.SOURCE.glob("*.py")):
-        needed = vermin.detect(path.read_text(encoding="utf-8"))[1]
-        assert needed is not None and needed <= minimum, f"{path.name} needs Python {needed}"
-
-
 @pytest.mark.slow
 def test_check_command_names_the_n_embd_scale(tmp_path):
     """``python -m autograder check`` on a release copy whose Head scales by sqrt(n_embd)."""

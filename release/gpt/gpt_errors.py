@@ -267,8 +267,10 @@ N_CTX_HINT = "здесь используется n_ctx, а вход бывае�
 
 
 def n_ctx_line(cls, finding):
-    """Where forward uses n_ctx, for a crash on inputs shorter than n_ctx (else None)."""
-    if finding.get("key") != "exception" or finding.get("where") != SHORT_INPUT or cls is None:
+    """Where forward uses n_ctx, for a crash on inputs shorter than n_ctx or positions taken for
+    all n_ctx (else None)."""
+    if finding.get("key") not in ("exception", "positions_n_ctx") or finding.get("where") != SHORT_INPUT \
+            or cls is None:
         return None
     return forward_line(cls, "n_ctx", fallback=False)
 

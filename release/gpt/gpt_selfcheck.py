@@ -1364,23 +1364,6 @@ def _working_folder(folder):
         os.chdir(before)
 
 
-def _register_cells(gpt_course, path):
-    """Put the notebook's exported cells into linecache under the names gpt_course compiles
-    them with, so findings can quote the student's line. False if the notebook is unreadable."""
-    import json
-    path = pathlib.Path(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            notebook = json.load(f)
-    except (OSError, ValueError):
-        return False
-    for number, source in gpt_course._exported_cells(notebook):
-        text = gpt_course._to_python(source)
-        name = gpt_course._cell_name(path, number)
-        linecache.cache[name] = (len(text), None, text.splitlines(True), name)
-    return True
-
-
 def main(argv=None):
     """``python gpt_selfcheck.py [folder]``: diagnose every task notebook of the folder."""
     argv = sys.argv[1:] if argv is None else argv
@@ -1409,7 +1392,6 @@ def main(argv=None):
 
 def _diagnose_notebook(task, path, folder, gpt_course):
     """The diagnosis of the task's class as the saved notebook ``path`` defines it."""
-    _register_cells(gpt_course, path)
     name = CLASS_OF_TASK[task]
     try:
         with _working_folder(folder):  # the notebooks import each other by relative path
