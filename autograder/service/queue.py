@@ -1,0 +1,149 @@
+"""The dispatcher: queued submissions to grading workers, fairly and durably.
+
+Fair: students take turns. The next submission is the one with the lowest (priority, its
+rank among its student's queued ones, when its student was last served, when it was
+queued), so a student with ten uploads waiting gets one graded per round like everyone
+else, and re-grades (priority 1) wait for fresh uploads. One submission per student at a
+time. Durable: the queue is the database. A submission is marked running before it is
+handed out and gets its result in one transaction afterwards (``Store.finish`` takes one
+result per run, only for a running submission); at start, what was running when the service
+stopped is queued again, so a restart loses nothing and records nothing twice.
+"""
+import logging
+import threading
+import time
+import traceback
+
+from ..results import StudentResult
+
+log = logging.getLogger("autograder.service")
+
+
+def fair_order(queued, last_served):
+    """``queued`` rows (oldest first) in the order they will be graded."""
+    rank, keyed = {}, []
+    for row in queued:
+        r = rank.get((row["student_id"], row["priority"]), 0)
+        rank[(row["student_id"], row["priority"])] = r + 1
+        keyed.append(((row["priority"], r, last_served.get(row["student_id"], 0.0),
+                       row["queued_at"], row["id"]), row))
+    return [row for _, row in sorted(keyed, key=lambda item: item[0])]
+
+
+class Dispatcher:
+    """``workers`` threads, each grading one submission at a time through ``grader``."""
+
+    def __init__(self, store, grader, policy, workers=1):
+        self.store, self.grader, self.policy = store, grader, policy
+        self.workers = max(1, workers)
+        self.version = 0                  # changes whenever anything a page shows may have
+        self.started = time.time()
+        self._last_served = {}
+        self._busy = set()                # students being graded by this process
+        self._wake = threading.Condition()
+        self._claim = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = []
+
+    # ---- life
+
+    def start(self):
+        again = self.store.requeue_running()
+        if again:
+            log.info("снова в очереди после перезапуска: %d", again)
+        self.republish()
+        for i in range(self.workers):
+            thread = threading.Thread(target=self._loop, name=f"grading-{i}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout=None):
+        self._stop.set()
+        self.wake()
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def wake(self):
+        with self._wake:
+            self.version += 1
+            self._wake.notify_all()
+
+    # ---- the queue
+
+    def order(self):
+        return fair_order(self.store.queued(), self._last_served)
+
+    def positions(self):
+        """{public id: place in the queue (1 = next)}."""
+        return {row["public_id"]: i for i, row in enumerate(self.order(), 1)}
+
+    def _next(self):
+        with self._claim:
+            busy = self._busy | self.store.running_students()
+            for row in self.order():
+                if row["student_id"] in busy:
+                    continue
+                if self.store.claim(row["id"]):
+                    self._busy.add(row["student_id"])
+                    self._last_served[row["student_id"]] = time.time()
+                    return row
+        return None
+
+    def _loop(self):
+        while not self._stop.is_set():
+            try:
+                row = self._next()
+            except Exception:  # the database went away for a moment: try again shortly
+                log.exception("очередь: не удалось взять работу")
+                row = None
+            if row is None:
+                with self._wake:
+                    self._wake.wait(1.0)
+                continue
+            self.wake()
+            try:
+                self.run(row)
+            finally:
+                self._busy.discard(row["student_id"])
+                self.wake()
+
+    def run(self, row):
+        """Grade one claimed submission and record its result (and what counts now)."""
+        submission = self.store.submission(internal_id=row["id"])
+        sid = submission["student_id"]
+        name = self.store.student(sid) or {}
+        failed = False
+        try:
+            notebooks = self.store.files_of(submission["id"])
+            result = self.grader.grade(sid, name, notebooks, submission["public_id"])
+        except Exception as exc:  # the grader's failure: recorded, costs the student no attempt
+            log.error("работа %s (%s): %s", submission["public_id"], sid, traceback.format_exc())
+            result = StudentResult(sid, error=f"{type(exc).__name__}: {exc}"[:300]).to_json()
+            failed = True
+        if self.store.finish(submission["id"], result, self.grader.fingerprint, failed):
+            self.publish(sid)
+
+    # ---- what counts
+
+    def publish(self, sid):
+        """Put the attempt that counts for ``sid`` into the gradebook, if it is not there yet."""
+        attempts = self.store.submissions_of(sid)
+        counted = self.policy.counted(attempts)
+        if counted is None:
+            return
+        held = self.store.published().get(sid)
+        if held and (held["submission_id"], held["fingerprint"], held["course"]) == (
+                counted["id"], counted["fingerprint"], self.grader.course_id):
+            return
+        try:
+            self.grader.publish(sid, self.store.student(sid) or {}, counted["result"], counted["public_id"])
+        except Exception:
+            log.error("оценка %s не записана в журнал nbgrader: %s", sid, traceback.format_exc())
+            return
+        self.store.set_published(sid, counted["id"], counted["fingerprint"], self.grader.course_id)
+
+    def republish(self):
+        """Every student's counted attempt into the gradebook where it is not (a new course folder,
+        a changed policy, a stop between a result and its publishing)."""
+        for sid in sorted({row["student_id"] for row in self.store.all_submissions(with_results=False)}):
+            self.publish(sid)
