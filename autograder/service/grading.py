@@ -50,6 +50,16 @@ class BatchGrader:
         self.course_id = stamp.read_text().strip()
         self._gradebook = threading.Lock()
 
+    def warm(self):
+        """Start what the first grading would wait for: the pool's fork server (torch and nbgrader
+        imported once) and the shared zygote of sandboxed kernels."""
+        import multiprocessing
+        from multiprocessing import forkserver
+        from ..worker import student as worker
+        multiprocessing.get_context("forkserver").set_forkserver_preload([worker.__name__])
+        forkserver.ensure_running()
+        pool.shared_zygote(self.sandbox, pool.worker_environment())
+
     def attempt_dir(self, public_id):
         return self.out / "attempts" / public_id
 

@@ -52,6 +52,9 @@ class Dispatcher:
         if again:
             log.info("снова в очереди после перезапуска: %d", again)
         self.republish()
+        warm = getattr(self.grader, "warm", None)
+        if warm:
+            threading.Thread(target=warm, name="warm-up", daemon=True).start()
         for i in range(self.workers):
             thread = threading.Thread(target=self._loop, name=f"grading-{i}", daemon=True)
             thread.start()
