@@ -267,12 +267,15 @@ async def upload(request):
     service = request.app.state.service
     if identity is None:
         return message(request, "Загрузка", "войдите по персональной ссылке", 403)
+    forged = JSONResponse({"ok": False, "error": "запрос отклонён (нет защиты от подделки): обновите страницу"},
+                          status_code=403)
+    if request.headers.get("x-csrf-token") is not None and not await csrf_checked(request):
+        return forged   # refused before the body is read or counted
     form = await read_form_or_refusal(request, service)
     if isinstance(form, Response):
         return form
     if not await csrf_checked(request, form):
-        return JSONResponse({"ok": False, "error": "запрос отклонён (нет защиты от подделки): обновите страницу"},
-                            status_code=403)
+        return forged
     return await finish_upload(request, service, identity, form, "browser")
 
 
@@ -290,7 +293,12 @@ async def api_submit(request):
 
 
 async def read_form_or_refusal(request, service):
-    if not service.rates.allow(("upload", request.state.identity.student_id), service.policy.uploads_per_minute):
+    """The upload's form, or a refusal: too frequent (a repeat of an acknowledged upload, by its
+    idempotency key, is not counted), or a body that does not parse."""
+    sid = request.state.identity.student_id
+    key = (request.headers.get("idempotency-key") or "")[:80]
+    repeat = key and await run_in_threadpool(service.store.submission_by_key, sid, key)
+    if not repeat and not service.rates.allow(("upload", sid), service.policy.uploads_per_minute):
         return JSONResponse({"ok": False, "error": "Работа не принята: слишком часто, подождите минуту."},
                             status_code=429)
     try:
