@@ -349,3 +349,50 @@ def test_every_response_carries_the_security_headers(web):
     big = anna.post("/upload", content=b"x" * (42 * MB), headers={"X-CSRF-Token": csrf_of(anna),
                                                                   "Content-Type": "multipart/form-data; boundary=x"})
     assert big.status_code == 413 and "больше 40 МБ" in big.json()["error"]
+
+
+def test_mistakes_only_before_the_deadline_then_everything(web, monkeypatch):
+    client, tokens, store = web
+    anna = client("anna")
+    service = anna.app.state.service
+    service.policy = course_policy.Policy(deadline="2100-01-01T00:00:00+00:00", before_deadline="mistakes")
+    sent = anna.post("/upload", files={"files": ("01_head.ipynb", NOTEBOOK)}, headers={"X-CSRF-Token": csrf_of(anna)})
+    pid = sent.json()["id"]
+    wait_done(store, pid)
+    shown = anna.get(f"/api/submissions/{pid}").json()
+    assert shown["total"] is None and all("points" not in t for t in shown["tasks"]) and shown["pages"] == []
+    assert "из 2" not in anna.get("/fragment/attempts").text and "после срока сдачи" in anna.get("/fragment/attempts").text
+    service.clock = lambda: service.policy.deadline_at + 1            # the deadline has passed
+    assert anna.get(f"/api/submissions/{pid}").json()["total"] == 0
+    late = anna.post("/upload", files={"files": ("01_head.ipynb", NOTEBOOK)}, headers={"X-CSRF-Token": csrf_of(anna)})
+    assert late.status_code == 201 and "после срока" in late.json()["warnings"][0]
+    service.policy = course_policy.Policy(deadline="2000-01-01T00:00:00+00:00", after_deadline="refuse")
+    refused = anna.post("/upload", files={"files": ("01_head.ipynb", NOTEBOOK)}, headers={"X-CSRF-Token": csrf_of(anna)})
+    assert refused.status_code == 403 and "срок сдачи прошёл" in refused.json()["error"]
+
+
+def test_the_desk_regrades_what_an_older_grader_graded_and_exports(web):
+    client, tokens, store = web
+    teacher = client("teacher")
+    service = teacher.app.state.service
+    store.upsert_student("anna", {"first_name": "Анна", "last_name": "Петрова"})
+    row, _ = store.add_submission("anna", {"01_head": b"SOLVED"}, source="test")
+    assert wait_done(store, row["public_id"])["fingerprint"] == "stand-in"
+    with store.engine.begin() as c:                                    # graded by an older grader
+        from autograder.service.storage import submissions
+        c.execute(submissions.update().values(fingerprint="older"))
+    assert ">1<" in teacher.get("/desk/fragment").text.replace("<b id=\"n-stale\">", ">")
+    assert teacher.post("/desk/regrade", data={"csrf": "forged"}).status_code == 403
+    desk = teacher.get("/desk").text
+    csrf = re.search(r'name="csrf" content="([^"]+)"', desk).group(1)
+    assert teacher.post("/desk/regrade", data={"csrf": csrf}, follow_redirects=False).status_code == 303
+    deadline = time.monotonic() + 20
+    while store.submission(row["public_id"])["fingerprint"] != "stand-in" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    again = store.submission(row["public_id"])
+    assert again["fingerprint"] == "stand-in" and again["runs"] == 2 and again["state"] == "done"
+    grades = teacher.get("/desk/grades.csv").text.splitlines()
+    assert grades[1].startswith("anna,2,0,0,0,0,2,")
+    sheet = teacher.get("/desk/moodle_grades.csv")
+    assert sheet.status_code == 200 and "attachment" in sheet.headers["content-disposition"]
+    assert "Петрова" in teacher.get("/desk/report.html").text
