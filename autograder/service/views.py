@@ -49,8 +49,8 @@ def attempt(row, number, policy, now, position=None, counted_id=None, instructor
     elif row["state"] == "queued":
         view["state_text"] = ("ждёт перепроверки" if regrading else "в очереди") + (
             f": место {position}" if position else "")
-    if row.get("finished_at") and row.get("started_at") and row["state"] in ("done", "failed"):
-        view["seconds"] = round(row["finished_at"] - row["created_at"], 1)
+    if row.get("finished_at") and row["state"] in ("done", "failed") and row["priority"] == 0:
+        view["seconds"] = round(row["finished_at"] - row["created_at"], 1)   # not for a re-grade
     if result is None:
         return view
     if result.error:
