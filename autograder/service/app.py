@@ -7,6 +7,7 @@ Instructor pages answer 403 to anyone without an instructor session or token. Ev
 a browser needs the session's CSRF token and a same-origin request; the kit's client signs
 each request with its token instead (no cookie, nothing for CSRF to ride on).
 """
+import contextlib
 import csv
 import io
 import json
@@ -680,7 +681,14 @@ def create(service):
         Route("/desk/grades.csv", desk_grades), Route("/desk/moodle_grades.csv", desk_moodle, methods=["GET", "POST"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(Guard, service=service)])
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        yield
+        # uvicorn ends the process with the signal that stopped it once this returns: the
+        # gradings under way finish and are recorded (and published) first
+        await run_in_threadpool(service.dispatcher.stop, 150)
+
+    app = Starlette(routes=routes, middleware=[Middleware(Guard, service=service)], lifespan=lifespan)
     app.state.service = service
     return app
 
