@@ -1,13 +1,14 @@
 """The real service end to end: ``python -m autograder serve`` on uvicorn on loopback, grading
 sandboxed through the batch grader (SQLite here, a throw-away PostgreSQL below).
 
-In headless Chromium a student signs in through her personal link, drops a kit zip, watches
+In headless Chromium a student signs in through her personal link, drops a kit zip on the page, watches
 the result appear without reloading and opens a feedback page; a second student sends his
 notebooks with the kit's client (``gpt_submit.py``) and cannot reach the first one's pages;
 instructor pages refuse a student; the instructor's desk shows the report, exports and the
 nbgrader gradebook holding the counted attempts. Screenshots: build/screenshots/service/.
 Three real gradings in all (a few CPU-seconds each).
 """
+import base64
 import csv
 import importlib.util
 import io
@@ -74,7 +75,12 @@ def test_a_student_in_the_browser_and_another_with_the_kit_client(service):
         page = browser.open_page(chromium, f"{server.url}/signin#{tokens['anna']}", errors, external)
         page.wait_for_url(f"{server.url}/", timeout=15000)
         assert "#" not in page.url and "Петрова" in page.inner_text("header")
-        page.set_input_files("#files", str(upload))
+        transfer = page.evaluate_handle(   # the zip dropped on the page, as from a file manager
+            """([b64, name]) => { const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+               const dt = new DataTransfer(); dt.items.add(new File([bytes], name, {type: 'application/zip'}));
+               return dt; }""", [base64.b64encode(upload.read_bytes()).decode(), upload.name])
+        page.dispatch_event("#drop", "drop", {"dataTransfer": transfer})
+        assert upload.name in page.inner_text("#chosen")
         page.click("#send")
         page.wait_for_selector("#upload-status.ok", timeout=15000)
         assert "Принято" in page.inner_text("#upload-status")
