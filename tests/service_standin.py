@@ -1,6 +1,6 @@
 """A stand-in grader behind the service's grading interface, for the tests of the queue only
 (durability, fairness, limits): it grades nothing, sleeps a little and scores each task by
-whether the notebook holds the word ``SOLVED``. ``tests/test_service.py`` proves the real
+whether the notebook holds the word ``SOLVED`` (and fails, as a crashed worker, on ``CRASH``). ``tests/test_service.py`` proves the real
 grading path end to end; this one lets 200 uploads go through in seconds.
 
 Each grading it completes is appended (and synced) to ``OUT/standin-graded.log``.
@@ -35,6 +35,9 @@ class StandInGrader:
 
     def grade(self, student_id, name, notebooks, public_id):
         time.sleep(self.delay)
+        if any(b"CRASH" in data for data in notebooks.values()):
+            self._append("standin-crashed.log", public_id)
+            raise RuntimeError("the stand-in's worker crashed")
         tasks = {spec.key: TaskResult(spec.key, spec.points if b"SOLVED" in notebooks.get(spec.notebook, b"") else 0.0)
                  for spec in TASKS}
         self._append("standin-graded.log", public_id)

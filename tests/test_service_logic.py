@@ -361,7 +361,9 @@ def test_mistakes_only_before_the_deadline_then_everything(web, monkeypatch):
     wait_done(store, pid)
     shown = anna.get(f"/api/submissions/{pid}").json()
     assert shown["total"] is None and all("points" not in t for t in shown["tasks"]) and shown["pages"] == []
-    assert "из 2" not in anna.get("/fragment/attempts").text and "после срока сдачи" in anna.get("/fragment/attempts").text
+    fragment = anna.get("/fragment/attempts").text
+    assert "из 2" not in fragment and "после срока сдачи" in fragment and "идёт в оценку" not in fragment
+    assert 'class="lost"' not in fragment and 'class="ok"' not in fragment
     service.clock = lambda: service.policy.deadline_at + 1            # the deadline has passed
     assert anna.get(f"/api/submissions/{pid}").json()["total"] == 0
     late = anna.post("/upload", files={"files": ("01_head.ipynb", NOTEBOOK)}, headers={"X-CSRF-Token": csrf_of(anna)})
@@ -396,3 +398,19 @@ def test_the_desk_regrades_what_an_older_grader_graded_and_exports(web):
     sheet = teacher.get("/desk/moodle_grades.csv")
     assert sheet.status_code == 200 and "attachment" in sheet.headers["content-disposition"]
     assert "Петрова" in teacher.get("/desk/report.html").text
+
+
+def test_a_crashed_grading_is_tried_once_more_and_costs_no_attempt(web):
+    client, tokens, store = web
+    anna = client("anna")
+    sent = anna.post("/upload", files={"files": ("01_head.ipynb", NOTEBOOK.replace(b'"cells"', b'"CRASH": 1, "cells"'))},
+                     headers={"X-CSRF-Token": csrf_of(anna)})
+    pid = sent.json()["id"]
+    deadline = time.monotonic() + 20
+    while store.submission(pid)["state"] != "failed" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    row = store.submission(pid)
+    assert row["state"] == "failed" and row["runs"] == 2 and "crashed" in row["result"]["error"]
+    shown = anna.get("/fragment/attempts").text
+    assert "не засчитана в лимит" in shown and "crashed" not in shown     # the reason is the instructor's
+    assert course_policy.Policy().left(time.time(), store.submissions_of("anna"))["total"] == 30

@@ -7,7 +7,8 @@ else, and re-grades (priority 1) wait for fresh uploads. One submission per stud
 time. Durable: the queue is the database. A submission is marked running before it is
 handed out and gets its result in one transaction afterwards (``Store.finish`` takes one
 result per run, only for a running submission); at start, what was running when the service
-stopped is queued again, so a restart loses nothing and records nothing twice.
+stopped is queued again, so a restart loses nothing and records nothing twice. A grading that
+failed (a crashed worker, a grader error) is tried once more before its failure is recorded.
 """
 import logging
 import threading
@@ -123,6 +124,11 @@ class Dispatcher:
             log.error("работа %s (%s): %s", submission["public_id"], sid, traceback.format_exc())
             result = StudentResult(sid, error=f"{type(exc).__name__}: {exc}"[:300]).to_json()
             failed = True
+        if (failed or result.get("error")) and submission["runs"] < 2 and not self._stop.is_set():
+            # a crashed worker or a grader error: graded once more before it is recorded
+            log.info("работа %s (%s) будет проверена ещё раз", submission["public_id"], sid)
+            self.store.retry(submission["id"])
+            return
         if self.store.finish(submission["id"], result, self.grader.fingerprint, failed):
             self.publish(sid)
 

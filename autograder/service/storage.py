@@ -271,6 +271,14 @@ class Store:
                                      fingerprint=fingerprint, finished_at=time.time()))
         return done.rowcount == 1
 
+    def retry(self, internal_id):
+        """A running submission back to the queue (after the re-grades' priority), no result."""
+        with self.engine.begin() as c:
+            return c.execute(submissions.update().where(submissions.c.id == internal_id,
+                                                        submissions.c.state == "running")
+                             .values(state="queued", priority=1, queued_at=time.time(),
+                                     started_at=None)).rowcount == 1
+
     def requeue_running(self):
         """After a restart: what was being graded is queued again (its result never committed)."""
         with self.engine.begin() as c:
