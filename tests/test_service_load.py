@@ -100,15 +100,15 @@ def run_load(tmp_path, db_url=""):
         first = send_bursts(server, tokens, plan())
         assert len(first) == UPLOADS
         rows = wait_all_graded(store, UPLOADS)
-    finally:
+    except BaseException:
         server.stop()
+        raise
     assert sorted(r["public_id"] for r in rows) == sorted(first.values())     # none lost, none doubled
     assert all(r["runs"] == 1 for r in rows)
     log = graded_log(out)
     assert set(log) == set(first.values()) and set(log.values()) == {1}        # each graded once
 
     # 2. the same load, the service killed with SIGKILL midway, restarted, unacknowledged ones re-sent
-    server = Server(out, *extra, db_url=db_url, jobs=JOBS, env=env, port=server.port).start(60)
     second_plan = plan()
     acked = send_bursts(server, tokens, second_plan, stop_after=40, on_stop=server.kill)
     assert 40 <= len(acked) < UPLOADS
