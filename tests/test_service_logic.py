@@ -323,6 +323,13 @@ def test_csrf_origin_and_the_bearer_client(web):
     assert client(None).post("/signin", json={"token": tokens["anna"]},
                              headers={"Origin": "https://evil.example"}).status_code == 403
     assert client(None).post("/signin", json={"token": "guess"}).status_code == 403
+    pasted = client(None)      # the whole link pasted into the form (no script needed)
+    signed = pasted.post("/signin", data={"token": f"https://gpt.example.org/signin#{tokens['anna']}"},
+                         follow_redirects=False)
+    assert signed.status_code == 303 and signed.headers["location"] == "/"
+    assert pasted.post("/signout", data={"csrf": "forged"}).status_code == 403
+    assert pasted.post("/signout", data={"csrf": csrf_of(pasted)}, follow_redirects=False).status_code == 303
+    assert pasted.get("/fragment/attempts").status_code == 403          # the session is gone
     bearer = {"Authorization": f"Bearer {tokens['anna']}", "Idempotency-Key": "abc"}
     first = client(None).post("/api/submit", files=files, headers=bearer)
     again = client(None).post("/api/submit", files=files, headers=bearer)
