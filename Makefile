@@ -39,6 +39,7 @@ $(VENV)/.installed: requirements.txt Makefile
 	touch $@
 
 release: setup
+	$(PY) -m autograder.kit
 	$(PY) -m nbgrader generate_assignment gpt --force
 
 student-kit: setup

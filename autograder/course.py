@@ -28,6 +28,21 @@ HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
 
 
 @dataclasses.dataclass(frozen=True)
+class Part:
+    """A part of a task's partial credit, scored only on the secret cases that test it.
+
+    ``cases``: the case kinds (checks/cases.py) whose results this part is judged on:
+    "eval" (other sizes, batch 1, T = 1, T < n_ctx), "causal" (the future perturbed),
+    "dropout_eval"/"dropout_train", and for a language model "no_targets" and
+    "causal_no_targets" (the same without targets; "eval" and "causal" then have targets).
+    """
+
+    name: str
+    points: float
+    cases: tuple
+
+
+@dataclasses.dataclass(frozen=True)
 class Task:
     """One graded task: a class whose ``forward`` the student writes."""
 
@@ -39,7 +54,7 @@ class Task:
     dropout: bool = False    # its own forward applies dropout
     causal: bool = False     # its output must not see future tokens
     returns: str = "return out"  # the release's line after the stub ("" if none)
-    parts: tuple = ()        # partial credit: (check, points) pairs; () = all or nothing
+    parts: tuple = ()        # partial credit: Part(name, points, case kinds); () = all or nothing
     language_model: bool = False  # forward(idx, targets=None) -> (logits, loss), has generate
 
     @property
@@ -53,7 +68,7 @@ class Task:
 
 TASKS = (
     Task("head", "Head", "01_head", 2, (), dropout=True, causal=True,
-         parts=(("forward", 1.5), ("dropout", 0.5))),
+         parts=(Part("forward", 1.5, ("eval", "causal")), Part("dropout", 0.5, ("dropout_eval", "dropout_train")))),
     Task("multihead", "MultiHeadAttention", "02_multihead_attention", 1, ("Head",),
          dropout=True, causal=True),
     Task("feedforward", "FeedFoward", "03_feedforward", 1, (), dropout=True, returns=""),
@@ -61,7 +76,9 @@ TASKS = (
          returns="return x"),
     Task("gpt_model", "GPTModel", "05_gpt_model", 4, ("Block",), causal=True,
          returns="return logits, loss", language_model=True,
-         parts=(("forward", 2.0), ("loss", 1.0), ("no_targets", 1.0))),
+         # logits with targets; the loss; without targets (B, T, V) logits, loss None and generate
+         parts=(Part("forward", 2.0, ("eval", "causal")), Part("loss", 1.0, ("eval",)),
+                Part("no_targets", 1.0, ("no_targets", "causal_no_targets")))),
 )
 TASK = {task.key: task for task in TASKS}
 TASK_KEYS = tuple(TASK)

@@ -1,23 +1,14 @@
-"""The student-side diagnosis (``source/gpt/gpt_selfcheck.py``), loaded for the grader.
+"""The course's diagnosis, for the grader: the kit's mistake texts and its self-check.
 
-One file is both the students' self-check and the grader's explanation of
-mistakes: ``MESSAGES`` holds the Russian text of every mistake key and
-``diagnose(task, namespace)`` observes a class's forward. ``SOURCE_TEXT`` is the
-file's text, to run it inside a student's kernel.
+``MESSAGES`` (the Russian text of every mistake key) is the kit's data module
+``gpt_messages.py``: reading it runs no student-kit code. ``diagnose(task,
+namespace)`` is the students' self-check (``gpt_selfcheck.py``), loaded on first
+use; in a student's kernel the worker runs it from source (``probe_exchange``).
 """
-import importlib.util
+from . import kit
 
-from .course import SOURCE
-
-PATH = SOURCE / "gpt_selfcheck.py"
-SOURCE_TEXT = PATH.read_text(encoding="utf-8")
-
-_spec = importlib.util.spec_from_file_location("gpt_selfcheck", PATH)
-module = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(module)
-
-MESSAGES = module.MESSAGES
-diagnose = module.diagnose
+MESSAGES = kit.load("gpt_messages").MESSAGES
+PATH = kit.path("gpt_selfcheck")
 
 
 def message(key, task=None):
@@ -25,3 +16,23 @@ def message(key, task=None):
     if task is not None:
         return MESSAGES[task][key]
     return next(table[key] for table in MESSAGES.values() if key in table)
+
+
+def selfcheck_module():
+    """The kit's ``gpt_selfcheck`` module (imported once)."""
+    return kit.load("gpt_selfcheck")
+
+
+def diagnose(task, namespace, config=None):
+    """``gpt_selfcheck.diagnose``: what the task's class in ``namespace`` does wrong."""
+    return selfcheck_module().diagnose(task, namespace, config)
+
+
+def __getattr__(name):
+    """The names this module had before the kit was split: ``module`` (the loaded
+    gpt_selfcheck) and ``SOURCE_TEXT`` (its source), loaded on first use."""
+    if name == "module":
+        return selfcheck_module()
+    if name == "SOURCE_TEXT":
+        return kit.source("gpt_selfcheck")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -179,6 +179,19 @@ if targets is not None:
 else:
     loss = None
 """),
+    # parts applied as functions of their own weights: nothing to name (the kit cannot
+    # always follow them, and then says nothing)
+    "gpt_functional_lm_head": ("gpt_model", """
+B, T = idx.shape
+x = self.token_embedding_table(idx) + self.position_embedding_table(torch.arange(T, device=idx.device))
+x = self.ln_f(self.blocks(x))
+logits = F.linear(x, self.lm_head.weight, self.lm_head.bias)
+loss = None if targets is None else F.cross_entropy(logits.view(B * T, -1), targets.view(B * T))
+"""),
+    "ff_functional_layers": ("feedforward", """
+h = F.relu(F.linear(x, self.net[0].weight, self.net[0].bias))
+return self.net[3](F.linear(h, self.net[2].weight, self.net[2].bias))
+"""),
 }
 
 
@@ -264,11 +277,11 @@ BUGS = {
         "wei = q @ k.transpose(-2, -1) * self.head_size ** -0.5",
         "wei = wei.masked_fill(self.tril[:T, :T] == 0, float('-inf'))",
         "out = self.dropout(F.softmax(wei, dim=-1)) @ q"), "value_is_query"),
-    # wei @ x has n_embd columns, not head_size: the shape check names it first.
+    # wei @ x has n_embd columns, not head_size: named by its cause, not by the shape.
     "head_weights_times_x": ("head", _head(
         "wei = q @ k.transpose(-2, -1) * self.head_size ** -0.5",
         "wei = wei.masked_fill(self.tril[:T, :T] == 0, float('-inf'))",
-        "out = self.dropout(F.softmax(wei, dim=-1)) @ x"), "wrong_shape"),
+        "out = self.dropout(F.softmax(wei, dim=-1)) @ x"), "no_value_projection"),
     "head_weights_not_applied": ("head", _head(
         "wei = q @ k.transpose(-2, -1) * self.head_size ** -0.5",
         "wei = wei.masked_fill(self.tril[:T, :T] == 0, float('-inf'))",
@@ -346,10 +359,11 @@ out = x + self.dropout(self.proj(out))
     "mha_no_dropout": ("multihead", """
 out = self.proj(torch.cat([h(x) for h in self.heads], dim=-1))
 """, "no_dropout"),
+    # crashes in self.proj: named by its cause (what self.proj got), with the error
     "mha_summed_heads_natural": ("multihead", """
 out = sum(h(x) for h in self.heads)
 out = self.dropout(self.proj(out))
-""", "exception"),
+""", "summed_heads"),
 
     # FeedFoward
     "ff_no_relu": ("feedforward", """
@@ -357,14 +371,14 @@ lin1, relu, lin2, drop = self.net
 return drop(lin2(lin1(x)))
 """, "no_relu"),
     "ff_residual": ("feedforward", "return x + self.net(x)\n", "extra_residual"),
-    # Without the slice the output is 4 * n_embd wide: wrong_shape (next entry).
+    # Without the slice the output is 4 * n_embd wide: named by its cause too (next entry).
     "ff_skip_second_linear_sliced": ("feedforward", """
 h = self.net[3](self.net[1](self.net[0](x)))
 return h[..., :self.n_embd]
 """, "no_second_linear"),
     "ff_skip_second_linear_natural": ("feedforward", """
 return self.net[3](self.net[1](self.net[0](x)))
-""", "wrong_shape"),
+""", "no_second_linear"),
     "ff_relu_at_end": ("feedforward", "return torch.relu(self.net(x))\n", "relu_at_end"),
     "ff_identity": ("feedforward", "return x\n", "identity"),
     "ff_no_return": ("feedforward", "self.net(x)\n", "no_return"),
@@ -427,7 +441,7 @@ logits = self.lm_head(self.ln_f(self.blocks(x)))
 B, T = idx.shape
 x = self.token_embedding_table(idx) + self.position_embedding_table(torch.arange(self.n_ctx))
 logits = self.lm_head(self.ln_f(self.blocks(x)))
-""" + _GPT_FLAT_LOSS + "    loss = F.cross_entropy(logits, targets)\n", "exception"),  # only T < n_ctx
+""" + _GPT_FLAT_LOSS + "    loss = F.cross_entropy(logits, targets)\n", "positions_n_ctx"),  # fails for T < n_ctx
     "gpt_no_final_layernorm": ("gpt_model", """
 B, T = idx.shape
 x = self.token_embedding_table(idx) + self.position_embedding_table(torch.arange(T))
@@ -555,7 +569,140 @@ x = self.ln_f(self.blocks(self.token_embedding_table(idx)))
 logits = self.lm_head(x)
 """ + _GPT_FLAT_LOSS + "    loss = F.cross_entropy(logits, targets, reduction='sum')\n",
         ("no_positional", "sum_reduction")),
+
+    # Dropout by its signature (train mode: zeros at rate p, survivors / (1 - p), on the weights)
+    "head_noise_instead_of_dropout": ("head", _head(
+        "wei = q @ k.transpose(-2, -1) * self.head_size ** -0.5",
+        "wei = wei.masked_fill(self.tril[:T, :T] == 0, float('-inf'))",
+        "wei = F.softmax(wei, dim=-1)",
+        "if self.training:",
+        "    wei = wei * (1 + 0.05 * torch.randn_like(wei))",
+        "out = wei @ v"), "dropout_wrong"),
+    "head_dropout_on_v": ("head", _head(
+        "wei = q @ k.transpose(-2, -1) * self.head_size ** -0.5",
+        "wei = wei.masked_fill(self.tril[:T, :T] == 0, float('-inf'))",
+        "out = F.softmax(wei, dim=-1) @ self.dropout(v)"), "dropout_wrong"),
+    "head_dropout_unscaled": ("head", _head(  # zeros at rate p, but the survivors not scaled
+        "wei = q @ k.transpose(-2, -1) * self.head_size ** -0.5",
+        "wei = wei.masked_fill(self.tril[:T, :T] == 0, float('-inf'))",
+        "wei = F.softmax(wei, dim=-1)",
+        "if self.training:",
+        "    wei = wei * (torch.rand_like(wei) >= self.dropout.p)",
+        "out = wei @ v"), "dropout_wrong"),
+    "mha_dropout_before_proj": ("multihead", """
+out = self.proj(self.dropout(torch.cat([h(x) for h in self.heads], dim=-1)))
+""", "dropout_wrong"),
+    "mha_cat_default_dim": ("multihead", """
+out = self.dropout(self.proj(torch.cat([h(x) for h in self.heads])))
+""", "concat_wrong_dim"),  # fails in self.proj: named by what self.proj got
+    "mha_noise_instead_of_dropout": ("multihead", """
+out = self.proj(torch.cat([h(x) for h in self.heads], dim=-1))
+if self.training:
+    out = out + 0.01 * torch.randn_like(out)
+""", "dropout_wrong"),
+    "ff_dropout_without_training_flag": ("feedforward", """
+h = self.net[2](self.net[1](self.net[0](x)))
+return F.dropout(h, p=self.net[3].p)
+""", "dropout_in_eval"),
+    "ff_dropout_before_second_linear": ("feedforward", """
+return self.net[2](self.net[3](self.net[1](self.net[0](x))))
+""", "dropout_wrong"),
+
+    # Causes, not effects (issue 20): the first wrong step, named by what the code does
+    "gpt_embeddings_straight_to_lm_head": ("gpt_model", """
+logits = self.lm_head(self.token_embedding_table(idx))
+""" + _GPT_FLAT_LOSS + "    loss = F.cross_entropy(logits, targets)\n", "wrong_input"),
+    "gpt_positions_n_ctx_batched": ("gpt_model", """
+B, T = idx.shape
+pos = self.position_embedding_table(torch.arange(self.n_ctx, device=idx.device).unsqueeze(0))
+x = self.ln_f(self.blocks(self.token_embedding_table(idx) + pos))
+logits = self.lm_head(x)
+""" + _GPT_FLAT_LOSS + "    loss = F.cross_entropy(logits, targets)\n", "positions_n_ctx"),
+    "gpt_position_table_for_tokens": ("gpt_model", """
+B, T = idx.shape
+x = self.position_embedding_table(idx) + self.token_embedding_table(torch.arange(T, device=idx.device))
+logits = self.lm_head(self.ln_f(self.blocks(x)))
+""" + _GPT_FLAT_LOSS + "    loss = F.cross_entropy(logits, targets)\n", "positions_wrong"),
+    "gpt_lm_head_bias_unused": ("gpt_model", """
+B, T = idx.shape
+x = self.token_embedding_table(idx) + self.position_embedding_table(torch.arange(T, device=idx.device))
+x = self.ln_f(self.blocks(x))
+logits = F.linear(x, self.lm_head.weight)
+""" + _GPT_FLAT_LOSS + "    loss = F.cross_entropy(logits, targets)\n", "unused_parameter"),
+    "head_query_from_key": ("head", """
+B, T, C = x.shape
+k = self.key(x)
+q = self.key(x)
+wei = q @ k.transpose(-2, -1) * self.head_size ** -0.5
+wei = wei.masked_fill(self.tril[:T, :T] == 0, float('-inf'))
+out = self.dropout(F.softmax(wei, dim=-1)) @ self.value(x)
+""", "wrong_role"),
+    "head_scale_by_n_head": ("head", _head(  # right only where head_size ** 0.5 == n_head
+        "wei = q @ k.transpose(-2, -1) / self.n_head",
+        "wei = wei.masked_fill(self.tril[:T, :T] == 0, float('-inf'))",
+        "out = self.dropout(F.softmax(wei, dim=-1)) @ v"), "scale_wrong"),
+    "block_layernorms_swapped": ("block", """
+x = self.ln2(x + self.sa(x))
+x = self.ln1(x + self.ffwd(x))
+""", "layernorms_swapped"),
+    "gpt_last_logits_without_targets": ("gpt_model", _GPT_LOGITS + """
+if targets is None:
+    logits = logits[:, -1:, :]  # (B, 1, V): "all generate needs"
+    loss = None
+else:
+    B, T, C = logits.shape
+    logits = logits.view(B * T, C)
+    loss = F.cross_entropy(logits, targets.view(B * T))
+""", "logits_last_only"),
+
+    # Compound, one of them crashes: every mistake is still named
+    "mha_summed_heads_no_dropout": ("multihead", """
+out = self.proj(sum(h(x) for h in self.heads))
+""", ("summed_heads", "no_dropout")),
+    "gpt_positions_n_ctx_sum_reduction": ("gpt_model", """
+B, T = idx.shape
+x = self.token_embedding_table(idx) + self.position_embedding_table(torch.arange(self.n_ctx))
+logits = self.lm_head(self.ln_f(self.blocks(x)))
+""" + _GPT_FLAT_LOSS + "    loss = F.cross_entropy(logits, targets, reduction='sum')\n",
+        ("positions_n_ctx", "sum_reduction")),
+    "head_tril_not_sliced_no_scale": ("head", _head(
+        "wei = q @ k.transpose(-2, -1)",
+        "wei = wei.masked_fill(self.tril == 0, float('-inf'))",
+        "out = self.dropout(F.softmax(wei, dim=-1)) @ v"), ("mask_not_sliced", "no_scale")),
+
+    # A forward that calls into the students' kit instead of computing (issue 17): the kit
+    # describes the task as data and computes no output (these were the old kit's helpers).
+    "block_calls_the_kit": ("block", """
+import gpt_selfcheck
+x = gpt_selfcheck._block_program(self, x, self.sa, self.ffwd, "post", "post", True, True, False, "ok")
+""", "exception"),
+    "head_calls_the_kit": ("head", _head(
+        "import gpt_selfcheck",
+        "wei = gpt_selfcheck._attention(q @ k.transpose(-2, -1), 'ok', -1, self.head_size ** -0.5)",
+        "out = self.dropout(wei) @ v"), "exception"),
 }
+
+# Partial credit by part: for each part of a task with parts (course.py), a body wrong in
+# that part alone. tests/test_scoring.py checks that only that part's points are lost.
+BUGS.update({
+    "head_size_hard_coded": ("head", _head(  # right where head_size is 16 (the notebook's)
+        "wei = q @ k.transpose(-2, -1) * 16 ** -0.5",
+        "wei = wei.masked_fill(self.tril[:T, :T] == 0, float('-inf'))",
+        "out = self.dropout(F.softmax(wei, dim=-1)) @ v"), "scale_wrong"),
+    "gpt_probabilities_with_targets": ("gpt_model", _GPT_LOGITS + """
+if targets is None:
+    loss = None
+else:
+    B, T, C = logits.shape
+    logits = logits.view(B * T, C)
+    loss = F.cross_entropy(logits, targets.view(B * T))
+    logits = F.softmax(logits, dim=-1)
+""", "probabilities_returned"),
+})
+WRONG_IN_ONE_PART = {("head", "forward"): "head_size_hard_coded", ("head", "dropout"): "head_no_dropout",
+                     ("gpt_model", "forward"): "gpt_probabilities_with_targets",
+                     ("gpt_model", "loss"): "gpt_sum_reduction",
+                     ("gpt_model", "no_targets"): "gpt_last_logits_without_targets"}
 
 
 def expected_keys(mistake):

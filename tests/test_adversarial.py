@@ -676,6 +676,59 @@ print("sent big messages")
 """
 
 
+# A Block.forward that takes its output from the students' kit instead of computing it: the
+# old kit's Block program first, then every function and class of the kit called with what a
+# forward has; whatever of x's shape comes back is returned. The kit computes no output: 0.
+KIT_CALL_BODY = '''
+import importlib
+kits = []
+for name in ("gpt_selfcheck", "gpt_harness"):
+    try:
+        kits.append(importlib.import_module(name))
+    except ImportError:
+        pass
+out = None
+try:
+    out = kits[0]._block_program(self, x, self.sa, self.ffwd, "post", "post", True, True, False, "ok")
+except Exception:
+    pass
+if out is None and not getattr(type(self), "_asking_the_kit", False):
+    type(self)._asking_the_kit = True
+    try:
+        for kit in kits:
+            for name, function in list(vars(kit).items()):
+                if out is not None or not callable(function) or name in ("main", "selfcheck"):
+                    continue
+                for args in ((self, x), (x, self), ("block", self, x), (self, x, self.sa, self.ffwd),
+                             (type(self), self.n_embd, x)):
+                    try:
+                        result = function(*args)
+                    except Exception:
+                        continue
+                    if torch.is_tensor(result) and result.shape == x.shape and not torch.equal(result, x):
+                        out = result
+                        break
+    finally:
+        type(self)._asking_the_kit = False
+x = out if out is not None else x
+'''
+
+# A Head with no dropout whose train mode adds 5 % random noise to the attention weights:
+# random and unbiased, but not dropout: the forward's 1.5 points, not the dropout half-point.
+NOISE_DROPOUT_BODY = '''
+B, T, C = x.shape
+k = self.key(x)
+q = self.query(x)
+wei = q @ k.transpose(-2, -1) * self.head_size ** -0.5
+wei = wei.masked_fill(self.tril[:T, :T] == 0, float('-inf'))
+wei = F.softmax(wei, dim=-1)
+if self.training:
+    wei = wei * (1 + 0.05 * torch.randn_like(wei))
+v = self.value(x)
+out = wei @ v
+'''
+
+
 KILL_PARENT = "import os\nos.kill(os.getppid(), 9)"
 KILL_INIT = "import os\nos.kill(1, 9)"
 KILL_PKILL = ("import subprocess\nfor cmd in (['pkill', '-9', '-f', 'autograder'], ['pkill', '-9', '-f', 'python'],"
@@ -755,6 +808,8 @@ ATTACKERS = {
     "adv_write_everywhere": (None, [("gpt_model", "end", guard("EVERYWHERE", WRITE_EVERYWHERE))], set(),
                              dict(FULL)),
     "adv_big_messages": (None, [("head", "end", BIG_MESSAGES)], set(), dict(FULL)),
+    "adv_kit_call": ("block", [("block", "body", KIT_CALL_BODY)], {"block"}, dict(FULL, block=0.0)),
+    "adv_noise_dropout": ("head", [("head", "body", NOISE_DROPOUT_BODY)], set(), dict(FULL, head=1.5)),
 }
 HONEST = {"honest_a": {}, "honest_b": {}, "honest_no_scale": {"head": 0.0}}
 
@@ -1353,3 +1408,14 @@ def test_writes_are_bounded_wherever_the_kernel_can_write(attacked):
 def test_oversized_messages_cost_nothing_else(attacked):
     row = attacked["rows"]["adv_big_messages"]
     assert float(row["total"]) == 10, row
+
+
+def test_a_forward_that_asks_the_kit_earns_nothing(attacked):
+    row = attacked["rows"]["adv_kit_call"]
+    assert _score(row, "block") == 0 and float(row["total"]) == 8, row
+
+
+def test_noise_is_not_dropout(attacked):
+    """Random, unbiased noise in train mode is not dropout's signature: no dropout half-point."""
+    row = attacked["rows"]["adv_noise_dropout"]
+    assert _score(row, "head") == 1.5 and float(row["total"]) == 9.5, row

@@ -32,7 +32,15 @@ def test_totals_and_partial_credit():
     assert course.TOTAL_POINTS == 10
     for spec in course.TASKS:
         if spec.parts:
-            assert sum(points for _, points in spec.parts) == spec.points, spec.key
+            assert sum(part.points for part in spec.parts) == spec.points, spec.key
+
+
+@pytest.mark.parametrize("spec", [s for s in course.TASKS if s.parts], ids=lambda s: s.key)
+def test_each_part_names_cases_the_task_has_and_every_case_belongs_to_a_part(spec):
+    from autograder.checks import cases
+    kinds = {case["kind"] for case in cases.make_cases(spec.key, 0)}
+    named = {kind for part in spec.parts for kind in part.cases}
+    assert named == kinds, (named, kinds)
 
 
 def test_nbgrader_config_has_only_known_options(tmp_path):
@@ -48,16 +56,19 @@ def test_nbgrader_config_has_only_known_options(tmp_path):
     assert config.ClearSolutions.code_stub["python"] == course.STUB
 
 
-def test_the_students_self_check_agrees_with_the_course_table():
-    """gpt_selfcheck.py ships to students without the grader, so it carries its own copy of
-    the task facts: this keeps the copy equal to the table."""
-    from autograder import diagnosis
-    kit = diagnosis.module
-    assert tuple(kit.TASKS) == course.TASK_KEYS
+def test_the_kits_task_table_is_generated_from_the_course_table():
+    """gpt_selfcheck.py ships to students without the grader, so it reads the course's facts
+    from gpt_tasks.py: generated from course.py (``python -m autograder.kit``, run by
+    ``make release``), never edited by hand."""
+    from autograder import diagnosis, kit
+    assert kit.TASKS_FILE.read_text(encoding="utf-8") == kit.tasks_source(), \
+        "source/gpt/gpt_tasks.py is stale: run `make release`"
+    selfcheck = diagnosis.selfcheck_module()
+    assert tuple(selfcheck.TASKS) == course.TASK_KEYS
     for spec in course.TASKS:
-        assert kit.CLASS_OF_TASK[spec.key] == spec.cls
-        assert kit.NOTEBOOK_OF_TASK[spec.key] == spec.notebook
-        assert tuple(kit.DEPENDENCIES[spec.key]) == tuple(spec.depends_on)
+        assert selfcheck.CLASS_OF_TASK[spec.key] == spec.cls
+        assert selfcheck.NOTEBOOK_OF_TASK[spec.key] == spec.notebook
+        assert tuple(selfcheck.DEPENDENCIES[spec.key]) == tuple(spec.depends_on)
 
 
 def test_a_new_gradebook_is_stamped_with_alembics_head_without_running_alembic(tmp_path, monkeypatch):

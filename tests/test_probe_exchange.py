@@ -5,18 +5,25 @@ The kernel can replace ``.grader_results.pt`` with anything ``torch.save`` write
 could have written get through, and a failure of the grader's own scoring costs
 one task with a named grader error, never the student's other notebooks.
 """
+import logging
 import os
 import pathlib
 import shutil
 import stat
 import tempfile
+import types
 
 import pytest
 import torch
+from nbclient.exceptions import CellExecutionComplete
 
 from autograder.checks import cases as checks_cases, reference, scoring
 from autograder.course import TASK
-from autograder.worker import execute, probe_exchange
+from autograder.worker import hidden_checks, probe_exchange
+from autograder.worker.execute import KERNEL_TROUBLE, ProbingExecute
+from autograder.worker.hidden_checks import HiddenChecks
+from autograder.worker.kernel_session import KernelSession
+from autograder.worker.record import Record
 from autograder.worker.probe_exchange import RESULTS_FILE, take_results
 
 N = 4
@@ -72,16 +79,16 @@ def test_planted_link_and_folder_are_refused(tmp_path):
 def test_a_scoring_failure_costs_one_task_and_is_recorded(tmp_path, monkeypatch):
     """The grader's own bug while scoring: that task scores 0 with a named grader error, the
     record keeps the reason, and the notebook run goes on (nbgrader would drop every notebook)."""
-    record = execute.start_record()
-    step = execute.ProbingExecute(secret="s", reference_dir=str(tmp_path), fingerprint="f" * 16)
-    spec = TASK["head"]
+    record = Record()
+    settings = types.SimpleNamespace(secret="s", reference_dir=str(tmp_path), fingerprint="f" * 16, probe_timeout=60)
+    checks = HiddenChecks(TASK["head"], tmp_path, settings, None, record, logging.getLogger("test"))
     made = checks_cases.make_cases("head", checks_cases.case_seed("s"), False)
-    monkeypatch.setattr(step, "run_probe", lambda *a: (reference.run_reference("head", made), ""))
+    monkeypatch.setattr(checks, "probe", lambda cases: (reference.run_reference("head", made), ""))
 
     def broken(*args):
         raise ZeroDivisionError("scoring bug")
     monkeypatch.setattr(scoring, "grade", broken)
-    verdict = step.probed_verdict(spec, 0, False)
+    verdict = checks.probed_verdict(False)
     assert verdict.points == 0 and verdict.mistake_keys == ["grader_error"]
     assert "не ваша" in verdict.mistakes[0][1]
     assert record.errors == ["scoring of head failed: ZeroDivisionError: scoring bug"]
@@ -155,9 +162,9 @@ def test_malformed_kernel_messages_are_dropped_and_noted():
     """A kernel can send messages nbclient would choke on (nbgrader then drops every notebook):
     they are dropped, noted as the notebook's event, and well-formed ones still count."""
     import nbformat
-    record = execute.start_record()
-    step = execute.ProbingExecute()
-    step._notebook, step._output_bytes, step._truncated = "01_head", 0, False
+    record = Record()
+    step = ProbingExecute.for_student(record, KernelSession(record))()
+    step.begin_notebook("01_head")
     step.clear_before_next_output = False  # set by nbclient for each cell it runs
     cell = nbformat.v4.new_code_cell("pass", metadata={"execution": {}})
     for msg_type, content in [
@@ -175,7 +182,7 @@ def test_malformed_kernel_messages_are_dropped_and_noted():
     step.process_message(_message("display_data", {"data": {"text/plain": "\udfff"}, "metadata": {}}), cell, 0)
     nb = nbformat.v4.new_notebook(cells=[cell])
     assert "bad ? text" in nbformat.writes(nb).encode("utf-8").decode("utf-8")
-    with pytest.raises(execute.CellExecutionComplete):
+    with pytest.raises(CellExecutionComplete):
         step.process_message(_message("status", {"execution_state": "idle"}), cell, 0)
 
 
@@ -189,9 +196,9 @@ def test_a_reply_breaking_the_protocol_fails_only_its_cell(monkeypatch):
     async def forged(self, cell, *args, **kwargs):
         raise KeyError("status")
     monkeypatch.setattr(NotebookClient, "async_execute_cell", forged)
-    record = execute.start_record()
-    step = execute.ProbingExecute()
-    step._notebook = "02_multihead_attention"
+    record = Record()
+    step = ProbingExecute.for_student(record, KernelSession(record))()
+    step.begin_notebook("02_multihead_attention")
     cell = nbformat.v4.new_code_cell("pass")
     assert step.execute_cell(cell, 0) is cell
     assert cell.outputs[-1]["ename"] == "KernelProtocolError"
@@ -212,8 +219,8 @@ def test_a_kernel_client_that_cannot_start_is_kernel_trouble(monkeypatch):
     async def forged(self):
         raise KeyError("protocol_version")
     monkeypatch.setattr(NotebookClient, "async_start_new_kernel_client", forged)
-    with pytest.raises(execute.KERNEL_TROUBLE) as caught:
-        execute.ProbingExecute().start_new_kernel_client()
+    with pytest.raises(KERNEL_TROUBLE) as caught:
+        ProbingExecute().start_new_kernel_client()
     assert "protocol_version" in str(caught.value)
 
 
@@ -221,28 +228,29 @@ def test_hidden_cells_of_a_task_share_one_time_budget(monkeypatch):
     """A class that stalls whenever it is probed costs probe_timeout per task: the second probe
     and the diagnosis get what is left, and nothing once it is spent."""
     clock = [1000.0]
-    monkeypatch.setattr(execute.time, "monotonic", lambda: clock[0])
-    step = execute.ProbingExecute(probe_timeout=60)
+    monkeypatch.setattr(hidden_checks.time, "monotonic", lambda: clock[0])
     given = []
 
-    def stalls(source, index, timeout=None):
+    def stalls(code, timeout, during):
         given.append(timeout)
         clock[0] += timeout if len(given) == 1 else 15   # the first runs out, the next takes 15 s
-    monkeypatch.setattr(step, "run_hidden_cell", stalls)
-    step._hidden_deadline = clock[0] + 60
+        return True
+    settings = types.SimpleNamespace(probe_timeout=60)
+    checks = HiddenChecks(TASK["head"], None, settings, stalls, Record(), logging.getLogger("test"))
+    checks.deadline = clock[0] + 60
     clock[0] += 20
-    assert step.run_grader_code("probe", 0, "") and given == [40]
-    step._hidden_deadline = clock[0] + 60                      # the next task: a fresh budget
-    assert step.run_grader_code("probe", 0, "") and step.run_grader_code("probe", 0, "")
+    assert checks.run("probe", "") and given == [40]
+    checks.deadline = clock[0] + 60                             # the next task: a fresh budget
+    assert checks.run("probe", "") and checks.run("probe", "")
     assert given == [40, 60, 45]
     clock[0] += 45
-    assert not step.run_grader_code("diagnosis", 0, "") and len(given) == 3
+    assert not checks.run("diagnosis", "") and len(given) == 3
 
 
-def test_a_kernel_killed_for_a_limit_after_its_notebook_ended_is_recorded(monkeypatch):
+def test_a_kernel_killed_for_a_limit_after_its_notebook_ended_is_recorded():
     """A kernel the watchdog kills between two notebooks (a thread still allocating, files
     still growing) keeps its event, named after the notebook it last ran."""
-    class KilledAfter04:
+    class Killed:
         has_kernel, memory_exceeded, disk_exceeded, memory_limit_mb, disk_limit_mb = True, True, False, 2048, 256
 
         async def is_alive(self):
@@ -250,17 +258,14 @@ def test_a_kernel_killed_for_a_limit_after_its_notebook_ended_is_recorded(monkey
 
         async def shutdown_kernel(self, now=False):
             pass
-    monkeypatch.setattr(execute, "_SHARED_KERNEL", {"km": KilledAfter04(), "notebook": "04_block"})
-    record = execute.start_record()
-    step = execute.ProbingExecute(reuse_kernel=True)
-    step._notebook = "05_gpt_model"
-    fresh = step._kernel_manager(None)
-    assert not isinstance(fresh, KilledAfter04) and not step._reset_first
+    record = Record()
+    session = KernelSession(record)
+    first = session.manager("04_block", Killed)
+    assert not session.ran_before                              # a new kernel: nothing to reset
+    fresh = session.manager("05_gpt_model", Killed)            # 04's kernel was killed after it ended
+    assert fresh is not first and not session.ran_before
     assert [(e.notebook, e.kind) for e in record.events] == [("04_block", "memory")]
-    assert execute._SHARED_KERNEL == {"km": fresh, "notebook": "05_gpt_model"}
-    killed = KilledAfter04()  # the last notebook's kernel, killed for its files after it ended
-    killed.memory_exceeded, killed.disk_exceeded = False, True
-    execute._SHARED_KERNEL["km"] = killed
-    execute.shutdown_shared_kernel()  # the student's end
+    fresh.memory_exceeded, fresh.disk_exceeded = False, True   # the last kernel, killed for its files
+    session.shut_down()                                        # the student's end
     assert [(e.notebook, e.kind) for e in record.events] == [("04_block", "memory"), ("05_gpt_model", "disk")]
-    assert execute._SHARED_KERNEL == {}
+    assert session.km is None

@@ -2,10 +2,9 @@
 (fast: plain processes, no sandbox)."""
 import subprocess
 import sys
-import types
 
-from autograder.worker import sandbox
 from autograder.worker.sandbox import SandboxedKernelManager, resident_bytes
+from autograder.worker.sandbox.watchdog import Watchdog
 
 MIB = 2**20
 HOLDER = """
@@ -35,15 +34,42 @@ def test_private_and_shared_memory_count_mapped_files_do_not(tmp_path):
     assert resident_bytes([child.pid]) == 0                         # gone: nothing held
 
 
-def test_a_kill_by_the_watchdog_during_the_notebooks_own_check_is_reported(monkeypatch):
-    """At a notebook's end the grader checks the limits while the watchdog may find the same
-    excess: when the watchdog kills first, the check finds no process left, and must still
-    report the kill (it did not: the disk-fill attack once graded "ok")."""
-    km = SandboxedKernelManager()
-    km.provisioner = types.SimpleNamespace(process=types.SimpleNamespace(pid=2**22 + 1))
+def _holding(mib, tmp_path):
+    """A process (standing for bwrap) whose child holds ``mib`` MiB of written memory, until killed."""
+    mapped = tmp_path / "mapped.bin"
+    mapped.write_bytes(b"\1" * MIB)
+    start = "import subprocess, sys; subprocess.run([sys.executable, '-c', sys.argv[1], sys.argv[2]])"
+    parent = subprocess.Popen([sys.executable, "-c", start, HOLDER % (mib, 1), str(mapped)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert parent.stdout.readline().strip() == "ready"
+    return parent
 
-    def watchdog_killed_first(roots, namespace=None):
-        km.disk_exceeded = True  # the watchdog's thread: flag set, then every process killed
-        return []
-    monkeypatch.setattr(sandbox, "sandbox_processes", watchdog_killed_first)
-    assert km.check_limits() is True
+
+def test_the_watchdog_kills_a_process_tree_over_its_limit_and_says_why(tmp_path):
+    child = _holding(120, tmp_path)
+    try:
+        # namespace 0: none, so only the tree below the process counts (a plain process, no sandbox)
+        watchdog = Watchdog(child.pid, 100 * MIB, 10**12, [tmp_path], namespace=0)
+        assert len(watchdog.processes()) == 1 and watchdog.stored_bytes() >= MIB
+        assert watchdog.check() == "killed" and watchdog.memory_exceeded and not watchdog.disk_exceeded
+        assert child.wait(10) == -9
+        assert watchdog.check() == "gone"
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_kill_by_the_watchdog_first_is_still_reported_by_the_notebooks_own_check(tmp_path):
+    """At a notebook's end the grader checks the limits while the watchdog may find the same
+    excess: when the watchdog's thread kills first, the check finds no process left, and must
+    still report the kill (it did not: the disk-fill attack once graded "ok")."""
+    child = _holding(120, tmp_path)
+    try:
+        km = SandboxedKernelManager()
+        km.watchdog = Watchdog(child.pid, 100 * MIB, 10**12, [], poll_s=0.01, namespace=0)
+        km.watchdog.start()                      # the watchdog's thread finds the excess first
+        assert child.wait(10) == -9
+        assert km.check_limits() is True and km.memory_exceeded
+    finally:
+        child.kill()
+        child.wait()

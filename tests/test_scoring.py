@@ -2,22 +2,25 @@
 
 The same path as the grade command takes, without kernels: the probe
 (``kernel/probe.py``) runs each body's class on the secret cases, and
-``checks.scoring`` compares, scores and names. Seconds, not minutes: the
+``checks.scoring`` compares, scores and names (with the diagnosis of each body,
+computed once per run: ``tests/diagnosed.py``). Seconds, not minutes: the
 end-to-end suite (test_grader_mutations.py) keeps what only it can prove.
 """
 import pytest
 import torch
 
+from autograder import kit
 from autograder.checks import cases, mistakes, scoring
-from autograder.diagnosis import diagnose
-from autograder.course import TASK, TASK_KEYS
+from autograder.course import TASK, TASK_KEYS, TASKS
 from autograder.kernel import probe
-from autograder.worker.execute import verdict_outputs
+from autograder.worker.cell_outputs import verdict_outputs
 from autograder.worker.probe_exchange import valid_result
 
-from mutations import ALTERNATIVES, BUGS, expected_keys  # tests/ is on sys.path
+from diagnosed import GROUP, findings  # tests/ is on sys.path
+from mutations import ALTERNATIVES, BUGS, WRONG_IN_ONE_PART, expected_keys
 from students import class_namespace, reference_bodies
 
+pytestmark = GROUP
 SEED = 12345
 _CASES = {}
 
@@ -42,7 +45,7 @@ def grade(task, body):
 
     verdict = scoring.best_verdict(task, verdict_for)
     if verdict.points < verdict.max_points:
-        verdict = scoring.with_diagnosis(verdict, diagnose(task, namespace))
+        verdict = scoring.with_diagnosis(verdict, findings(task, body))
     return verdict
 
 
@@ -70,11 +73,29 @@ def test_bug_loses_points_and_is_named(key):
     task, body = BUGS[key][:2]
     verdict = grade(task, body)
     assert verdict.points < TASK[task].points, (key, verdict)
+    assert TASK[task].parts or verdict.points == 0, (key, verdict)  # no parts: all or nothing
     for expected in expected_keys(BUGS[key][2]):
         assert expected in verdict.mistake_keys, f"{key}: expected {expected!r}, grader named {verdict.mistake_keys}"
     shown = "\n".join(o.get("text", "") + o.get("evalue", "") for o in verdict_outputs(verdict, []))
     for _, text in verdict.mistakes:
         assert text in shown  # the cell nbgrader scores carries every message
+
+
+def test_every_part_has_a_body_wrong_in_it_alone():
+    parts = {(spec.key, part.name) for spec in TASKS for part in spec.parts}
+    assert set(WRONG_IN_ONE_PART) == parts
+
+
+@pytest.mark.parametrize("task_part", sorted(WRONG_IN_ONE_PART), ids="-".join)
+def test_a_part_is_scored_on_its_own_cases_only(task_part):
+    """A body wrong in one part alone loses that part's points and no others (issue 20):
+    e.g. a GPTModel right with targets and wrong only without them gets 3 of 4."""
+    task, part = task_part
+    verdict = grade(task, BUGS[WRONG_IN_ONE_PART[task_part]][1])
+    spec = TASK[task]
+    lost = next(p for p in spec.parts if p.name == part)
+    assert set(verdict.passed) == {p.name for p in spec.parts} - {part}, verdict
+    assert verdict.points == spec.points - lost.points, verdict
 
 
 def test_strict_shapes_flat_output_is_wrong_except_for_logits_with_targets():
@@ -93,6 +114,28 @@ def test_leftover_torch_state_changes_no_verdict():
         torch.set_grad_enabled(True)
         torch.set_default_dtype(torch.float32)
     assert verdict.points == TASK["feedforward"].points, verdict
+
+
+def test_the_probe_isolates_every_global_torch_setting():
+    """One isolation helper for the probe and the self-check (gpt_harness.isolated_torch): a
+    kernel left in inference mode, with another default device, dtype, grad mode or
+    deterministic warn-only mode changes no verdict, and gets its settings back."""
+    harness = kit.load("gpt_harness")
+    body = reference_bodies()["head"]
+    _cases("head", False)  # the cases and reference outputs made outside, as the grader makes them
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        with torch.inference_mode(), torch.device("meta"):
+            with harness.isolated_torch():
+                assert torch.empty(1).device.type == "cpu" and torch.is_grad_enabled()
+                assert not torch.is_inference_mode_enabled()
+            assert torch.empty(1).device.type == "meta" and torch.is_inference_mode_enabled()
+        with torch.inference_mode():
+            verdict = grade("head", body)
+        assert torch.is_deterministic_algorithms_warn_only_enabled()
+    finally:
+        torch.use_deterministic_algorithms(False)
+    assert verdict.points == TASK["head"].points and not verdict.mistakes, verdict
 
 
 def test_catalogue_messages_are_russian_and_distinct():

@@ -26,8 +26,8 @@ import student_kit  # noqa: E402
 pytestmark = pytest.mark.slow  # kernels run the unpacked kit
 
 KIT_FILES = {f"{name}.ipynb" for name in course.NOTEBOOKS} | {
-    "attention_basics.ipynb", "gpt_course.py", "gpt_selfcheck.py", "gpt_submit.py", "README.md", "block.png",
-    "data/input.txt"}
+    "attention_basics.ipynb", "gpt_course.py", "gpt_harness.py", "gpt_messages.py", "gpt_selfcheck.py",
+    "gpt_submit.py", "gpt_tasks.py", "README.md", "block.png", "data/input.txt"}
 
 
 def kernel_env():

@@ -2,7 +2,9 @@
 
 Other configs than the notebook's (so hard-coded sizes show up), batch 1,
 T = 1, T < n_ctx, perturbed future tokens (causality), dropout > 0 in train and
-eval mode. Deterministic for a course secret, unknown without it.
+eval mode. Deterministic for a course secret, unknown without it. Head's dropout
+cases show its attention weights on the output (``reveal_weights``), so scoring
+can check dropout's signature on the weights themselves.
 """
 import hashlib
 
@@ -50,6 +52,19 @@ def _input(task, config, shape, gen):
     return torch.randn(B, T, config["n_embd"], generator=gen)
 
 
+def reveal_weights(state, x, config):
+    """Head's weights and input made so that out[..., :T] = wei and out[..., T:] = wei @ x[..., T:head_size]:
+    the value projection keeps x's first head_size coordinates, whose first T are one-hot."""
+    B, T, C = x.shape
+    size = config["head_size"]
+    value = torch.zeros(size, C)
+    value[torch.arange(size), torch.arange(size)] = 1.0
+    x = x.clone()
+    x[..., :T] = 0.0
+    x[:, torch.arange(T), torch.arange(T)] = 1.0
+    return dict(state, **{"value.weight": value}), x
+
+
 def where(case):
     """Russian words for where a case probes (for messages; nothing secret)."""
     config, shape = case["config"], tuple(case["input"].shape)
@@ -57,8 +72,10 @@ def where(case):
         return "в режиме обучения (train) с dropout > 0"
     if case["kind"] == "dropout_eval":
         return "в режиме eval с dropout > 0"
-    if case["kind"] == "causal":
-        return "при изменении будущих токенов"
+    if case["kind"] in ("causal", "causal_no_targets"):
+        return "при изменении будущих токенов" + (" (без targets)" if case["kind"] == "causal_no_targets" else "")
+    if case["kind"] == "no_targets":
+        return "без targets"
     T = shape[1]
     if T == 1:
         return "при T = 1"
@@ -87,22 +104,30 @@ def make_cases(task, seed=0, own_deps=False):
                 cases.append(dict(case, kind="no_targets", backward=False, generate=3))
                 case["targets"] = torch.randint(config["vocab_size"], shape, generator=gen)
             cases.append(case)
-        # Causality: the same input with the second half replaced.
+        # Causality: the same input with the second half replaced (a language model: with
+        # targets for its logits, and again without, for what generate gets).
         x = _input(task, config, (2, config["n_ctx"]), gen)
         y = _input(task, config, (2, config["n_ctx"]), gen)
         half = config["n_ctx"] // 2
         y[:, :half] = x[:, :half]
-        for inp in (x, y):
-            cases.append(dict(kind="causal", config=config, state_dict=state, input=inp,
-                              seed=1, train=False, backward=False))
+        causal = dict(kind="causal", config=config, state_dict=state, seed=1, train=False, backward=False)
+        if TASK[task].language_model:
+            targets = torch.randint(config["vocab_size"], x.shape, generator=gen)
+            cases += [dict(causal, kind="causal_no_targets", input=inp) for inp in (x, y)]
+            causal["targets"] = targets
+        cases += [dict(causal, input=inp) for inp in (x, y)]
     if TASK[task].dropout:  # dropout in train and eval mode
         config = dict(CONFIGS[0], dropout=DROPOUT)
         state = _state_dict(task, config, gen, own_deps)
         x = _input(task, config, (2, 10), gen)
+        revealed = task == "head"
+        if revealed:
+            state, x = reveal_weights(state, x, config)
         cases.append(dict(kind="dropout_eval", config=config, state_dict=state, input=x,
                           seed=3, train=False, backward=False))
         cases.append(dict(kind="dropout_train", config=config, state_dict=state, input=x,
-                          seed=100, train=True, backward=False, repeat=DROPOUT_REPEATS))
+                          seed=100, train=True, backward=False, repeat=DROPOUT_REPEATS,
+                          reveals_weights=revealed))
     for index, case in enumerate(cases):
         case["id"] = f"{task}:{seed}:{int(own_deps)}:{index}"
         case["own_deps"] = own_deps

@@ -10,15 +10,11 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
+from .. import kit
 from ..course import TASK
 
-
-# Never sent to a kernel: kernel/probe.py has its own _Configured and stand-ins for that.
-class _Configured(nn.Module):
-    def __init__(self, **kwargs):
-        super().__init__()
-        for key, value in kwargs.items():
-            setattr(self, key, value)
+# The course classes set their config attributes as the kit's harness does.
+_Configured = kit.load("gpt_harness").Configured
 
 
 class Head(_Configured):

@@ -7,11 +7,14 @@ checks passed. Pure: tensors in, a record out.
 """
 import torch
 
+from .. import kit
 from ..course import TASK
 from ..diagnosis import MESSAGES, message as message_of
 from ..results import TaskResult
 from . import mistakes, reference
-from .cases import DROPOUT, where
+from .cases import where
+
+harness = kit.load("gpt_harness")  # dropout's signature: the same test as the students' self-check
 
 RTOL, ATOL = 1e-4, 1e-5
 
@@ -118,9 +121,10 @@ def variant_outputs(task, name, subset):
     return _VARIANTS[key]
 
 
-def _diagnose(task, cases, got, want):
-    """Name the mistake behind a mismatch on the eval cases."""
-    evals = _indices(cases, "eval", "no_targets")
+def _diagnose(task, cases, got, want, kinds=("eval", "causal")):
+    """Name the mistake behind a mismatch on the cases of ``kinds`` (a part's: its eval-like
+    cases, then its causality pair)."""
+    evals = _indices(cases, *[k for k in kinds if not k.startswith("causal")])
     # the forward's own failures first; then shapes; then what only generate hit
     ordered = ([i for i in evals if got[i].get("failed_in") != "generate"]
                + [i for i in evals if got[i].get("failed_in") == "generate"])
@@ -134,24 +138,29 @@ def _diagnose(task, cases, got, want):
         variant = variant_outputs(task, name, subset)
         if all(_matches(task, cases[i], got[i], v, [key]) for i, v in zip(evals, variant)):
             return [[name, text]]
-    if TASK[task].causal and not _causal(task, cases, got):
+    causal = [k for k in kinds if k.startswith("causal")]
+    if TASK[task].causal and causal and not _causal(task, cases, got, causal[0]):
         return [mistake("future_leak")]
-    first = _first_mismatch(task, cases, got, want, evals + _indices(cases, "causal"))
+    first = _first_mismatch(task, cases, got, want, evals + _indices(cases, *causal))
     return [mistake("wrong_output", where(first) if first else "")]
 
 
-def _causal(task, cases, got):
+def _causal(task, cases, got, kind="causal"):
+    """The outputs of each pair of ``kind`` cases agree on the positions before the change."""
     key = main_key(task)
-    indices = _indices(cases, "causal")
+    indices = _indices(cases, kind)
     for a, b in zip(indices[::2], indices[1::2]):
         ra, rb = got[a], got[b]
         if key not in ra or key not in rb or ra[key].shape != rb[key].shape:
             return False
-        half = cases[a]["config"]["n_ctx"] // 2
+        B, T = cases[a]["input"].shape[:2]
         x, y = ra[key].double(), rb[key].double()
-        if x.dim() == 3:
-            x, y = x[:, :half], y[:, :half]
-        if not torch.allclose(x, y, rtol=RTOL, atol=ATOL):
+        if x.dim() == 2 and x.shape[0] == B * T:  # logits with targets may come flat
+            x, y = x.reshape(B, T, -1), y.reshape(B, T, -1)
+        if x.dim() < 2 or x.shape[:2] != (B, T):
+            return False
+        half = cases[a]["config"]["n_ctx"] // 2
+        if not torch.allclose(x[:, :half], y[:, :half], rtol=RTOL, atol=ATOL):
             return False
     return True
 
@@ -179,96 +188,177 @@ def _true(flag):
 
 
 def _dropout_mistake(task, cases, got, want, forward_ok):
-    """None when dropout behaves: exact match, or unbiased and random.
+    """(mistake or None, whether dropout passed), scored on the dropout cases alone.
 
-    With a wrong forward only what needs no reference is checked: that train
-    mode with dropout > 0 is random at all.
+    Eval mode with dropout > 0 must give the reference's output; then train mode must
+    give the reference's own random draws, or dropout's signature
+    (``gpt_harness.dropout_pattern``): every dropped entry is 0 or its eval value /
+    (1 - p), zeros at rate p; for Head on the attention weights its case shows on the
+    output, the rest of the output being those same weights times v (so dropout on
+    the output or on v is misplaced). When the eval case differs because the forward
+    is wrong, dropout cannot be judged: only train mode being random at all is checked.
     """
     (i_eval,), (i_train,) = _indices(cases, "dropout_eval"), _indices(cases, "dropout_train")
     stack = got[i_train].get("output")
-    if not forward_ok:
-        if stack is not None and "error" not in got[i_train] and _no_randomness(stack):
-            return mistake("no_dropout")
-        return None
     if not _matches(task, cases[i_eval], got[i_eval], want[i_eval], ["output"]):
-        return mistake("dropout_in_eval")
+        if forward_ok:
+            return mistake("dropout_in_eval"), False
+        if stack is not None and "error" not in got[i_train] and _no_randomness(stack):
+            return mistake("no_dropout"), False
+        return None, False
     if _matches(task, cases[i_train], got[i_train], want[i_train], ["output"]):
-        return None
+        return None, True
     if stack is None or stack.shape != want[i_train]["output"].shape:
-        return mistake("dropout_error")
-    stack = stack.double()
-    target = want[i_eval]["output"].double()
-    if _no_randomness(stack):
-        return mistake("no_dropout")
-    zero_share = (stack == 0).double().mean().item()
-    if task == "head" and zero_share > DROPOUT / 2:
-        return mistake("dropout_on_output")
-    error = (stack.mean(0) - target).norm() / target.norm()
-    if error > 0.12:
-        return mistake("dropout_wrong")
-    return None
+        return mistake("dropout_error"), False
+    verdict = _dropout_verdict(cases[i_train], stack.double(), want[i_eval]["output"].double())
+    key = {"none": "no_dropout", "on_output": "dropout_on_output", "elsewhere": "dropout_wrong",
+           "other": "dropout_wrong"}.get(verdict)
+    return (mistake(key), False) if key else (None, True)
+
+
+def _dropout_verdict(case, stack, kept):
+    """"dropout", "none", "on_output" (Head), "elsewhere" (Head: on v, say) or "other"."""
+    p = case["config"]["dropout"]
+    if not case.get("reveals_weights"):
+        return harness.dropout_pattern(stack, kept, p, exact=not case.get("own_deps"))
+    T = case["input"].shape[1]
+    verdict = harness.dropout_pattern(stack[..., :T], kept[..., :T], p)
+    if verdict != "dropout":
+        return verdict
+    values = case["input"][..., T:case["config"]["head_size"]].double()  # v's other coordinates
+    if torch.allclose(stack[..., T:], stack[..., :T] @ values, rtol=1e-3, atol=1e-5):
+        return "dropout"
+    return "on_output" if harness.dropout_pattern(stack[..., T:], kept[..., T:], p) == "dropout" else "elsewhere"
 
 
 def grade(task, cases, got, want=None):
-    """Compare the kernel's results ``got`` with the reference; return a TaskResult."""
+    """Compare the kernel's results ``got`` with the reference; return a TaskResult.
+
+    A task with parts (course.py) scores each part on its own cases only."""
     want = want if want is not None else reference.run_reference(task, cases)
     spec = TASK[task]
+    if spec.language_model:
+        return _grade_language_model(task, cases, got, want)
     key = main_key(task)
     found, passed = [], []
     main = _indices(cases, "eval", "causal")
     forward_ok = all(_matches(task, cases[i], got[i], want[i], [key]) for i in main)
     if not forward_ok:
         found += _diagnose(task, cases, got, want)
-    elif not spec.language_model:
+    else:
         grad = _grad_mistake(cases, got, want)
         if grad:
             found.append(grad)
     if not found:
         passed.append("forward")
-    if spec.language_model:
-        _grade_language_model(task, cases, got, want, found, passed)
-    elif spec.dropout:
-        drop = _dropout_mistake(task, cases, got, want, "forward" in passed)
+    if spec.dropout:
+        drop, scored = _dropout_mistake(task, cases, got, want, "forward" in passed)
         if drop:
             found.append(drop)
-        elif "forward" in passed:
+        elif scored:
             passed.append("dropout")
     return TaskResult(task, _points(spec, found, passed), found, passed)
 
 
 def _points(spec, found, passed):
     if spec.parts:
-        return float(sum(points for part, points in spec.parts if part in passed))
+        return float(sum(part.points for part in spec.parts if part.name in passed))
     return float(spec.points) if not found else 0.0
 
 
-def _grade_language_model(task, cases, got, want, found, passed):
-    if "forward" not in passed:
-        return
-    with_targets, no_targets = _indices(cases, "eval"), _indices(cases, "no_targets")
+def _grade_language_model(task, cases, got, want):
+    """Logits with targets, the loss, and the no-targets contract, each on its own cases."""
+    parts = {part.name: part for part in TASK[task].parts}
+    found, passed = [], []
+    forward_cases = _indices(cases, *parts["forward"].cases)
+    logits_ok = all(_matches(task, cases[i], got[i], want[i], ["logits"]) for i in forward_cases) \
+        and _causal(task, cases, got, "causal")
+    if logits_ok:
+        passed.append("forward")
+    else:
+        found += _diagnose(task, cases, got, want, parts["forward"].cases)
+    with_targets = _indices(cases, *parts["loss"].cases)
     if all(_matches(task, cases[i], got[i], want[i], ["loss"]) for i in with_targets):
         grad = _grad_mistake(cases, got, want)
         if grad:
             found.append(grad)
         else:
             passed.append("loss")
-    else:
+    elif logits_ok:
         found += _diagnose_loss(task, cases, got, with_targets)
-    none_ok = all(_true(got[i].get("loss_is_none")) for i in no_targets)
-    generate_ok = all(_matches(task, cases[i], got[i], want[i], ["generated"]) for i in no_targets)
-    shape_ok = all("logits" in got[i] and got[i]["logits"].dim() == 3 for i in no_targets)
-    if none_ok and generate_ok and shape_ok:
+    elif not all(_loss_of_own_logits(cases[i], got[i]) for i in with_targets):
+        named = _diagnose_loss(task, cases, got, with_targets)  # only a mistake of the loss's own:
+        found += [m for m in named if m[0] != "wrong_loss"]      # else the logits' mistake explains it
+    no_targets = _no_targets_mistake(task, cases, got, want, parts["no_targets"].cases, logits_ok)
+    if no_targets is None:
         passed.append("no_targets")
-    elif not none_ok:
-        found.append(mistake("loss_without_targets"))
-    elif not shape_ok:
-        found.append(mistake("flat_logits_without_targets"))
-    else:
-        failed = next((got[i] for i in no_targets if got[i].get("error")), None)
-        found.append(_error_mistake(failed) if failed else mistake("generate_broken"))
+    elif no_targets:
+        found.append(no_targets)
+    unique = []
+    for item in found:
+        if item[0] not in [k for k, _ in unique]:
+            unique.append(item)
+    return TaskResult(task, _points(TASK[task], unique, passed), unique, passed)
+
+
+def _loss_of_own_logits(case, result):
+    """True when the loss is the cross-entropy of the logits this forward returned."""
+    return harness.loss_form(result.get("loss"), result.get("logits"), case["targets"], RTOL) == ""
+
+
+def _no_targets_mistake(task, cases, got, want, kinds, logits_ok):
+    """None when the no-targets contract holds on its cases: (B, T, V) logits equal to the
+    reference's, loss None, generate, causality. Else the mistake ([key, text]), or [] when the
+    mismatch only repeats the logits' (the same logits as with targets)."""
+    indices = _indices(cases, *[k for k in kinds if not k.startswith("causal")])
+    if not logits_ok and _same_as_with_targets(cases, got, indices):
+        return []  # wrong the same way as with targets (generate too): the forward part's mistake says it
+    failed = next((got[i] for i in indices if got[i].get("error")), None)
+    if failed is not None:
+        return _error_mistake(failed) or mistake("generate_broken")
+    if not all(_true(got[i].get("loss_is_none")) for i in indices):
+        return mistake("loss_without_targets")
+    for i in indices:
+        logits, expected = got[i].get("logits"), want[i].get("logits")
+        if logits is None or expected is None or tuple(logits.shape) != tuple(expected.shape):
+            if logits is not None and expected is not None and logits.numel() == expected.numel():
+                return mistake("flat_logits_without_targets")
+            shape = tuple(logits.shape) if logits is not None else None
+            return mistake("wrong_shape", f"ожидалась {tuple(expected.shape)}, получена {shape} ({where(cases[i])})")
+    values_ok = all(_matches(task, cases[i], got[i], want[i], ["logits"]) for i in indices)
+    causal_ok = _causal(task, cases, got, "causal_no_targets")
+    generate_ok = all(_matches(task, cases[i], got[i], want[i], ["generated"]) for i in indices)
+    if values_ok and causal_ok and generate_ok:
+        return None
+    if not causal_ok:
+        return mistake("future_leak", "без targets")
+    if not values_ok:
+        first = _first_mismatch(task, cases, got, want, indices)
+        return mistake("wrong_output", where(first) if first else "без targets")
+    return mistake("generate_broken")
+
+
+def _same_as_with_targets(cases, got, indices):
+    """The logits without targets equal those with targets on the same input."""
+    for i in indices:
+        pair = next((j for j, c in enumerate(cases) if c["kind"] == "eval" and c["config"] is cases[i]["config"]
+                     and torch.equal(c["input"], cases[i]["input"])), None)
+        if pair is None or "logits" not in got[pair] or "logits" not in got[i]:
+            return False
+        if not _close(got[i]["logits"], got[pair]["logits"], flat_ok=True):
+            return False
+    return True
 
 
 def _diagnose_loss(task, cases, got, indices):
+    """Name a wrong loss: a known loss mistake of the logits this forward returned
+    (``gpt_harness.loss_form``: named whether or not the logits are right), else the
+    catalogue's, else generic."""
+    forms = {harness.loss_form(got[i].get("loss"), got[i].get("logits"), cases[i]["targets"], RTOL)
+             for i in indices}
+    if len(forms) == 1 and forms != {None} and forms != {""}:
+        name = forms.pop()
+        return [[name, message_of(name, task)]]
     subset = [cases[i] for i in indices]
     for name, (text, _) in mistakes.MISTAKES[task].items():
         variant = variant_outputs(task, name, subset)

@@ -14,7 +14,7 @@ import os
 from ..course import DATA
 from ..results import StudentResult
 from ..worker import student as worker
-from ..worker import zygote
+from ..worker.sandbox import zygote
 from ..worker.sandbox import SandboxedKernelManager
 
 BATCH_PER_WORKER = 20

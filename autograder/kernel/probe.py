@@ -1,18 +1,17 @@
 """Kernel side of the hidden checks: run a student's class on given inputs.
 
-RUNS IN THE STUDENT'S KERNEL. Torch and the standard library only: this file
-is sent, as source, into the (sandboxed) kernel that executed the student's
-notebook, and must not import the autograder. It holds no reference solution,
-no expected value and no course table (the class name and its dependencies
-come with each call): it builds the student's class with *stand-ins* for the
-other course classes, loads the weights it is given, runs ``forward`` in an
-isolated torch state and returns what came out. Comparison with the reference
-happens in the grader, outside the kernel.
+RUNS IN THE STUDENT'S KERNEL. Torch, the standard library and the kit's torch
+helpers (``gpt_harness``: isolated torch state, seeding, stand-ins, building a
+class with them) only: this file is sent, as source, into the (sandboxed) kernel
+that executed the student's notebook, together with ``gpt_harness``'s source, and
+must not import the autograder. It holds no reference solution, no expected value
+and no course table (the class name and its dependencies come with each call): it
+builds the student's class with *stand-ins* for the other course classes, loads the
+weights it is given, runs ``forward`` in an isolated torch state and returns what
+came out. Comparison with the reference happens in the grader, outside the kernel.
 """
-import contextlib
-
+import gpt_harness
 import torch
-import torch.nn as nn
 
 # What one case's result holds (``run_case``): short texts under TEXT_KEYS, plain tensors of
 # PLAIN_DTYPES under TENSOR_KEYS and "grad.<parameter>". The grader accepts nothing else.
@@ -21,135 +20,13 @@ TENSOR_KEYS = ("output", "logits", "loss", "loss_is_none", "generated")
 PLAIN_DTYPES = (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
                 torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
-
-# The stand-ins and _Configured are written here again, not imported: this file runs in
-# the student's kernel and must import neither the reference (checks/reference.py) nor
-# the students' diagnosis (source/gpt/gpt_selfcheck.py), whose stand-ins may change
-# without changing what the hidden checks expect.
-class _Configured(nn.Module):
-    """Sets the config attributes the way the course classes do."""
-
-    def __init__(self, **kwargs):
-        super().__init__()
-        for key, value in kwargs.items():
-            setattr(self, key, value)
-
-
-class StandInHead(_Configured):
-    """Has Head's parameters; forward is a simple causal mix, not attention."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.key = nn.Linear(self.n_embd, self.head_size, bias=False)
-        self.query = nn.Linear(self.n_embd, self.head_size, bias=False)
-        self.value = nn.Linear(self.n_embd, self.head_size, bias=False)
-        self.register_buffer("tril", torch.tril(torch.ones(self.n_ctx, self.n_ctx)))
-        self.dropout = nn.Dropout(self.dropout)
-
-    def forward(self, x):
-        return causal_mean(torch.tanh(self.value(x))) + self.key(x) * 0.5
-
-
-class StandInMixer(_Configured):
-    """A causal token mixer with a LayerNorm-free shape-preserving map."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.mix = nn.Linear(self.n_embd, self.n_embd)
-
-    def forward(self, x):
-        return torch.tanh(self.mix(causal_mean(x)))
-
-
-class StandInBlock(StandInMixer):
-    """A residual stand-in for Block."""
-
-    def forward(self, x):
-        return x + torch.tanh(self.mix(causal_mean(x)))
-
-
-STAND_INS = {
-    "Head": StandInHead,
-    "MultiHeadAttention": StandInMixer,
-    "FeedFoward": StandInMixer,
-    "Block": StandInBlock,
-}
-
-
-def causal_mean(x):
-    """Mean over positions <= t, for each t (B, T, C) -> (B, T, C)."""
-    counts = torch.arange(1, x.shape[1] + 1, dtype=x.dtype, device=x.device)
-    return x.cumsum(dim=1) / counts[None, :, None]
-
-
-@contextlib.contextmanager
-def swapped_globals(cls, replacements):
-    """Temporarily rebind names in the module namespace ``cls`` was defined in."""
-    namespace = cls.__init__.__globals__
-    missing = object()
-    saved = {name: namespace.get(name, missing) for name in replacements}
-    namespace.update(replacements)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is missing:
-                namespace.pop(name, None)
-            else:
-                namespace[name] = value
-
-
-@contextlib.contextmanager
-def isolated_torch_state():
-    """Grad mode on, float32, fixed flags; the caller's torch state restored after.
-
-    Nothing a student left behind in the kernel (``torch.set_grad_enabled(False)``,
-    a float64 default, deterministic mode, the RNG) changes what a probe measures.
-    """
-    saved = (torch.is_grad_enabled(), torch.get_default_dtype(), torch.get_rng_state(),
-             torch.are_deterministic_algorithms_enabled(), torch.is_anomaly_enabled())
-    try:
-        torch.set_grad_enabled(True)
-        torch.set_default_dtype(torch.float32)
-        if saved[3]:  # only when changed: the call itself imports much of torch (seconds)
-            torch.use_deterministic_algorithms(False)
-        if saved[4]:
-            torch.set_anomaly_enabled(False)
-        yield
-    finally:
-        torch.set_grad_enabled(saved[0])
-        torch.set_default_dtype(saved[1])
-        torch.set_rng_state(saved[2])
-        if saved[3]:
-            torch.use_deterministic_algorithms(True)
-        if saved[4]:
-            torch.set_anomaly_enabled(True)
-
-
-def seed(value):
-    """Seed the CPU generator (``torch.manual_seed`` also queues lazy CUDA/XPU/MTIA
-    seeding with a stack trace each time: milliseconds per call)."""
-    torch.default_generator.manual_seed(int(value))
-
-
-def build(cls, depends_on, config, state_dict=None, stand_ins=True):
-    """Instantiate ``cls`` with stand-ins for the course classes in ``depends_on``.
-
-    ``stand_ins=False`` keeps the classes ``cls`` finds itself (the student's own,
-    in the kernel): for a forward that uses its parts' insides, not only their
-    forward (e.g. the heads' key/query/value in MultiHeadAttention).
-    """
-    replacements = {name: STAND_INS[name] for name in depends_on} if stand_ins else {}
-    with swapped_globals(cls, replacements):
-        module = cls(**config)
-    if state_dict is not None:
-        module.load_state_dict(state_dict, strict=False)
-    return module
+build = gpt_harness.build
+seed = gpt_harness.seed
 
 
 def run_case(cls, depends_on, case):
     """Run one case in an isolated torch state; return a dict of plain tensors (never raises)."""
-    with isolated_torch_state():
+    with gpt_harness.isolated_torch():
         return _run_case(cls, depends_on, case)
 
 

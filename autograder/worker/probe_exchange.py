@@ -7,51 +7,34 @@ reads through a no-follow, non-blocking handle, size-capped, with
 ``weights_only=True`` (``kernel_folders``: every step through descriptors).
 """
 import os
-import pathlib
 import time
 
 import torch
 
+from .. import kit
 from ..kernel.probe import PLAIN_DTYPES, TENSOR_KEYS, TEXT_KEYS
-from . import kernel_folders
+from . import kernel_calls, kernel_folders
 
 CASES_FILE = ".grader_cases.pt"
 RESULTS_FILE = ".grader_results.pt"
 MAX_RESULTS_BYTES = 64 * 2**20
 MAX_TEXT = 2000  # the probe cuts its texts to 300 characters
-PROBE_SOURCE = (pathlib.Path(__file__).parents[1] / "kernel" / "probe.py").read_text(encoding="utf-8")
-# Kernel code is built by inserting repr()s once (source texts may hold "%" or "{}").
-PROBE_FUNCTION = f"""\
-def __grader_probe(class_name, depends_on, source):
-    import torch
-    space = {{"__name__": "grader_probe"}}
-    exec(compile(source, "<probe>", "exec"), space)
-    cases = torch.load({CASES_FILE!r}, weights_only=True)
-    torch.save(space["run_cases"](class_name, depends_on, get_ipython().user_ns, cases), {RESULTS_FILE!r})
-"""
-DIAGNOSE_FUNCTION = f"""\
-def __grader_diagnose(task, source):
-    import torch
-    space = {{"__name__": "gpt_selfcheck"}}
-    exec(compile(source, "<selfcheck>", "exec"), space)
-    namespace = get_ipython().user_ns
-    config = namespace.get("config")
-    findings = space["diagnose"](task, namespace, config if isinstance(config, dict) else None)
-    torch.save([{{k: str(v) for k, v in f.items()}} for f in findings], {RESULTS_FILE!r})
-"""
+# The kit's modules the probe and the diagnosis import, as (name, source): a kernel gets them
+# fresh from the grader (never from the student's writable folder or its sys.modules).
+PROBE_KIT = kit.sources("gpt_harness")
+DIAGNOSIS_KIT = kit.sources("gpt_harness", "gpt_messages", "gpt_tasks")
 
 
 def probe_call(spec):
-    """Kernel code that probes the class of course task ``spec``."""
-    return (PROBE_FUNCTION + f"__grader_probe({spec.cls!r}, {tuple(spec.depends_on)!r}, {PROBE_SOURCE!r})\n"
-            "del __grader_probe\n")
+    """Kernel code that probes the class of course task ``spec`` (kernel/entry.py)."""
+    return kernel_calls.call("entry", "probe", spec.cls, tuple(spec.depends_on), PROBE_KIT,
+                             kernel_calls.source("probe"), CASES_FILE, RESULTS_FILE)
 
 
 def diagnose_call(spec):
-    """Kernel code that runs the course's diagnosis (gpt_selfcheck.py) on the task's class."""
-    from ..diagnosis import SOURCE_TEXT
-    return (DIAGNOSE_FUNCTION + f"__grader_diagnose({spec.key!r}, {SOURCE_TEXT!r})\n"
-            "del __grader_diagnose\n")
+    """Kernel code that runs the course's diagnosis (the kit's gpt_selfcheck.py) on the task's class."""
+    return kernel_calls.call("entry", "diagnose", spec.key, DIAGNOSIS_KIT, kit.source("gpt_selfcheck"),
+                             RESULTS_FILE)
 
 
 def take_findings(workdir):

@@ -19,20 +19,24 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPrep
 from ..course import ASSIGNMENT, GRADED_GLOB
 from .. import results
 from ..nbconfig import course_config
-from . import execute
-from . import zygote
+from .execute import ProbingExecute
 from .feedback import FeedbackExporter, StripHiddenTests
+from .kernel_session import KernelSession
+from .record import Record
+from .sandbox import zygote
 
 RESULT_FILE = "result.json"
 LOG_FILE = "grading.log"
 
 
 def grading_config(course, student, secret, cell_timeout, sandbox, reference_dir="",
-                   fingerprint="", data_file=""):
+                   fingerprint="", data_file="", step=ProbingExecute):
+    """nbgrader's configuration for one student's autograde and feedback; ``step`` is the Execute
+    step (``ProbingExecute.for_student``: bound to the student's record and kernel session)."""
     c = course_config(course)  # the course's own configuration, then grading settings
     c.CourseDirectory.notebook_id = GRADED_GLOB
     c.Autograde.autograde_preprocessors = [
-        execute.ProbingExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+        step, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
         SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
     c.OverwriteCells.add_missing_cells = True
     c.ProbingExecute.reuse_kernel = True
@@ -64,16 +68,17 @@ def grade_student(course, student, secret, cell_timeout=60, sandbox=False, refer
     knows (the submission's problems, repairs, digest, name).
     """
     course = os.path.abspath(course)
-    record = execute.start_record()
+    record = Record()
+    session = KernelSession(record, reuse=True)
     errors = []
     try:
         config = grading_config(course, student, secret, cell_timeout, sandbox, reference_dir,
-                                fingerprint, data_file)
+                                fingerprint, data_file, ProbingExecute.for_student(record, session))
         api = NbGraderAPI(CourseDirectory(config=config), config=config)
         try:
             result = api.autograde(ASSIGNMENT, student, force=True, create=True)
         finally:
-            execute.shutdown_shared_kernel()
+            session.shut_down()
         if not result.get("success"):
             errors.append(("nbgrader autograde: " + _reason(result),
                            f"{result.get('error')}\n{result.get('log', '')}"))

@@ -7,18 +7,28 @@
 
 или из терминала в папке с ноутбуками: ``python gpt_selfcheck.py [папка]``.
 
-Проверка не знает скрытых тестов и эталонных ответов. Она запускает ваш класс
-на своих открытых входах и сверяет его поведение с описанием задания:
-для Head — управляемые числовые пробы (какие веса внимания получились, какой
-масштаб применён, куда смотрит маска, по какой оси softmax, что умножается на
-веса); для MultiHeadAttention, Block и GPTModel — какие подмодули какие
-тензоры получили (их зависимости заменены простыми заменителями, поэтому
-ошибка в другом задании не мешает). Находит все отклонения сразу.
+Проверка не знает скрытых тестов и не умеет сама вычислять правильный ответ. Она
+запускает ваш класс на своих открытых входах и записывает, что произошло: какой
+подмодуль (self.sa, self.ln1, self.proj, ...) какой тензор получил и какой вернул.
+Потом сверяет запись с описанием задания, записанным здесь как данные («ln1
+получает x + sa(x)», «выход — это выход ln2»), и с известными ошибками. Для Head
+веса внимания читаются прямо с выхода на специально подобранных входах: суммы
+строк, треугольник маски, масштаб оценок, на что умножены веса. Зависимости класса
+(например, MultiHeadAttention внутри Block) заменены простыми заменителями, поэтому
+ошибка в другом задании не мешает. Находит все отклонения сразу и называет первую
+причину, а не её последствия.
+
+Что где в этом файле: ``diagnose`` и ``selfcheck``; затем по заданию — что должен
+делать класс (``HEAD_FORM``, ``MULTIHEAD_JOIN``, ``FEEDFORWARD_HIDDEN``,
+``BLOCK_PROGRAMS``, ``GPT_STAGES``) и как это проверяется; dropout и градиенты; в
+конце — как записывается вызов forward. Тексты ошибок — в ``gpt_messages.py``.
 """
 import contextlib
 import inspect
 import io
+import itertools
 import linecache
+import os
 import pathlib
 import sys
 import traceback
@@ -27,15 +37,14 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-# The course's tasks, as the grader's table (autograder/course.py) has them: this file
-# ships to students without the grader (tests/test_course.py keeps the two equal).
-TASKS = ("head", "multihead", "feedforward", "block", "gpt_model")
-CLASS_OF_TASK = {"head": "Head", "multihead": "MultiHeadAttention", "feedforward": "FeedFoward",
-                 "block": "Block", "gpt_model": "GPTModel"}
-NOTEBOOK_OF_TASK = {"head": "01_head", "multihead": "02_multihead_attention",
-                    "feedforward": "03_feedforward", "block": "04_block", "gpt_model": "05_gpt_model"}
-DEPENDENCIES = {"head": (), "multihead": ("Head",), "feedforward": (),
-                "block": ("MultiHeadAttention", "FeedFoward"), "gpt_model": ("Block",)}
+import gpt_harness as harness  # the kit's own files, beside this one
+from gpt_messages import MESSAGES
+from gpt_tasks import TASKS as TASK_TABLE
+
+TASKS = tuple(TASK_TABLE)
+CLASS_OF_TASK = {task: facts["cls"] for task, facts in TASK_TABLE.items()}
+NOTEBOOK_OF_TASK = {task: facts["notebook"] for task, facts in TASK_TABLE.items()}
+DEPENDENCIES = {task: tuple(facts["depends_on"]) for task, facts in TASK_TABLE.items()}
 
 # The notebook's config (00_data; vocab_size of the course corpus) and another one.
 NOTEBOOK_CONFIG = dict(n_ctx=32, n_embd=64, n_head=4, head_size=16, n_layer=4, dropout=0.0,
@@ -43,7 +52,7 @@ NOTEBOOK_CONFIG = dict(n_ctx=32, n_embd=64, n_head=4, head_size=16, n_layer=4, d
 OTHER_CONFIG = dict(n_ctx=10, n_embd=36, n_head=3, head_size=12, n_layer=2, dropout=0.0,
                     vocab_size=17)
 DROPOUT = 0.3
-DROPOUT_REPEATS = 50  # the mean of a correct dropout is then within ~0.1 of eval (relative)
+DROPOUT_REPEATS = 50
 
 AT_NOTEBOOK = "на конфигурации ноутбука"
 AT_T1 = "при T = 1"
@@ -51,904 +60,15 @@ AT_SHORT = "при T < n_ctx"
 AT_TRAIN = "в режиме обучения с dropout"
 AT_EVAL_DROPOUT = "в режиме eval с dropout > 0"
 AT_OTHER = "на других размерах"
+AT_NO_TARGETS = "без targets"
 AT_GENERATE = "в generate"
 AT_RUN = "при выполнении ноутбука"
 
-# ------------------------------------------------------------------ messages
+# Keys that say only *that* something is wrong: a scenario adds them when nothing else is known.
+GENERIC_KEYS = {"exception", "wrong_output", "wrong_input", "wrong_shape", "future_leak"}
 
-_GENERIC = {
-    "not_implemented": "forward не реализован: удалите raise NotImplementedError() и напишите решение",
-    "no_return": "forward ничего не возвращает: не забудьте return",
-    "class_missing": "класс не найден: не переименовывайте его и выполните ячейку с ним",
-    "syntax_error": "ошибка в коде ячейки с классом (SyntaxError или NameError): исправьте указанную строку "
-                    "и выполните ячейку заново",
-    "exception": "ошибка при выполнении forward",
-    "wrong_shape": "неверная форма выхода",
-    "no_grad": "градиент не доходит до входа или параметров: не используйте detach(), "
-               "torch.no_grad() и .data в forward",
-    "wrong_grad": "градиенты не совпадают с тем, что вычисляет forward: не изменяйте тензоры на месте "
-                  "и не отрывайте их от графа вычислений (detach)",
-    "future_leak": "будущие токены влияют на выход для прошлых позиций: проверьте маску",
-    "wrong_output": "результат не соответствует описанию задания: сверьте каждый шаг forward с описанием",
-    "no_dropout": "dropout не применяется в режиме обучения: примените self.dropout",
-    "dropout_in_eval": "в режиме eval выход с dropout > 0 должен совпадать с выходом без dropout "
-                       "(используйте модуль self.dropout, а не F.dropout без training=self.training)",
-    "dropout_wrong": "dropout применён не там: ожидание выхода в режиме обучения должно "
-                     "совпадать с выходом в режиме eval",
-    "dropout_error": "forward падает или меняет форму в режиме обучения (train) при dropout > 0",
-    # said only by the grader
-    "generate_exception": "generate падает с вашим forward: generate берёт logits[:, -1, :], "
-                          "поэтому без targets логиты должны иметь форму (B, T, vocab_size)",
-    "probe_failed": "скрытые проверки не смогли выполниться: ядро упало, превышено время или память, "
-                    "или код меняет окружение",
-    "kernel_died": "ядро упало до скрытых проверок",
-    "timeout": "время на ноутбук исчерпано до скрытых проверок: ускорьте код",
-    "grader_error": "ошибка проверяющей программы при сравнении результатов (не ваша): "
-                    "преподаватель видит её в отчёте и проверит работу заново",
-}
-_SPECIFIC = {
-    "head": {
-        "dropout_on_output": "dropout применён к выходу, а не к весам внимания wei",
-        "no_mask": "маска не применена: каждый токен видит будущие токены",
-        "inverted_mask": "маска перевёрнута: закрыто прошлое, а не будущее (используйте tril == 0)",
-        "mask_with_zero": "маскирование нулём вместо -inf: после softmax будущие токены всё равно получают вес",
-        "mask_after_softmax": "маска применена после softmax: веса строк больше не суммируются в 1",
-        "mask_not_sliced": "маска не обрезана до длины входа: используйте self.tril[:T, :T], "
-                           "иначе forward падает при T < n_ctx",
-        "no_scale": "нет масштабирования: оценки внимания нужно умножить на head_size ** -0.5",
-        "scale_n_embd": "неверный масштаб: делите на sqrt(head_size), а не на sqrt(n_embd) "
-                        "(C = x.shape[-1] — это n_embd, а не head_size)",
-        "scale_multiplied": "масштаб применён наоборот: нужно делить на sqrt(head_size), а не умножать",
-        "softmax_wrong_dim": "softmax по неверной оси: нормируйте по последней оси (dim=-1)",
-        "q_k_swapped": "перепутаны запросы и ключи: оценки внимания — это q @ k.transpose(-2, -1)",
-        "value_is_key": "взвешиваются ключи вместо значений: умножайте веса на v = self.value(x)",
-        "value_is_query": "взвешиваются запросы вместо значений: умножайте веса на v = self.value(x)",
-        "no_value_projection": "веса умножаются на x, а не на v = self.value(x)",
-        "weights_not_applied": "веса внимания не применены: выход должен быть wei @ v",
-    },
-    "multihead": {
-        "no_projection": "нет проекции: после конкатенации пропустите результат через self.proj",
-        "proj_on_input": "self.proj применён ко входу x, а не к конкатенации выходов голов",
-        "proj_twice": "self.proj применён дважды: проекция нужна один раз, после конкатенации",
-        "summed_heads": "головы сложены, а не сконкатенированы по последней оси",
-        "concat_wrong_dim": "конкатенация по неверной оси: объединяйте головы по последней оси (dim=-1)",
-        "interleaved_heads": "головы объединены в неверном порядке: используйте torch.cat(..., dim=-1)",
-        "one_head_repeated": "используется только одна голова: пропустите x через каждую из self.heads",
-        "extra_residual": "лишнее residual-соединение: x + ... делается в Block, а не в MultiHeadAttention",
-    },
-    "feedforward": {
-        "no_relu": "пропущена ReLU: используйте self.net целиком",
-        "gelu_instead_of_relu": "GELU вместо ReLU: в задании функция активации — ReLU (self.net[1])",
-        "extra_residual": "лишнее residual-соединение: x + ... делается в Block, а не в FeedFoward",
-        "no_second_linear": "пропущен второй линейный слой",
-        "relu_at_end": "лишняя ReLU на выходе",
-        "identity": "forward возвращает вход без изменений",
-    },
-    "block": {
-        "pre_norm": "pre-norm вместо требуемого post-norm: нужно x = ln1(x + sa(x)), затем ln2(x + ffwd(x))",
-        "norm_before_residual": "LayerNorm применён до residual-сложения (x = ln1(x); x = x + sa(x)): "
-                                "нормализуйте сумму, x = ln1(x + sa(x))",
-        "no_residual": "нет residual-соединений: прибавляйте вход к выходу sa и ffwd",
-        "no_sa_residual": "нет residual-соединения вокруг self.sa",
-        "no_ffwd_residual": "нет residual-соединения вокруг self.ffwd",
-        "same_layernorm": "один и тот же LayerNorm использован дважды: после ffwd нужен self.ln2",
-        "no_layernorm": "LayerNorm не применён: нужно x = ln1(x + sa(x)), затем ln2(x + ffwd(x))",
-        "residual_from_input": "второе residual-соединение берёт исходный вход, а не результат после внимания",
-        "ffwd_first": "перепутан порядок: сначала внимание (sa), потом ffwd",
-        "parallel_branches": "ffwd применён к исходному входу, а не к результату внимания",
-    },
-    "gpt_model": {
-        "not_pair": "forward должен возвращать пару (logits, loss)",
-        "no_positional": "нет позиционных эмбеддингов: прибавьте position_embedding_table(torch.arange(T))",
-        "positions_wrong": "позиционные эмбеддинги взяты не для позиций 0..T-1",
-        "no_final_layernorm": "не применён финальный LayerNorm self.ln_f",
-        "blocks_not_applied": "блоки трансформера не применены: пропустите x через self.blocks",
-        "logits_last_only": "логиты посчитаны только для последней позиции (x[:, -1, :]): нужны логиты "
-                            "для всех T позиций, формы (B, T, vocab_size); последнюю позицию выбирает generate",
-        "softmax_before_loss": "softmax перед cross_entropy: F.cross_entropy сам применяет log_softmax к логитам",
-        "sum_reduction": "loss суммируется, а не усредняется (reduction='sum')",
-        "nll_on_logits": "nll_loss на сырых логитах: нужен F.cross_entropy (или log_softmax перед nll_loss)",
-        "shifted_targets": "цели сдвинуты ещё раз: targets уже сдвинуты в get_batch",
-        "mse_loss": "неверная функция потерь: нужна кросс-энтропия",
-        "loss_without_targets": "без targets loss должен быть None: не считайте loss, если targets не переданы",
-        "flat_logits_without_targets": "без targets логиты должны иметь форму (B, T, vocab_size): "
-                                       "иначе generate не работает",
-        "generate_broken": "generate не работает с вашим forward",
-        "no_loss": "loss не вычислен, хотя targets переданы",
-        "loss_not_scalar": "loss должен быть скаляром (среднее по всем токенам)",
-        "wrong_loss": "значение loss не совпадает с кросс-энтропией F.cross_entropy по всем токенам",
-    },
-}
-# {task: {mistake key: Russian message with the fix}}: the one place for this text.
-MESSAGES = {task: {**_GENERIC, **_SPECIFIC.get(task, {})} for task in TASKS}
-for _key in ("dropout_on_output", "not_pair", "loss_without_targets", "flat_logits_without_targets", "generate_broken",
-             "no_loss", "loss_not_scalar", "wrong_loss"):
-    for _task in TASKS:
-        MESSAGES[_task].setdefault(_key, {**_SPECIFIC["head"], **_SPECIFIC["gpt_model"]}[_key])
 
-
-class _Crash(Exception):
-    """A probe could not run the student's code: carries the original error."""
-
-
-class _Findings:
-    def __init__(self, task, cls=None):
-        self.task, self.cls, self.items = task, cls, []
-        self.own_deps = False  # the last probe passed with the class's own dependencies
-
-    def keys(self):
-        return [f["key"] for f in self.items]
-
-    def add(self, key, where, detail=""):
-        if key in self.keys():
-            return
-        message = MESSAGES[self.task][key] + (f" ({detail})" if detail else "")
-        self.items.append({"key": key, "message": message, "where": where})
-
-    def crash(self, exc, where, what="forward"):
-        if isinstance(exc, NotImplementedError):
-            self.add("not_implemented", where)
-            return
-        text = f"{type(exc).__name__}: {exc}".split("\n")[0][:200]
-        line = _student_line(exc, self.cls)
-        if what != "forward":
-            text = f"в {what}: {text}"
-        self.add("exception", where, text + (f"; {line}" if line else ""))
-
-
-def _student_line(exc, cls):
-    """'строка N: text' of the deepest traceback frame in the student's class, or ''."""
-    if cls is None:
-        return ""
-    files = set()
-    for value in vars(cls).values():
-        code = getattr(value, "__code__", None)
-        if code is not None:
-            files.add(code.co_filename)
-    found = ""
-    for frame, lineno in traceback.walk_tb(exc.__traceback__):
-        if frame.f_code.co_filename in files:
-            text = linecache.getline(frame.f_code.co_filename, lineno).strip()
-            found = f"строка {lineno}" + (f": {text}" if text else "")
-    return found
-
-
-# --------------------------------------------------------------- torch state
-
-
-@contextlib.contextmanager
-def isolated_torch(seed=0):
-    """Known global torch state inside; the caller's state restored after."""
-    grad = torch.is_grad_enabled()
-    dtype = torch.get_default_dtype()
-    rng = torch.random.get_rng_state()
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    anomaly = torch.is_anomaly_enabled()
-    device = torch.get_default_device() if hasattr(torch, "get_default_device") else None
-    moved = device is not None and device.type != "cpu"
-    try:
-        with torch.inference_mode(False):
-            torch.set_grad_enabled(True)
-            torch.set_default_dtype(torch.float32)
-            if deterministic:  # only when changed: the call imports much of torch (seconds)
-                torch.use_deterministic_algorithms(False)
-            if anomaly:
-                torch.autograd.set_detect_anomaly(False)
-            if moved:  # a default-device mode slows every operation: set only when needed
-                torch.set_default_device("cpu")
-            _seed(seed)
-            yield
-    finally:
-        torch.set_grad_enabled(grad)
-        torch.set_default_dtype(dtype)
-        torch.random.set_rng_state(rng)
-        if deterministic:
-            torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
-        if anomaly:
-            torch.autograd.set_detect_anomaly(anomaly)
-        if moved:
-            torch.set_default_device(device)
-
-
-def _seed(value):
-    """Seed the CPU generator (``torch.manual_seed`` also queues lazy CUDA/XPU/MTIA
-    seeding with a stack trace each time: milliseconds per call)."""
-    torch.default_generator.manual_seed(int(value))
-
-
-# ---------------------------------------------------------- stand-ins, build
-
-
-def _running_mean(x):
-    counts = torch.arange(1, x.shape[1] + 1, dtype=x.dtype, device=x.device)
-    return x.cumsum(dim=1) / counts[None, :, None]
-
-
-class _Configured(nn.Module):
-    def __init__(self, **kwargs):
-        super().__init__()
-        for key, value in kwargs.items():
-            setattr(self, key, value)
-
-
-class SimpleHead(_Configured):
-    """Has Head's parts; forward is a simple causal mix, not attention."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.key = nn.Linear(self.n_embd, self.head_size, bias=False)
-        self.query = nn.Linear(self.n_embd, self.head_size, bias=False)
-        self.value = nn.Linear(self.n_embd, self.head_size, bias=False)
-        self.register_buffer("tril", torch.tril(torch.ones(self.n_ctx, self.n_ctx)))
-        self.dropout = nn.Dropout(self.dropout)
-
-    def forward(self, x):
-        return _running_mean(torch.tanh(self.value(x))) + 0.5 * self.key(x)
-
-
-class SimpleMixer(_Configured):
-    """A causal, shape-preserving token mixer (for MultiHeadAttention, FeedFoward)."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.mix = nn.Linear(self.n_embd, self.n_embd)
-
-    def forward(self, x):
-        return torch.tanh(self.mix(_running_mean(x)))
-
-
-class SimpleBlock(SimpleMixer):
-    def forward(self, x):
-        return x + torch.tanh(self.mix(_running_mean(x)))
-
-
-STAND_INS = {"Head": SimpleHead, "MultiHeadAttention": SimpleMixer, "FeedFoward": SimpleMixer,
-             "Block": SimpleBlock}
-
-
-@contextlib.contextmanager
-def _swapped_globals(cls, replacements):
-    init = vars(cls).get("__init__")
-    namespace = getattr(init, "__globals__", None)
-    if namespace is None or not replacements:
-        yield
-        return
-    missing = object()
-    saved = {name: namespace.get(name, missing) for name in replacements}
-    namespace.update(replacements)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is missing:
-                namespace.pop(name, None)
-            else:
-                namespace[name] = value
-
-
-def _build(task, cls, config, stand_ins=True, seed=1):
-    """The student's class with stand-ins for its dependencies and random weights."""
-    replacements = {n: STAND_INS[n] for n in DEPENDENCIES[task]} if stand_ins else {}
-    with _swapped_globals(cls, replacements):
-        module = cls(**config)
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, param in module.named_parameters():
-            if param.dim() == 1 and "ln" in name:
-                param.copy_(1.0 + 0.3 * torch.randn(param.shape, generator=gen))
-            else:
-                param.copy_(0.3 * torch.randn(param.shape, generator=gen))
-    module.eval()
-    return module
-
-
-def _call(module, *args):
-    try:
-        return module(*args)
-    except Exception as exc:
-        raise _Crash() from exc
-
-
-def _close(a, b, tol=1e-4):
-    if not (torch.is_tensor(a) and torch.is_tensor(b)) or a.shape != b.shape or a.is_complex():
-        return False
-    a, b = a.detach().double(), b.detach().double()
-    scale = max(1.0, b.abs().max().item() if b.numel() and torch.isfinite(b).all() else 1.0)
-    return bool(torch.allclose(a, b, rtol=tol, atol=tol * scale, equal_nan=True))
-
-
-def _first(hypotheses, out):
-    """The matching hypothesis with the fewest deviations: (keys) or None (values may be thunks)."""
-    for keys, value in sorted(hypotheses, key=lambda h: len(h[0])):
-        if _close(out, value() if callable(value) else value):
-            return keys
-    return None
-
-
-def _randn(gen, *shape):
-    return torch.randn(*shape, generator=gen)
-
-
-# ---------------------------------------------------------------------- Head
-
-
-def _attention(S, mask, dim, scale):
-    T = S.shape[-1]
-    lower = torch.tril(torch.ones(T, T, dtype=torch.bool))
-    w = S * scale
-    if mask == "ok":
-        w = w.masked_fill(~lower, float("-inf"))
-    elif mask == "zero":
-        w = w.masked_fill(~lower, 0.0)
-    elif mask == "inverted":
-        w = w.masked_fill(lower, float("-inf"))
-    elif mask == "next":
-        w = w.masked_fill(~torch.tril(torch.ones(T, T, dtype=torch.bool), diagonal=1), float("-inf"))
-    w = F.softmax(w, dim=dim)
-    if mask == "after":
-        w = w.masked_fill(~lower, 0.0)
-    return w.nan_to_num(0.0)
-
-
-_MASK_KEYS = {"ok": (), "none": ("no_mask",), "zero": ("mask_with_zero",), "after": ("mask_after_softmax",),
-              "inverted": ("inverted_mask",), "next": ("future_leak",)}
-
-
-def _head_probe(cls, config, T):
-    """Keys of the deviations of Head on a controlled input of length T (< head_size)."""
-    C, hs, B = config["n_embd"], config["head_size"], 2
-    module = _build("head", cls, config)
-    gen = torch.Generator().manual_seed(7)
-    a = (1.5 / (C - T)) ** 0.5
-    wk, wq, wv = torch.zeros(hs, C), torch.zeros(hs, C), torch.zeros(hs, C)
-    wk[:, T:], wq[:, T:] = a * _randn(gen, hs, C - T), a * _randn(gen, hs, C - T)
-    wv[torch.arange(T), torch.arange(T)] = 1.0
-    with torch.no_grad():
-        for name, weight in (("key", wk), ("query", wq), ("value", wv)):
-            layer = getattr(module, name)
-            layer.weight.copy_(weight)
-            if getattr(layer, "bias", None) is not None:
-                layer.bias.zero_()
-    x = torch.zeros(B, T, C)
-    x[:, torch.arange(T), torch.arange(T)] = 1.0
-    x[:, :, T:] = _randn(gen, B, T, C - T)
-    out = _call(module, x)
-    if out is None:
-        return ["no_return"]
-    if not torch.is_tensor(out):
-        return ["wrong_output"]
-    xd = x.double()
-    q, k, v = xd @ wq.double().T, xd @ wk.double().T, xd @ wv.double().T
-    o = torch.nan_to_num(out.detach().double(), nan=0.0, posinf=0.0, neginf=0.0)
-    keys = []
-    if tuple(o.shape) == (B, T, C):
-        keys, sources = ["wrong_shape"], {"no_value_projection": xd}
-    elif tuple(o.shape) != (B, T, hs):
-        return ["wrong_shape"]
-    else:
-        sources = {None: v, "value_is_key": k, "value_is_query": q}
-    fits = []
-    for name, src in sources.items():
-        weights = o @ torch.linalg.pinv(src)
-        residual = (o - weights @ src).norm() / max(o.norm().item(), 1e-12)
-        fits.append((residual.item(), name, weights))
-    residual, source, weights = min(fits, key=lambda f: f[0])
-    if residual > 1e-3:
-        return keys + ["wrong_output"]
-    if source:
-        keys.append(source)
-    if _close(weights, torch.eye(T, dtype=weights.dtype).expand(B, T, T)):
-        return keys + ["weights_not_applied"]
-    S = q @ k.transpose(-2, -1)
-    scales = {(): hs ** -0.5, ("no_scale",): 1.0, ("scale_n_embd",): C ** -0.5,
-              ("scale_multiplied",): hs ** 0.5}
-    hypotheses = []
-    for mask, mask_keys in _MASK_KEYS.items():
-        for dim, dim_keys in ((-1, ()), (-2, ("softmax_wrong_dim",))):
-            for swapped, swap_keys in ((S, ()), (S.transpose(-2, -1), ("q_k_swapped",))):
-                for scale_keys, scale in scales.items():
-                    hypotheses.append((mask_keys + dim_keys + swap_keys + scale_keys,
-                                       _attention(swapped, mask, dim, scale)))
-    found = _first(hypotheses, weights)
-    if found is None:
-        leak = weights.triu(1).abs().max().item() > 1e-6
-        return keys + ["future_leak" if leak else "wrong_output"]
-    return keys + list(found)
-
-
-def _check_head(cls, namespace, config, findings):
-    hs, n_ctx = config["head_size"], config["n_ctx"]
-    T = max(2, min(hs - 2, n_ctx - 1, 12))
-    try:
-        keys = _head_probe(cls, config, T)
-    except _Crash as crash:
-        exc = crash.__cause__
-        try:
-            keys = _head_probe(cls, dict(config, n_ctx=T), T) if T < n_ctx else None
-        except _Crash:
-            keys = None
-        if keys is None:
-            findings.crash(exc, AT_NOTEBOOK)
-            return
-        findings.add("mask_not_sliced", AT_SHORT, _student_line(exc, cls))
-    for key in keys:
-        findings.add(key, AT_NOTEBOOK)
-    if not findings.items:
-        _later_scenarios("head", cls, config, findings)
-    _dropout_check("head", cls, config, findings)
-    _grad_check("head", cls, config, findings)
-
-
-def _head_t1(cls, config):
-    module = _build("head", cls, config)
-    x = _randn(torch.Generator().manual_seed(3), 2, 1, config["n_embd"])
-    out = _call(module, x)
-    return [] if _close(out, module.value(x)) else ["wrong_output"]
-
-
-# ------------------------------------------------------- MultiHeadAttention
-
-
-def _multihead_probe(cls, config, T, stand_ins=True):
-    module = _build("multihead", cls, config, stand_ins)
-    B, C = 2, config["n_embd"]
-    x = _randn(torch.Generator().manual_seed(5), B, T, C)
-    proj_inputs = []
-    handle = module.proj.register_forward_hook(lambda m, args, out: proj_inputs.append(args[0].detach()))
-    try:
-        out = _call(module, x)
-    finally:
-        handle.remove()
-    if out is None:
-        return ["no_return"]
-    heads = [h(x) for h in module.heads]
-    cat = torch.cat(heads, dim=-1)
-    if not torch.is_tensor(out) or out.shape != x.shape:
-        if torch.is_tensor(out) and _close(out, cat):
-            return ["wrong_shape", "no_projection"]
-        return ["wrong_shape"]
-    proj = module.proj
-    if _close(out, proj(cat)):
-        return []
-    n = len(heads)
-    inputs = {(): cat, ("proj_on_input",): x,
-              ("summed_heads",): sum(heads).repeat(1, 1, n) if heads[0].shape[-1] * n == C else None,
-              ("concat_wrong_dim",): torch.cat(heads, dim=1).reshape(B, T, -1),
-              ("interleaved_heads",): torch.stack(heads, dim=-1).reshape(B, T, -1),
-              ("one_head_repeated",): torch.cat([heads[0]] * n, dim=-1)}
-    hypotheses = []
-    for in_keys, value in inputs.items():
-        if value is None or value.shape != x.shape:
-            continue
-        once = proj(value)
-        for post_keys, result in (((), once), (("proj_twice",), proj(once)), (("no_projection",), value)):
-            hypotheses.append((in_keys + post_keys, result))
-            hypotheses.append((in_keys + post_keys + ("extra_residual",), x + result))
-    found = _first(hypotheses, out)
-    if found is not None:
-        return list(found)
-    keys = []
-    if len(proj_inputs) > 1:
-        keys.append("proj_twice")
-    if proj_inputs and _close(proj_inputs[0], x):
-        keys.append("proj_on_input")
-    return keys + ["wrong_output"]
-
-
-# ---------------------------------------------------------------- FeedFoward
-
-
-def _feedforward_probe(cls, config, T):
-    module = _build("feedforward", cls, config)
-    x = _randn(torch.Generator().manual_seed(5), 2, T, config["n_embd"])
-    out = _call(module, x)
-    if out is None:
-        return ["no_return"]
-    if not torch.is_tensor(out):
-        return ["wrong_output"]
-    lin1, _, lin2, _ = list(module.net)
-    hidden = lin1(x)
-    if out.shape != x.shape:
-        return ["wrong_shape"] + (["no_second_linear"] if _close(out, F.relu(hidden)) else [])
-    if _close(out, module.net(x)):
-        return []
-    hypotheses = [(("identity",), x), (("no_second_linear",), F.relu(hidden)[..., :x.shape[-1]])]
-    activations = {(): F.relu, ("no_relu",): lambda h: h, ("gelu_instead_of_relu",): F.gelu,
-                   ("gelu_instead_of_relu", ""): lambda h: F.gelu(h, approximate="tanh")}
-    for act_keys, act in activations.items():
-        y = lin2(act(hidden))
-        act_keys = tuple(k for k in act_keys if k)
-        hypotheses += [(act_keys, y), (act_keys + ("relu_at_end",), F.relu(y)),
-                       (act_keys + ("extra_residual",), x + y),
-                       (act_keys + ("relu_at_end", "extra_residual"), x + F.relu(y))]
-    found = _first(hypotheses, out)
-    return list(found) if found is not None else ["wrong_output"]
-
-
-# --------------------------------------------------------------------- Block
-
-
-_NORM_KEYS = {"post": (), "pre": ("pre_norm",), "before": ("norm_before_residual",), "none": ("no_layernorm",)}
-
-
-def _block_programs(m, x):
-    """(keys, thunk of the output) for post-norm and its known deviations, composed.
-
-    Each sub-layer (sa, then ffwd) has its own norm placement and residual, so
-    a block that mixes two placements is named too."""
-    for order_keys, (A, Bf) in (((), (m.sa, m.ffwd)), (("ffwd_first",), (m.ffwd, m.sa))):
-        for norm1 in _NORM_KEYS:
-            for norm2 in _NORM_KEYS:
-                for r1 in (True, False):
-                    for r2 in (True, False):
-                        for same in (False, True):
-                            if norm2 == "none" and same:
-                                continue
-                            for flow in ("ok", "parallel", "residual_from_input"):
-                                if flow != "ok" and (norm1 != "post" or norm2 != "post"
-                                                     or (flow == "residual_from_input" and not r2)):
-                                    continue
-                                keys = order_keys + _NORM_KEYS[norm1] + tuple(
-                                    k for k in _NORM_KEYS[norm2] if k not in _NORM_KEYS[norm1])
-                                if not r1 and not r2:
-                                    keys += ("no_residual",)
-                                elif not r1:
-                                    keys += ("no_sa_residual",)
-                                elif not r2:
-                                    keys += ("no_ffwd_residual",)
-                                if same:
-                                    keys += ("same_layernorm",)
-                                if flow != "ok":
-                                    keys += ("parallel_branches" if flow == "parallel" else flow,)
-                                args = (A, Bf, norm1, norm2, r1, r2, same, flow)
-                                yield keys, (lambda args=args: _block_program(m, x, *args))
-
-
-def _block_program(m, x, A, Bf, norm1, norm2, r1, r2, same, flow):
-    L2 = m.ln1 if same else m.ln2
-
-    def sub(inp, base, layer, norm_layer, residual, norm):
-        if norm == "post":
-            y = layer(inp)
-            return norm_layer(base + y if residual else y)
-        if norm == "pre":
-            y = layer(norm_layer(inp))
-            return base + y if residual else y
-        if norm == "before":
-            inp = norm_layer(inp)
-            return inp + layer(inp) if residual else layer(inp)
-        y = layer(inp)
-        return base + y if residual else y
-
-    h = sub(x, x, A, m.ln1, r1, norm1)
-    inp = x if flow == "parallel" else h
-    base = x if flow == "residual_from_input" else h
-    return sub(inp, base, Bf, L2, r2, norm2)
-
-
-def _block_probe(cls, config, T, stand_ins=True):
-    module = _build("block", cls, config, stand_ins)
-    x = _randn(torch.Generator().manual_seed(5), 2, T, config["n_embd"])
-    calls = {name: 0 for name in ("ln1", "ln2", "sa", "ffwd")}
-    handles = [getattr(module, name).register_forward_hook(
-        lambda m, a, o, name=name: calls.__setitem__(name, calls[name] + 1)) for name in calls]
-    try:
-        out = _call(module, x)
-    finally:
-        for handle in handles:
-            handle.remove()
-    if out is None:
-        return ["no_return"]
-    if not torch.is_tensor(out) or out.shape != x.shape:
-        return ["wrong_shape"]
-    with torch.no_grad():
-        found = _first(_block_programs(module, x), out)
-    if found is not None:
-        return list(found)
-    keys = []
-    if not calls["ln1"] and not calls["ln2"] and abs(out.mean(-1)).max() > 1e-3:
-        keys.append("no_layernorm")
-    return keys + ["wrong_output"]
-
-
-# ------------------------------------------------------------------ GPTModel
-
-
-def _gpt_probe(cls, config, T, stand_ins=True, full=False):
-    """Keys for GPTModel's logits (and, when ``full``, its loss and generate)."""
-    module = _build("gpt_model", cls, config, stand_ins)
-    gen = torch.Generator().manual_seed(5)
-    B, V = 2, config["vocab_size"]
-    idx = torch.randint(V, (B, T), generator=gen)
-    targets = torch.randint(V, (B, T), generator=gen)
-    positions = []
-    handle = module.position_embedding_table.register_forward_hook(
-        lambda m, a, o: positions.append((a[0].detach(), o.detach())))
-    try:
-        result = _call(module, idx)
-    finally:
-        handle.remove()
-    if result is None:
-        return ["no_return"]
-    if not isinstance(result, (tuple, list)) or len(result) != 2:
-        return ["not_pair"]
-    logits, loss = result
-    if not torch.is_tensor(logits):
-        return ["wrong_output"]
-    keys = []
-    if loss is not None:
-        keys.append("loss_without_targets")
-    with torch.no_grad():
-        tok = module.token_embedding_table(idx)
-        pos_options = [((), module.position_embedding_table(torch.arange(T))), (("no_positional",), 0.0)]
-        for got_in, got_out in positions:
-            if not _is_arange(got_in, T):
-                pos_options.append((("positions_wrong",), got_out))
-        hypotheses = []
-        for pos_keys, pos in pos_options:
-            x0 = tok + pos
-            for block_keys, x1 in (((), module.blocks(x0)), (("blocks_not_applied",), x0)):
-                for ln_keys, x2 in (((), module.ln_f(x1)), (("no_final_layernorm",), x1)):
-                    lg = module.lm_head(x2)
-                    base = pos_keys + block_keys + ln_keys
-                    hypotheses += [(base, lg), (base + ("flat_logits_without_targets",), lg.reshape(B * T, V)),
-                                   (base + ("logits_last_only",), lg[:, -1, :])]
-    found = _first(hypotheses, logits)
-    if found is None:
-        shape_ok = tuple(logits.shape) in ((B, T, V), (B * T, V))
-        keys += ["wrong_output" if shape_ok else "wrong_shape"]
-    else:
-        keys += list(found)
-    if full:
-        keys += _gpt_loss_keys(module, idx, targets)
-    return keys
-
-
-def _is_arange(positions, T):
-    if positions.dim() == 0 or positions.shape[-1] != T:
-        return False
-    return bool((positions.reshape(-1, T) == torch.arange(T)).all())
-
-
-def _gpt_loss_keys(module, idx, targets):
-    B, T = idx.shape
-    result = _call(module, idx, targets)
-    if not isinstance(result, (tuple, list)) or len(result) != 2:
-        return ["not_pair"]
-    logits, loss = result
-    if loss is None:
-        return ["no_loss"]
-    if not torch.is_tensor(loss) or not torch.is_tensor(logits) or logits.numel() % (B * T):
-        return ["wrong_loss"]
-    keys = []
-    if tuple(logits.shape) not in ((B, T, logits.shape[-1]), (B * T, logits.shape[-1])):
-        keys.append("wrong_shape")
-    lg = logits.reshape(B * T, -1)
-    t = targets.reshape(-1)
-    V = lg.shape[-1]
-    with torch.no_grad():
-        lgd = lg.detach()
-        hypotheses = [((), F.cross_entropy(lgd, t)),
-                      (("softmax_before_loss",), F.cross_entropy(F.softmax(lgd, -1), t)),
-                      (("sum_reduction",), F.cross_entropy(lgd, t, reduction="sum")),
-                      (("nll_on_logits",), F.nll_loss(lgd, t)),
-                      (("shifted_targets",), F.cross_entropy(lgd.reshape(B, T, V)[:, :-1].reshape(-1, V),
-                                                             targets[:, 1:].reshape(-1))),
-                      (("mse_loss",), F.mse_loss(lgd, F.one_hot(t, V).to(lgd.dtype)))]
-    if loss.numel() != 1:
-        return keys + ["loss_not_scalar"]
-    found = _first(hypotheses, loss.detach().reshape(()))
-    if found is None:
-        return keys + ["wrong_loss"]
-    keys += list(found)
-    if not found:
-        if not loss.requires_grad:
-            keys.append("no_grad")
-        else:
-            loss.backward()
-            if any(p.grad is None for p in (module.lm_head.weight, module.token_embedding_table.weight)):
-                keys.append("no_grad")
-    return keys
-
-
-def _check_gpt(cls, namespace, config, findings):
-    keys = _dependent_probe("gpt_model", cls, config, config["n_ctx"], findings, full=True)
-    if keys is None:
-        return
-    for key in keys:
-        findings.add(key, AT_NOTEBOOK)
-    if not findings.items:
-        _later_scenarios("gpt_model", cls, config, findings)
-    module = _build("gpt_model", cls, config, not findings.own_deps)
-    idx = torch.randint(config["vocab_size"], (1, 2), generator=torch.Generator().manual_seed(2))
-    try:
-        with torch.no_grad():
-            generated = module.generate(idx, 3)
-        if not torch.is_tensor(generated) or tuple(generated.shape) != (1, 5):
-            findings.add("generate_broken", AT_GENERATE)
-    except Exception as exc:
-        if {"exception", "not_pair", "no_return", "not_implemented"} & set(findings.keys()):
-            return
-        line = _student_line(exc, cls)
-        detail = f"generate падает: {type(exc).__name__}: {exc}".split("\n")[0][:200]
-        detail += f"; {line}" if line else ""
-        explained = [f for f in findings.items if f["key"] in ("logits_last_only", "flat_logits_without_targets")]
-        if explained:
-            explained[0]["message"] += f" ({detail})"
-        else:
-            findings.add("generate_broken", AT_GENERATE, detail)
-
-
-# ------------------------------------------------------ scenarios and checks
-
-PROBES = {"head": _head_probe, "multihead": _multihead_probe, "feedforward": _feedforward_probe,
-          "block": _block_probe, "gpt_model": _gpt_probe}
-
-
-def _run_probe(task, cls, config, T, stand_ins=True, **kw):
-    if task in ("head", "feedforward"):
-        return PROBES[task](cls, config, T)
-    return PROBES[task](cls, config, T, stand_ins, **kw)
-
-
-def _dependent_probe(task, cls, config, T, findings, **kw):
-    """Keys with stand-ins; or [] when those fail but the class's own dependencies pass.
-
-    A forward that reaches into its parts (the heads' key/query/value,
-    ``self.ffwd.net``) cannot work with stand-ins. Returns None after a crash
-    (already reported)."""
-    findings.own_deps = False
-    try:
-        keys, crash = _run_probe(task, cls, config, T, True, **kw), None
-    except _Crash as exc:
-        keys, crash = None, exc.__cause__
-    if keys != []:
-        try:
-            own = _run_probe(task, cls, config, T, False, **kw)
-        except Exception as exc:
-            own = None
-            cause = exc.__cause__ if isinstance(exc, _Crash) else None
-            if crash is not None and cause is not None and not isinstance(cause, NameError):
-                crash = cause  # with their own classes it fails too: show that error
-        if own == []:
-            findings.own_deps = True
-            return own
-    if crash is not None:
-        findings.crash(crash, AT_NOTEBOOK)
-        return None
-    return keys
-
-
-def _later_scenarios(task, cls, config, findings):
-    """T < n_ctx, T = 1 and other sizes: consulted when the notebook's config shows nothing."""
-    stand_ins = not findings.own_deps
-    short = max(2, config["n_ctx"] // 2 - 1)
-    other_T = OTHER_CONFIG["n_ctx"] - 3 if task == "head" else OTHER_CONFIG["n_ctx"]
-    scenarios = [(AT_OTHER, OTHER_CONFIG, other_T), (AT_T1, config, 1)]
-    if task != "head":
-        scenarios.insert(0, (AT_SHORT, config, short))
-    for where, cfg, T in scenarios:
-        try:
-            if task == "head" and T == 1:
-                keys = _head_t1(cls, cfg)
-            else:
-                keys = _run_probe(task, cls, cfg, T, stand_ins)
-        except _Crash as crash:
-            findings.crash(crash.__cause__, where)
-            return
-        except Exception as exc:
-            findings.crash(exc, where)
-            return
-        for key in keys:
-            findings.add(key, where)
-        if keys:
-            return
-
-
-def _dropout_check(task, cls, config, findings):
-    """Dropout by its effect: none in eval; random and unbiased in train."""
-    stand_ins = not findings.own_deps
-    cfg = dict(config, dropout=DROPOUT)
-    T = config["n_ctx"]
-    try:
-        base = _build(task, cls, dict(config, dropout=0.0), stand_ins)
-        module = _build(task, cls, cfg, stand_ins)
-        module.load_state_dict(base.state_dict(), strict=False)
-        x = _randn(torch.Generator().manual_seed(11), 2, T, config["n_embd"])
-        with torch.no_grad():
-            want = base(x)
-            if not torch.is_tensor(want):
-                return
-            if not _close(module(x), want):
-                findings.add("dropout_in_eval", AT_EVAL_DROPOUT)
-                return
-            module.train()
-            outs = []
-            for i in range(DROPOUT_REPEATS):
-                _seed(1000 + i)
-                outs.append(module(x))
-    except Exception:
-        findings.add("dropout_error", AT_TRAIN)
-        return
-    if not all(torch.is_tensor(o) and o.shape == want.shape for o in outs):
-        findings.add("dropout_error", AT_TRAIN)
-        return
-    stack = torch.stack(outs).double()
-    if all(_close(o, want) for o in outs[:3]):
-        findings.add("no_dropout", AT_TRAIN)
-        return
-    zeroed = ((stack == 0) & (want != 0)).double().mean().item()
-    if task == "head" and zeroed > DROPOUT / 2:
-        findings.add("dropout_on_output", AT_TRAIN)
-        return
-    error = (stack.mean(0) - want.double()).norm() / max(want.double().norm().item(), 1e-12)
-    if error > 0.16:
-        findings.add("dropout_wrong", AT_TRAIN)
-
-
-def _grad_check(task, cls, config, findings):
-    """The input's gradient exists and agrees with finite differences of forward."""
-    if findings.items:
-        return
-    stand_ins = not findings.own_deps
-    gen = torch.Generator().manual_seed(13)
-    try:
-        module = _build(task, cls, config, stand_ins)
-        x = _randn(gen, 2, config["n_ctx"], config["n_embd"]).requires_grad_(True)
-        out = module(x)
-        if not out.requires_grad:
-            findings.add("no_grad", AT_NOTEBOOK)
-            return
-        w = _randn(gen, *out.shape)
-        (out * w).sum().backward()
-        own = [p for name, p in module.named_parameters()
-               if p.requires_grad and name.split(".")[0] not in ("heads", "sa", "ffwd", "blocks")]
-        if x.grad is None or any(p.grad is None for p in own):
-            findings.add("no_grad", AT_NOTEBOOK)
-            return
-        d = _randn(gen, *x.shape).double()
-        xd, eps = x.detach().double(), 1e-6
-        module.double()
-        with torch.no_grad():
-            plus, minus = module(xd + eps * d), module(xd - eps * d)
-        if plus.dtype != torch.float64:
-            return  # forward casts to float32: no precise finite differences
-        numeric = ((plus - minus) * w.double()).sum() / (2 * eps)
-        analytic = (x.grad.double() * d).sum()
-        if abs(numeric - analytic) > 1e-3 * max(abs(numeric), abs(analytic)) + 1e-4:
-            findings.add("wrong_grad", AT_NOTEBOOK)
-    except Exception:
-        return
-
-
-def _check_simple(task):
-    def check(cls, namespace, config, findings):
-        if task == "feedforward":
-            findings.own_deps = False
-            try:
-                keys = _feedforward_probe(cls, config, config["n_ctx"])
-            except _Crash as crash:
-                findings.crash(crash.__cause__, AT_NOTEBOOK)
-                return
-        else:
-            keys = _dependent_probe(task, cls, config, config["n_ctx"], findings)
-            if keys is None:
-                return
-        for key in keys:
-            findings.add(key, AT_NOTEBOOK)
-        if not findings.items:
-            _later_scenarios(task, cls, config, findings)
-        if task != "block":
-            _dropout_check(task, cls, config, findings)
-        _grad_check(task, cls, config, findings)
-    return check
-
-
-CHECKS = {"head": _check_head, "multihead": _check_simple("multihead"),
-          "feedforward": _check_simple("feedforward"), "block": _check_simple("block"),
-          "gpt_model": _check_gpt}
-
+# -------------------------------------------------------------------- public
 
 def _config(config):
     cfg = dict(NOTEBOOK_CONFIG)
@@ -973,11 +93,14 @@ def diagnose(task, namespace, config=None):
         findings.add("class_missing", AT_NOTEBOOK)
         return findings.items
     # A forward that prints would flood the output: it runs a hundred times here.
-    with isolated_torch(), contextlib.redirect_stdout(io.StringIO()):
+    with harness.isolated_torch(), contextlib.redirect_stdout(io.StringIO()):
         try:
-            CHECKS[task](cls, namespace, _config(config), findings)
-        except Exception as exc:  # a probe's own failure on odd code: still a finding
-            findings.crash(exc, AT_NOTEBOOK)
+            CHECKS[task](cls, _config(config), findings)
+        except Exception as exc:
+            if _student_line(exc, findings.cls):  # the class's own code failed outside forward
+                findings.crash(exc, AT_NOTEBOOK)
+            else:  # the self-check's own failure: said as such, never blamed on the class
+                findings.add("selfcheck_error", AT_NOTEBOOK, f"{type(exc).__name__}: {exc}"[:200])
     return findings.items
 
 
@@ -998,56 +121,1306 @@ def selfcheck(task, namespace):
     return not findings
 
 
-def _register_cells(gpt_course, path):
-    """Put the notebook's exported cells into linecache, so findings can quote the student's line."""
+# ---------------------------------------------------------------------- Head
+#
+# The probe's weights make the attention weights readable off the output: the value
+# projection is the identity on the first T coordinates and each input's first T
+# coordinates are one-hot, so out[..., :T] = wei; keys and queries see only the
+# other coordinates. What the weights show is compared with the task, as data:
+
+HEAD_FORM = {  # property: {what was observed: mistake keys}; the first entry is the task's
+    "multiplies": {"v": (), "k": ("value_is_key",), "q": ("value_is_query",), "x": ("no_value_projection",)},
+    "mask": {"causal": (), "none": ("no_mask",), "zero": ("mask_with_zero",),
+             "after_softmax": ("mask_after_softmax",), "inverted": ("inverted_mask",), "next": ("future_leak",)},
+    "softmax": {"rows": (), "columns": ("softmax_wrong_dim",)},
+    "scores": {"q @ k^T": (), "k @ q^T": ("q_k_swapped",), "k @ k^T": ("wrong_role",), "q @ q^T": ("wrong_role",)},
+    "scale": {"head_size ** -0.5": (), "1": ("no_scale",), "n_embd ** -0.5": ("scale_n_embd",),
+              "head_size ** 0.5": ("scale_multiplied",)},
+}
+ROLE_DETAIL = {"k @ k^T": "оценки внимания посчитаны из self.key(x) дважды: запросы — это self.query(x)",
+               "q @ q^T": "оценки внимания посчитаны из self.query(x) дважды: ключи — это self.key(x)"}
+
+
+def _head_setup(config, T, B=2, seed=7):
+    """(weights {key, query, value}, x) that make the attention weights readable off the output."""
+    C, hs = config["n_embd"], config["head_size"]
+    gen = torch.Generator().manual_seed(seed)
+    a = (1.5 / (C - T)) ** 0.5
+    weights = {name: torch.zeros(hs, C) for name in ("key", "query", "value")}
+    weights["key"][:, T:] = a * _randn(gen, hs, C - T)
+    weights["query"][:, T:] = a * _randn(gen, hs, C - T)
+    weights["value"][torch.arange(T), torch.arange(T)] = 1.0
+    weights["value"][T:, T:] = a * _randn(gen, hs - T, C - T)
+    x = torch.zeros(B, T, C)
+    x[:, torch.arange(T), torch.arange(T)] = 1.0
+    x[:, :, T:] = _randn(gen, B, T, C - T)
+    return weights, x
+
+
+def _head_module(cls, config, T, dropout=0.0):
+    module = _build("head", cls, dict(config, dropout=dropout))
+    weights, x = _head_setup(config, T)
+    with torch.no_grad():
+        for name, weight in weights.items():
+            layer = getattr(module, name)
+            layer.weight.copy_(weight)
+            if getattr(layer, "bias", None) is not None:
+                layer.bias.zero_()
+    return module, weights, x
+
+
+def _head_probe(cls, config, T, stand_ins=True):
+    module, weights, x = _head_module(cls, config, T)
+    C, hs = config["n_embd"], config["head_size"]
+    with _traced(module, _parts("head", module)) as trace:
+        out, crash = _forward(module, x)
+    crash = crash or trace.error()
+    if crash is not None or out is None or not torch.is_tensor(out):
+        return _output_result(out, crash, [])
+    xd = x.double()
+    q, k, v = (xd @ weights[name].double().T for name in ("query", "key", "value"))
+    o = torch.nan_to_num(out.detach().double(), nan=0.0, posinf=0.0, neginf=0.0)
+    if tuple(o.shape) == tuple(x.shape):
+        sources = {"x": xd}
+    elif tuple(o.shape) == (x.shape[0], T, hs):
+        sources = {"v": v, "k": k, "q": q}
+    else:
+        return _Result([("wrong_shape", f"ожидалась {(x.shape[0], T, hs)}, получена {tuple(o.shape)}")])
+    fits = []
+    for name, src in sources.items():
+        wei = o @ torch.linalg.pinv(src)
+        fits.append(((o - wei @ src).norm().item() / max(o.norm().item(), 1e-12), name, wei))
+    residual, source, wei = min(fits, key=lambda f: f[0])
+    if residual > 1e-3:
+        return _Result([("wrong_output", "")])
+    found = [(key, "") for key in HEAD_FORM["multiplies"][source]]
+    if source == "x":
+        found = [(key, f"выход формы {tuple(o.shape)} вместо {(x.shape[0], T, hs)}") for key, _ in found]
+    direct = source == "v"
+    if direct:
+        wei = o[..., :T]  # read off exactly (v's first T coordinates are one-hot)
+    if _close(wei, torch.eye(T, dtype=wei.dtype).expand_as(wei)):
+        return _Result(found + [("weights_not_applied", "")])
+    form = _attention_form(wei, {"q @ k^T": q @ k.transpose(-2, -1), "k @ q^T": k @ q.transpose(-2, -1),
+                                 "k @ k^T": k @ k.transpose(-2, -1), "q @ q^T": q @ q.transpose(-2, -1)},
+                           {"head_size ** -0.5": hs ** -0.5, "1": 1.0, "n_embd ** -0.5": C ** -0.5,
+                            "head_size ** 0.5": hs ** 0.5}, precise=direct)
+    if form is None:
+        leak = wei.triu(1).abs().max().item() > 1e-6
+        return _Result(found + [("future_leak" if leak else "wrong_output", "")])
+    for prop, observed in form.items():
+        for key in HEAD_FORM[prop].get(observed, ("scale_wrong",) if prop == "scale" else ()):
+            found.append((key, ROLE_DETAIL.get(observed, "")))
+    return _Result(found)
+
+
+def _attention_form(wei, scores, scales, precise=True):
+    """How attention weights ``wei`` (B, T, T) were made: {property: observed} (HEAD_FORM's
+    properties but "multiplies"), or None when no softmax of scaled scores explains them.
+
+    Relations only: which entries are exactly 0 (the mask), which sums are 1 (the
+    softmax axis), and the slope of log(wei) against each candidate score matrix
+    (the scale, and which projections make the scores). ``precise``: ``wei`` was read
+    off exactly (else solved for, with errors about 1e-6: tiny weights say nothing)."""
+    T = wei.shape[-1]
+    lower = torch.ones(T, T, dtype=torch.bool).tril()
+    nearly = torch.ones(T, T, dtype=torch.bool).tril(1)
+    zero = wei.abs() <= (1e-12 if precise else 1e-5)
+    smallest = 1e-30 if precise else 1e-2
+
+    def all_zero(where):
+        return bool(zero[..., where].all())
+
+    def sums_to_one(dim):
+        total = wei.sum(dim)
+        live = ~zero.all(dim)
+        return bool(live.any()) and bool(((total - 1).abs()[live] < 1e-4).all())
+
+    softmax = "rows" if sums_to_one(-1) else "columns" if sums_to_one(-2) else None
+    if all_zero(~lower) and not all_zero(lower):
+        mask, allowed = "causal", lower
+    elif all_zero(~nearly) and not all_zero(~lower):
+        mask, allowed = "next", nearly
+    elif all_zero(lower):
+        mask, allowed = "inverted", ~lower
+    elif not zero.any():
+        mask, allowed = "none", torch.ones(T, T, dtype=torch.bool)
+    else:
+        return None
+    group = -1 if softmax != "columns" else -2
+    y = torch.log(wei.clamp_min(1e-300))
+    usable = (wei > smallest) & allowed
+    best = None
+    for name, S in scores.items():
+        fit = _log_fit(y, S, usable, group)
+        if fit is not None and (best is None or fit[1] < best[2]):
+            best = (name, fit[0], fit[1], fit[2])
+    if softmax is None and mask == "causal" and best is not None and best[2] < 1e-3:
+        # rows sum to less than 1: masked after softmax if the full rows of exp(a*S + c) sum to 1
+        name, a, _, c = best
+        if bool(((torch.exp(a * scores[name] + c).sum(-1) - 1).abs() < 1e-3).all()):
+            mask, softmax = "after_softmax", "rows"
+    if softmax is None:
+        return None
+    if mask == "none" and (best is None or best[2] > 1e-3):
+        # a mask that fills with 0, not -inf: the past fits, the future's logit is exactly 0
+        best = None
+        for name, S in scores.items():
+            fit = _log_fit(y, S, usable & lower, group)
+            if fit is not None and fit[1] < 1e-3 and (best is None or fit[1] < best[2]):
+                upper_ok = bool(((y - fit[2]).abs()[..., ~lower] < 1e-3).all())
+                if upper_ok:
+                    best = (name, fit[0], fit[1], fit[2])
+        mask = "zero"
+    if best is None or best[2] > 1e-3:
+        return None
+    name, a = best[0], best[1]
+    scale = next((label for label, value in scales.items() if abs(a - value) < 1e-3 * abs(value)), "?")
+    return {"mask": mask, "softmax": softmax, "scores": name, "scale": scale}
+
+
+def _log_fit(y, S, usable, group):
+    """Least squares y = a * S + c (c per row, or per column) over ``usable``: (a, residual, c)."""
+    n = usable.sum(group, keepdim=True)
+    if int(n.max()) < 2:
+        return None
+    m = usable.double()
+    y_mean = (y * m).sum(group, keepdim=True) / n.clamp_min(1)
+    s_mean = (S * m).sum(group, keepdim=True) / n.clamp_min(1)
+    yc, sc = (y - y_mean) * m, (S - s_mean) * m
+    spread = (sc * sc).sum()
+    if spread < 1e-12:
+        return None
+    a = ((yc * sc).sum() / spread).item()
+    residual = (yc - a * sc).abs()[usable].max().item()
+    return a, residual, y_mean - a * s_mean
+
+
+def _head_short(cls, config):
+    """T = 1: the only weight is 1, so the output is v = self.value(x) (as recorded)."""
+    module = _build("head", cls, config)
+    x = _randn(torch.Generator().manual_seed(3), 2, 1, config["n_embd"])
+    with _traced(module, {"value": "value"}) as trace:
+        out, crash = _forward(module, x)
+    value = trace.of("value")
+    found = [] if crash is not None or value is None or _close(out, value.output) else [("wrong_output", "")]
+    return _output_result(out, crash, found)
+
+
+# ------------------------------------------------------- MultiHeadAttention
+
+MULTIHEAD_JOIN = {  # what self.proj receives: {how the heads' outputs are joined: keys}
+    "torch.cat(heads, dim=-1)": (), "x": ("proj_on_input",), "sum(heads)": ("summed_heads",),
+    "sum(heads).repeat": ("summed_heads",), "torch.cat(heads, dim=1).reshape": ("concat_wrong_dim",),
+    "torch.cat(heads)": ("concat_wrong_dim",), "torch.cat(heads, dim=1)": ("concat_wrong_dim",),
+    "torch.stack(heads, dim=-1).reshape": ("interleaved_heads",),
+    "torch.cat([heads[0]] * n_head, dim=-1)": ("one_head_repeated",),
+}
+MULTIHEAD_OUTPUT = {  # what forward returns: {expression: keys}
+    "proj": (), "x + proj": ("extra_residual",), "join": ("no_projection",), "x + join": ("no_projection", "extra_residual"),
+}
+
+
+def _joins(heads, x):
+    """The ways of joining the heads' recorded outputs that MULTIHEAD_JOIN names."""
+    B, T, C = x.shape
+    n = len(heads)
+    out = {"x": x}
+    if heads and heads[0] is not None:
+        out["torch.cat([heads[0]] * n_head, dim=-1)"] = torch.cat([heads[0]] * n, -1)
+    if not heads or any(h is None for h in heads):
+        return out
+    out.update({"torch.cat(heads, dim=-1)": torch.cat(heads, -1), "sum(heads)": sum(heads),
+                "torch.cat(heads)": torch.cat(heads, 0), "torch.cat(heads, dim=1)": torch.cat(heads, 1)})
+    if heads[0].shape[-1] * n == C:
+        out["sum(heads).repeat"] = sum(heads).repeat(1, 1, n)
+        out["torch.cat(heads, dim=1).reshape"] = torch.cat(heads, 1).reshape(B, T, -1)
+        out["torch.stack(heads, dim=-1).reshape"] = torch.stack(heads, -1).reshape(B, T, -1)
+    return out
+
+
+def _multihead_probe(cls, config, T, stand_ins=True):
+    module = _build("multihead", cls, config, stand_ins)
+    x = _randn(torch.Generator().manual_seed(5), 2, T, config["n_embd"])
+    n = len(getattr(module, "heads", ()))
+    with _traced(module, _parts("multihead", module)) as trace:
+        out, crash = _forward(module, x)
+    head_calls = [trace.of(f"head{i}") for i in range(n)]
+    inside = any(c.role.startswith("inside") for c in trace.calls) and not any(head_calls)
+    joins = _joins([c.output if c is not None else None for c in head_calls], x)
+    found = []
+    for i, call in enumerate(head_calls):
+        if call is not None and not _close(call.input, x):
+            found.append(("wrong_input", f"self.heads[{i}] получает не x"))
+    projs = [c for c in trace.calls if c.role == "proj"]
+    if projs:
+        name, keys = _first_match(projs[0].input, MULTIHEAD_JOIN, joins)
+        if keys is not None:
+            found += [(key, "") for key in keys]
+            joins["join"] = joins[name]
+        elif not inside:
+            found.append(("wrong_input", "self.proj получает не конкатенацию выходов голов"))
+        if len(projs) > 1 and _close(projs[1].input, projs[0].output):
+            found.append(("proj_twice", ""))
+    error = trace.error()
+    if error is not None:
+        return _Result(found, error, inside)
+    if crash is not None or not torch.is_tensor(out):
+        return _Result(found, crash, inside) if crash is not None or found else _output_result(out, crash, [])
+    candidates = {"proj": projs[-1].output if projs else None}
+    if not projs:  # self.proj applied as F.linear(..., self.proj.weight, self.proj.bias)?
+        name, keys = _first_match(_preimage(out, module.proj), MULTIHEAD_JOIN, joins)
+        if keys is not None:
+            return _Result(found + [(key, "") for key in keys], None, inside)
+    if "join" not in joins:
+        joins["join"] = joins.get("torch.cat(heads, dim=-1)")
+    candidates["join"] = joins["join"]
+    for name in ("proj", "join"):
+        if candidates[name] is not None and candidates[name].shape == x.shape:
+            candidates["x + " + name] = x + candidates[name]
+    name, keys = _first_match(out, MULTIHEAD_OUTPUT, candidates)
+    if keys is not None:
+        found += [(key, "") for key in keys if key not in [k for k, _ in found]]
+    elif not inside and not found:
+        found.append(("wrong_output", ""))
+    return _output_result(out, None, found, x.shape) if not inside else _Result(found, None, True)
+
+
+# ---------------------------------------------------------------- FeedFoward
+
+FEEDFORWARD_HIDDEN = {  # what the second linear layer receives: {expression: keys}
+    "relu(lin1)": (), "lin1": ("no_relu",), "gelu(lin1)": ("gelu_instead_of_relu",),
+    "gelu_tanh(lin1)": ("gelu_instead_of_relu",),
+}
+FEEDFORWARD_OUTPUT = {  # what forward returns: {expression: keys}
+    "lin2": (), "relu(lin2)": ("relu_at_end",), "x + lin2": ("extra_residual",),
+    "x + relu(lin2)": ("relu_at_end", "extra_residual"), "x": ("identity",),
+    "relu(lin1)": ("no_second_linear",), "relu(lin1)[..., :n_embd]": ("no_second_linear",),
+}
+
+
+def _feedforward_probe(cls, config, T, stand_ins=True):
+    module = _build("feedforward", cls, config)
+    x = _randn(torch.Generator().manual_seed(5), 2, T, config["n_embd"])
+    with _traced(module, _parts("feedforward", module)) as trace:
+        out, crash = _forward(module, x)
+    lin1, lin2 = trace.of("lin1"), trace.of("lin2")
+    found = []
+    if lin1 is not None and not _close(lin1.input, x):
+        found.append(("wrong_input", "self.net[0] получает не x"))
+    values = {"x": x}
+    if lin1 is not None and lin1.output is not None:
+        h = lin1.output
+        values.update({"lin1": h, "relu(lin1)": F.relu(h), "gelu(lin1)": F.gelu(h),
+                       "gelu_tanh(lin1)": F.gelu(h, approximate="tanh")})
+        values["relu(lin1)[..., :n_embd]"] = F.relu(h)[..., :x.shape[-1]]
+    if lin2 is not None:
+        _, keys = _first_match(lin2.input, FEEDFORWARD_HIDDEN, values)
+        if keys is None:
+            found.append(("wrong_input", "второй линейный слой self.net[2] получает не ReLU от первого"))
+        found += [(key, "") for key in keys or ()]
+        if lin2.output is not None:
+            y = lin2.output
+            values.update({"lin2": y, "relu(lin2)": F.relu(y), "x + lin2": x + y, "x + relu(lin2)": x + F.relu(y)})
+    if trace.error() is not None or crash is not None or not torch.is_tensor(out):
+        return _Result(found, trace.error() or crash) if found or crash or trace.error() else \
+            _output_result(out, crash, [])
+    _, keys = _first_match(out, FEEDFORWARD_OUTPUT, values)
+    if keys is not None:
+        found += [(key, f"выход формы {tuple(out.shape)}" if out.shape != x.shape else "") for key in keys]
+    elif not found and (lin1 or lin2):  # (self.net's layers applied functionally: nothing to follow)
+        found.append(("wrong_output", ""))
+    return _output_result(out, None, found, x.shape)
+
+
+# --------------------------------------------------------------------- Block
+#
+# A block's data flow is compared as data: which sub-module got which sum of earlier
+# results. Names: "x", a sub-module's result ("sa", "ln1"), its second call ("ln1#2").
+
+
+class _Program:
+    """Builds the expected trace of a block: {call: the set of names its input adds up}."""
+
+    def __init__(self):
+        self.calls = {}
+
+    def call(self, role, terms):
+        count = sum(name.split("#")[0] == role for name in self.calls)
+        name = role if not count else f"{role}#{count + 1}"
+        self.calls[name] = frozenset(terms)
+        return {name}
+
+    def sublayer(self, inp, base, layer, norm, residual, placement):
+        if placement == "post":      # norm(base + layer(inp))
+            y = self.call(layer, inp)
+            return self.call(norm, base | y if residual else y)
+        if placement == "pre":       # base + layer(norm(inp))
+            y = self.call(layer, self.call(norm, inp))
+            return base | y if residual else y
+        if placement == "before":    # h = norm(inp); h + layer(h)
+            h = self.call(norm, inp)
+            y = self.call(layer, h)
+            return h | y if residual else y
+        y = self.call(layer, inp)    # no norm
+        return base | y if residual else y
+
+
+_PLACEMENT_KEYS = {"post": (), "pre": ("pre_norm",), "before": ("norm_before_residual",), "none": ("no_layernorm",)}
+
+
+def _block_programs():
+    """Post-norm and each known deviation as (keys, {call: input}, output): the task as data."""
+    programs = []
+    for order_keys, (first, second) in (((), ("sa", "ffwd")), (("ffwd_first",), ("ffwd", "sa"))):
+        for norm1, norm2 in itertools.product(_PLACEMENT_KEYS, repeat=2):
+            for r1, r2, norms, flow in itertools.product((True, False), (True, False),
+                                                         ("ln1 ln2", "ln1 ln1", "ln2 ln1"),
+                                                         ("ok", "parallel", "residual_from_input")):
+                if ("none" in (norm1, norm2) and norms != "ln1 ln2") or (flow != "ok" and (norm1, norm2) != ("post", "post")) \
+                        or (flow == "residual_from_input" and not r2):
+                    continue
+                n1, n2 = norms.split()
+                keys = order_keys + _PLACEMENT_KEYS[norm1] + tuple(
+                    k for k in _PLACEMENT_KEYS[norm2] if k not in _PLACEMENT_KEYS[norm1])
+                keys += {(False, False): ("no_residual",), (False, True): ("no_sa_residual",),
+                         (True, False): ("no_ffwd_residual",)}.get((r1, r2), ())
+                keys += {"ln1 ln1": ("same_layernorm",), "ln2 ln1": ("layernorms_swapped",)}.get(norms, ())
+                keys += {"parallel": ("parallel_branches",), "residual_from_input": ("residual_from_input",)}.get(flow, ())
+                program = _Program()
+                h = program.sublayer({"x"}, {"x"}, first, n1, r1, norm1)
+                inp = {"x"} if flow == "parallel" else h
+                base = {"x"} if flow == "residual_from_input" else h
+                out = program.sublayer(inp, base, second, n2, r2, norm2)
+                programs.append((keys, program.calls, frozenset(out)))
+    return sorted(programs, key=lambda p: len(p[0]))
+
+
+BLOCK_PROGRAMS = _block_programs()  # BLOCK_PROGRAMS[0] is the task: ln1(x + sa(x)), then ln2(. + ffwd(.))
+
+
+def _block_probe(cls, config, T, stand_ins=True):
+    module = _build("block", cls, config, stand_ins)
+    x = _randn(torch.Generator().manual_seed(5), 2, T, config["n_embd"])
+    with _traced(module, _parts("block", module)) as trace:
+        out, crash = _forward(module, x)
+    error = trace.error()
+    if crash is not None or error is not None or not torch.is_tensor(out):
+        return _output_result(out, error or crash, [])
+    if tuple(out.shape) != tuple(x.shape):
+        return _output_result(out, None, [], x.shape)
+    values, observed = {"x": x}, {}
+    norms = {"ln1": module.ln1, "ln2": module.ln2}
+    for call in trace.calls + [None]:
+        tensor = out if call is None else call.input
+        terms = _sum_of(tensor, values)
+        if terms is None:  # a LayerNorm applied as F.layer_norm with its weight and bias?
+            for role, norm in norms.items():
+                source = next((s for s in _subsets(values) if _normalised_by(tensor, _add(values, s), norm)), None)
+                if source is not None:
+                    name = role if role not in {n.split("#")[0] for n in observed} else f"{role}#2"
+                    observed[name] = source
+                    values[name] = tensor
+                    terms = frozenset({name})
+                    break
+        if call is None:
+            observed_out = terms
+        else:
+            observed[call.name] = terms
+            values[call.name] = call.output
+    for keys, calls, expected_out in BLOCK_PROGRAMS:
+        if calls == observed and expected_out == observed_out:
+            return _Result([(key, "") for key in keys])
+    return _Result([_block_first_wrong_step(observed, observed_out)])
+
+
+def _subsets(values, max_terms=2):
+    names = [n for n, v in values.items() if torch.is_tensor(v)]
+    for size in range(1, max_terms + 1):
+        yield from (frozenset(c) for c in itertools.combinations(names, size))
+
+
+def _add(values, names):
+    parts = [values[n] for n in sorted(names)]
+    return sum(parts[1:], parts[0])
+
+
+_BLOCK_CODE = {"sa": "self.sa", "ffwd": "self.ffwd", "ln1": "self.ln1", "ln2": "self.ln2"}
+
+
+def _expression(terms, calls, depth=0):
+    """Python-like text of a sum of named results, e.g. 'x + self.sa(x)'."""
+    if terms is None:
+        return "неизвестно что"
+    parts = []
+    for name in sorted(terms, key=lambda n: (n != "x", n)):
+        if name == "x" or depth > 3:
+            parts.append(name)
+        else:
+            parts.append(f"{_BLOCK_CODE[name.split('#')[0]]}({_expression(calls.get(name), calls, depth + 1)})")
+    return " + ".join(parts)
+
+
+def _block_first_wrong_step(observed, observed_out):
+    """(key, detail) of the first step of the task's block whose input differs from what it gets."""
+    _, expected, expected_out = BLOCK_PROGRAMS[0]
+    for name, terms in list(expected.items()) + [("out", expected_out)]:
+        got = observed_out if name == "out" else observed.get(name)
+        if got == terms:
+            continue
+        want = _expression(terms, expected)
+        if name == "out":
+            return "wrong_output", f"forward возвращает {_expression(got, observed)}, а по заданию — {want}"
+        if got is None:
+            return "wrong_input", f"{_BLOCK_CODE[name]} не вызывается, а по заданию получает {want}"
+        return "wrong_input", f"{_BLOCK_CODE[name]} получает {_expression(got, observed)}, а по заданию — {want}"
+    return "wrong_output", ""
+
+
+# ------------------------------------------------------------------ GPTModel
+#
+# GPTModel's data flow as data: the stages from idx to lm_head's input, what each one's
+# result is called, and the mistake when a stage is skipped.
+GPT_STAGES = (
+    ("tok", "эмбеддинги токенов self.token_embedding_table(idx)", None),
+    ("pos", "tok_emb + pos_emb", "no_positional"),
+    ("blocks", "выход self.blocks", "blocks_not_applied"),
+    ("ln_f", "выход self.ln_f", "no_final_layernorm"),
+)
+GPT_SKIPPED = {"pos": "позиционные эмбеддинги", "blocks": "self.blocks", "ln_f": "self.ln_f"}
+GPT_CONSUMER = {"ln_f": "self.lm_head", "blocks": "self.ln_f", "pos": "первый блок self.blocks"}
+
+
+def _gpt_probe(cls, config, T, stand_ins=True):
+    """Logits with and without targets, the loss, the positions: [(key, detail[, where])] for one T."""
+    module = _build("gpt_model", cls, config, stand_ins)
+    gen = torch.Generator().manual_seed(5)
+    B, V = 2, config["vocab_size"]
+    idx = torch.randint(V, (B, T), generator=gen)
+    targets = torch.randint(V, (B, T), generator=gen)
+    found = []
+    for with_targets in (True, False):
+        with _traced(module, _parts("gpt_model", module)) as trace:
+            result, crash = _forward(module, idx, targets) if with_targets else _forward(module, idx)
+        pos = trace.of("pos")
+        for key, detail in _positions_keys(pos.input if pos is not None else None, idx, config["n_ctx"]):
+            if key not in [f[0] for f in found]:
+                found.append((key, detail))
+        crash = crash or trace.error()
+        if crash is not None:
+            return _Result(found, crash)
+        if result is None:
+            return _Result(found + [("no_return", "")])
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            return _Result(found + [("not_pair", f"forward вернул {type(result).__name__}")])
+        logits, loss = result
+        flow = _gpt_flow(trace, module, idx, logits, with_targets)
+        if with_targets:
+            found += flow
+            if not {"logits_last_only", "wrong_output"} & {key for key, _ in flow}:
+                found += _loss_keys(module, logits, loss, targets)
+            continue
+        if loss is not None:
+            found.append(("loss_without_targets", "", AT_NO_TARGETS))
+        found += [(key, detail, AT_NO_TARGETS) for key, detail in flow if key not in [f[0] for f in found]]
+    return _Result(found)
+
+
+def _positions_keys(positions, idx, n_ctx):
+    """What self.position_embedding_table was given, against torch.arange(T)."""
+    T = idx.shape[1]
+    if positions is None or (positions.shape[-1:] == (T,) and bool((positions.reshape(-1, T) == torch.arange(T)).all())):
+        return []
+    if T < n_ctx and positions.shape[-1:] == (n_ctx,) and \
+            bool((positions.reshape(-1, n_ctx) == torch.arange(n_ctx)).all()):
+        return [("positions_n_ctx", "")]
+    if positions.shape == idx.shape and bool((positions == idx).all()):
+        return [("positions_wrong", "в self.position_embedding_table передан idx, а нужны позиции torch.arange(T)")]
+    return [("positions_wrong", "")]
+
+
+def _gpt_flow(trace, module, idx, logits, with_targets):
+    """Follow the data flow back from the logits to the first wrong step: [(key, detail)].
+
+    The logits must be lm_head's result; lm_head's input the end of GPT_STAGES, and
+    each stage's input the stage before it. A link that skips one stage names that
+    stage; one that skips several says what it gets instead (not each missing stage)."""
+    if not torch.is_tensor(logits):
+        return [("wrong_output", f"logits — это {type(logits).__name__}, а не тензор")]
+    head = trace.of("lm_head")
+    if head is None or head.output is None:  # lm_head applied as F.linear with its weights?
+        head = _functional_call(logits, module.lm_head, idx.shape)
+        if head is None:
+            return []  # (lm_head's weights cannot be undone here: nothing to follow)
+    L = head.output
+    found = []
+    last = L.dim() == 3 and L.shape[1] > 1 and (_close(logits, L[:, -1]) or _close(logits, L[:, -1:]))
+    if _close(logits, L) or (with_targets and L.dim() == 3 and _close(logits, L.reshape(-1, L.shape[-1]))):
+        pass
+    elif last:
+        found.append(("logits_last_only", ""))
+    elif L.dim() == 3 and _close(logits, L.reshape(-1, L.shape[-1])):
+        found.append(("flat_logits_without_targets", ""))
+    elif _close(logits, F.softmax(L, -1)) or _close(logits, F.softmax(L, -1).reshape(-1, L.shape[-1])):
+        found.append(("probabilities_returned", ""))
+    else:
+        return [("wrong_output", "logits — это не выход self.lm_head")]
+    points = _gpt_points(trace, module, idx)
+    blocks = [c for c in trace.calls if c.role.startswith("block")]
+    ln_f = trace.of("ln_f")
+    inputs = {"ln_f": head.input, "blocks": ln_f.input if ln_f is not None else None,
+              "pos": blocks[0].input if blocks else None}
+    order = [stage for stage, _, _ in GPT_STAGES]
+    skip_key = {stage: key for stage, _, key in GPT_STAGES}
+    expected = "ln_f"  # what lm_head should get; then what ln_f should get, ...
+    got = inputs["ln_f"]
+    while True:
+        point, last_only = _which_point(got, points, order[:order.index(expected) + 1])
+        if last_only and "logits_last_only" not in [k for k, _ in found]:
+            found.append(("logits_last_only", ""))
+        if point is None:
+            return found + [("wrong_input", f"{GPT_CONSUMER[expected]} получает не {_stage_text(expected)}")]
+        skipped = order[order.index(point) + 1:order.index(expected) + 1]
+        if len(skipped) == 1:
+            found.append((skip_key[skipped[0]], ""))
+        elif skipped:
+            found.append(("wrong_input", f"{GPT_CONSUMER[expected]} получает {_stage_text(point)}, а по заданию — "
+                                         f"{_stage_text(expected)}: пропущены " + ", ".join(GPT_SKIPPED[s] for s in skipped)))
+        if point in ("tok", "pos"):
+            return found
+        if point == "blocks" and (len(blocks) != len(module.blocks) or any(
+                not _close(after.input, before.output) for before, after in zip(blocks, blocks[1:]))):
+            found.append(("blocks_not_applied", "применены не все блоки self.blocks, по одному разу и по порядку"))
+        expected = order[order.index(point) - 1]
+        got = inputs[expected]
+
+
+def _functional_call(logits, linear, shape):
+    """A stand-in record of ``linear`` applied functionally, as the input that gives ``logits``
+    (with its bias, or without: then unused_parameter names it), or None."""
+    if not torch.is_tensor(logits) or logits.numel() != shape[0] * shape[1] * linear.out_features:
+        return None
+    L = logits.detach().reshape(*shape, linear.out_features)
+    for bias in (True, False):
+        before = _preimage(L, linear, bias)
+        if before is None:
+            return None
+        if _close(L.double(), before @ linear.weight.detach().double().T
+                  + (linear.bias.detach().double() if bias and linear.bias is not None else 0.0), 1e-3):
+            call = _Call("lm_head", "lm_head", before.float())
+            call.output = L
+            return call
+    return None
+
+
+def _gpt_points(trace, module, idx):
+    """{stage: [tensors its result may be]} from the recorded calls (and the tables' rows)."""
+    T = idx.shape[1]
+    tok, pos, ln_f = trace.of("tok"), trace.of("pos"), trace.of("ln_f")
+    toks = [tok.output] if tok is not None and tok.output is not None else []
+    table = module.position_embedding_table.weight.detach()
+    positions = [pos.output] if pos is not None and pos.output is not None else []
+    positions += [table[:T]] if T <= table.shape[0] else []
+    sums = []
+    for t in toks:
+        sums += [t + p for p in positions if _broadcast_shape(t.shape, p.shape) == tuple(t.shape)]
+    blocks = [c for c in trace.calls if c.role.startswith("block")]
+    return {"tok": toks, "pos": sums, "blocks": [blocks[-1].output] if blocks else [],
+            "ln_f": [ln_f.output] if ln_f is not None and ln_f.output is not None else []}
+
+
+def _stage_text(stage):
+    return next(text for name, text, _ in GPT_STAGES if name == stage)
+
+
+def _which_point(t, points, allowed):
+    """(the latest stage among ``allowed`` whose result is ``t``, whether only its last
+    position), or (None, False)."""
+    if not torch.is_tensor(t):
+        return None, False
+    for stage in reversed(allowed):
+        for value in points.get(stage, []):
+            if value is None:
+                continue
+            if _close(t, value):
+                return stage, False
+            if value.dim() == 3 and value.shape[1] > 1 and (_close(t, value[:, -1]) or _close(t, value[:, -1:])):
+                return stage, True
+    return None, False
+
+
+def _loss_keys(module, logits, loss, targets):
+    """The loss against the cross-entropy of the logits the same forward returned
+    (``gpt_harness.loss_form``, which the grader uses too)."""
+    if loss is None:
+        return [("no_loss", "")]
+    if torch.is_tensor(loss) and loss.numel() != 1:
+        return [("loss_not_scalar", f"loss формы {tuple(loss.shape)}")]
+    form = harness.loss_form(loss, logits, targets)
+    if form is None:
+        return [("wrong_loss", "")]
+    if form:
+        return [(form, "")]
+    if not loss.requires_grad:
+        return [("no_grad", "")]
+    loss.backward()
+    if module.lm_head.weight.grad is None or module.token_embedding_table.weight.grad is None:
+        return [("no_grad", "")]
+    return []
+
+
+def _generate_check(cls, config, findings):
+    module = _build("gpt_model", cls, config, not findings.own_deps)
+    idx = torch.randint(config["vocab_size"], (1, 2), generator=torch.Generator().manual_seed(2))
     try:
-        import json
+        with torch.no_grad():
+            generated = module.generate(idx, 3)
+    except Exception as exc:
+        if {"exception", "not_pair", "no_return", "not_implemented"} & set(findings.keys()):
+            return
+        detail = findings.crash_text(exc, "generate")
+        line = _student_line(exc, findings.cls)
+        if line and any(line in f["message"] for f in findings.items):
+            return  # the same failure as forward's, already named by its cause
+        explained = [f for f in findings.items if f["key"] in ("logits_last_only", "flat_logits_without_targets")]
+        if explained:
+            explained[0]["message"] += f" ({detail})"
+        else:
+            findings.add("generate_broken", AT_GENERATE, detail)
+        return
+    if not torch.is_tensor(generated) or tuple(generated.shape) != (1, 5):
+        findings.add("generate_broken", AT_GENERATE)
+
+
+# ------------------------------------------------------ scenarios and checks
+
+PROBES = {"head": _head_probe, "multihead": _multihead_probe, "feedforward": _feedforward_probe,
+          "block": _block_probe, "gpt_model": _gpt_probe}
+
+
+def _probe(task, cls, config, T, stand_ins):
+    """The probe's result; a dependent class whose forward reaches into its parts, or that fails
+    with stand-ins for no known reason, is probed with its own classes (the stand-ins lack
+    those insides)."""
+    result = PROBES[task](cls, config, T, stand_ins)
+    known = [key for key in result.keys() if key not in GENERIC_KEYS]
+    vague = not known and (result.crash is not None or result.found)
+    if stand_ins and DEPENDENCIES[task] and (result.inside or vague):
+        try:
+            own = PROBES[task](cls, config, T, False)
+        except Exception as exc:  # the class cannot be built with its own classes (e.g. not imported)
+            own = _Result(crash=exc)
+        if own.inside or not (own.found or own.crash is not None):
+            return own, True
+        if result.crash is not None and own.crash is not None and not isinstance(own.crash, NameError):
+            return own, False  # with its own classes it fails too: show that error
+    return result, False
+
+
+def _scenario(task, cls, config, T, where, findings, first=False):
+    """Probe one scenario and add what it finds; later scenarios add only specific mistakes."""
+    if task == "head" and T == 1:
+        result, own = _head_short(cls, config), False
+    else:
+        result, own = _probe(task, cls, config, T, not findings.own_deps)
+    if first:
+        findings.own_deps = own
+    found = result.found
+    if findings.items:  # generic words only while nothing specific is known
+        found = [f for f in found if f[0] not in GENERIC_KEYS]
+        if not found and (not first or result.crash is None):
+            return
+    findings.add_all(found, where, result.crash)
+
+
+def _check_head(cls, config, findings):
+    hs, n_ctx = config["head_size"], config["n_ctx"]
+    T = max(2, min(hs - 2, n_ctx - 1, 12))
+    result = _head_probe(cls, config, T)
+    if result.crash is not None and T < n_ctx:
+        # a mask of n_ctx x n_ctx fails for T < n_ctx: with n_ctx = T the rest can be checked
+        retry = _head_probe(cls, dict(config, n_ctx=T), T)
+        if retry.crash is None:
+            findings.add("mask_not_sliced", AT_SHORT, _student_line(result.crash, cls))
+            findings.sizes = {"n_ctx": T}
+            result = retry
+    findings.add_all(result.found, AT_NOTEBOOK, result.crash)
+    _later_scenarios("head", cls, config, findings)
+
+
+def _later_scenarios(task, cls, config, findings):
+    """Other sizes, T < n_ctx and T = 1: specific mistakes they show are added; generic ones
+    only while nothing is known."""
+    short = max(2, config["n_ctx"] // 2 - 1)
+    other_T = OTHER_CONFIG["n_ctx"] - 3 if task == "head" else OTHER_CONFIG["n_ctx"]
+    scenarios = [(AT_OTHER, OTHER_CONFIG, other_T), (AT_T1, config, 1)]
+    if task != "head":
+        scenarios.insert(0, (AT_SHORT, config, short))
+    for where, cfg, T in scenarios:
+        if {"not_implemented", "no_return", "not_pair"} & set(findings.keys()):
+            return
+        _scenario(task, cls, cfg, T, where, findings)
+
+
+def _check(task):
+    def check(cls, config, findings):
+        _unused_parameters(task, cls, config, findings)
+        if task == "head":
+            _check_head(cls, config, findings)
+        else:
+            _scenario(task, cls, config, config["n_ctx"], AT_NOTEBOOK, findings, first=True)
+            _later_scenarios(task, cls, config, findings)
+        if {"not_implemented", "no_return", "not_pair"} & set(findings.keys()):
+            return
+        if TASK_TABLE[task]["dropout"]:
+            _dropout_check(task, cls, dict(config, **findings.sizes), findings)
+        if TASK_TABLE[task]["language_model"]:
+            _generate_check(cls, config, findings)
+        _grad_check(task, cls, config, findings)
+    return check
+
+
+CHECKS = {task: _check(task) for task in TASKS}
+
+
+# ------------------------------------------------------------------- dropout
+
+
+def _dropout_check(task, cls, config, findings):
+    """Dropout by its signature: in train mode every entry of what is dropped (Head: the
+    attention weights, read off the output; otherwise the output) is 0 or its eval value
+    / (1 - p), zeros at rate p; none in eval mode. Head: the rest of the output must be
+    those same dropped weights times v (else the dropout sits on the output or on v)."""
+    stand_ins = not findings.own_deps
+    try:
+        if task == "head":
+            T = max(2, min(config["head_size"] - 2, config["n_ctx"] - 1, 12))
+            base, weights, x = _head_module(cls, config, T)
+            module, _, _ = _head_module(cls, config, T, DROPOUT)
+        else:
+            base = _build(task, cls, config, stand_ins)
+            module = _build(task, cls, dict(config, dropout=DROPOUT), stand_ins)
+            module.load_state_dict(base.state_dict(), strict=False)
+            x = _randn(torch.Generator().manual_seed(11), 2, config["n_ctx"], config["n_embd"])
+        # a sub-module that fails (a mistake already named) is isolated, so dropout is still checked
+        with torch.no_grad(), _traced(base, _parts(task, base), False), _traced(module, _parts(task, module), False):
+            want = base(x)
+            if not torch.is_tensor(want):
+                return
+            if not _close(module(x), want):
+                findings.add("dropout_in_eval", AT_EVAL_DROPOUT)
+                return
+            module.train()
+            outs = []
+            for i in range(DROPOUT_REPEATS):
+                harness.seed(1000 + i)
+                outs.append(module(x))
+    except Exception as exc:  # the student's forward fails in train mode: named, with its line
+        line = _student_line(exc, findings.cls)
+        if not (line and any(line in f["message"] for f in findings.items)):  # not a failure named already
+            findings.add("dropout_error", AT_TRAIN, findings.crash_text(exc))
+        return
+    if not all(torch.is_tensor(o) and o.shape == want.shape for o in outs):
+        findings.add("dropout_error", AT_TRAIN)
+        return
+    stack = torch.stack(outs).double()
+    if task == "head":
+        T = x.shape[1]
+        v_rest = (x @ weights["value"].T)[..., T:].double()
+        verdict = harness.dropout_pattern(stack[..., :T], want[..., :T], DROPOUT)
+        if verdict == "dropout" and not _close(stack[..., T:], stack[..., :T] @ v_rest, 1e-3):
+            rest = harness.dropout_pattern(stack[..., T:], want[..., T:], DROPOUT)
+            verdict = "on_output" if rest == "dropout" else "elsewhere"
+    else:
+        verdict = harness.dropout_pattern(stack, want, DROPOUT, exact=stand_ins)
+    key = {"none": "no_dropout", "on_output": "dropout_on_output", "elsewhere": "dropout_wrong",
+           "other": "dropout_wrong"}.get(verdict)
+    if key:
+        findings.add(key, AT_TRAIN)
+
+
+# ---------------------------------------------------------------- gradients
+
+
+def _backward(task, module, config, gen):
+    """(x, out, weights of out) after a backward pass of one forward, or None if it fails."""
+    T = config["n_ctx"]
+    if TASK_TABLE[task]["language_model"]:
+        x = torch.randint(config["vocab_size"], (2, T), generator=gen)
+    else:
+        x = _randn(gen, 2, T, config["n_embd"]).requires_grad_(True)
+    out, crash = _forward(module, x)
+    if isinstance(out, (tuple, list)) and out:
+        out = out[0]
+    if crash is not None or not torch.is_tensor(out) or not out.is_floating_point():
+        return None
+    w = _randn(gen, *out.shape)
+    if out.requires_grad:
+        (out * w).sum().backward()
+    return x, out, w
+
+
+def _own_parameters(module):
+    """The parameters of the class's own sub-modules (not of the course classes it builds)."""
+    return {name: p for name, p in module.named_parameters()
+            if p.requires_grad and name.split(".")[0] not in ("heads", "sa", "ffwd", "blocks")}
+
+
+def _unused_parameters(task, cls, config, findings):
+    """A sub-module the forward uses only in part (``F.linear(x, self.lm_head.weight)``
+    leaves the bias out): named first, since what follows from it is an effect."""
+    try:
+        module = _build(task, cls, config)
+    except Exception as exc:
+        if not _student_line(exc, findings.cls):
+            raise  # not the class's own failure: the self-check's, said as such by diagnose
+        return  # the class's __init__ fails: the scenarios name it
+    done = _backward(task, module, config, torch.Generator().manual_seed(17))
+    if done is None or not done[1].requires_grad:
+        return
+    own = _own_parameters(module)
+    used = {name.rsplit(".", 1)[0] for name, p in own.items() if p.grad is not None}
+    partly = [name for name, p in own.items() if p.grad is None and name.rsplit(".", 1)[0] in used]
+    if partly:
+        findings.add("unused_parameter", AT_NOTEBOOK, ", ".join("self." + name for name in partly))
+
+
+def _grad_check(task, cls, config, findings):
+    """Gradients reach the input and every parameter of the class's own sub-modules, and
+    agree with finite differences of forward."""
+    if findings.items:
+        return
+    gen = torch.Generator().manual_seed(13)
+    module = _build(task, cls, config, not findings.own_deps)
+    done = _backward(task, module, config, gen)
+    if done is None:
+        return
+    x, out, w = done
+    if not out.requires_grad:
+        findings.add("no_grad", AT_NOTEBOOK)
+        return
+    if (x.is_floating_point() and x.grad is None) or any(p.grad is None for p in _own_parameters(module).values()):
+        findings.add("no_grad", AT_NOTEBOOK)
+        return
+    if not x.is_floating_point():
+        return
+    d = _randn(gen, *x.shape).double()
+    xd, eps = x.detach().double(), 1e-6
+    module.double()
+    with torch.no_grad():
+        (plus, crash), (minus, _) = _forward(module, xd + eps * d), _forward(module, xd - eps * d)
+    if crash is not None or not torch.is_tensor(plus) or plus.dtype != torch.float64:
+        return  # forward casts to float32: no precise finite differences
+    numeric = ((plus - minus) * w.double()).sum() / (2 * eps)
+    analytic = (x.grad.double() * d).sum()
+    if abs(numeric - analytic) > 1e-3 * max(abs(numeric), abs(analytic)) + 1e-4:
+        findings.add("wrong_grad", AT_NOTEBOOK)
+
+
+# ----------------------------------------------------------------- findings
+
+
+class _Findings:
+    def __init__(self, task, cls=None):
+        self.task, self.cls, self.items = task, cls, []
+        self.own_deps = False  # the class is probed with its own dependencies, not stand-ins
+        self.sizes = {}        # sizes that avoid a failure already named (Head: n_ctx = T)
+
+    def keys(self):
+        return [f["key"] for f in self.items]
+
+    def add(self, key, where, detail=""):
+        if key in self.keys():
+            return
+        message = MESSAGES[self.task][key] + (f" ({detail})" if detail else "")
+        self.items.append({"key": key, "message": message, "where": where})
+
+    def add_all(self, found, where, crash=None):
+        """Add ``found`` [(key, detail[, where])]; a crash is named by the first of them, else by itself."""
+        if crash is not None and isinstance(crash, NotImplementedError):
+            self.add("not_implemented", where)
+            return
+        if crash is not None and not [f for f in found if f[0] not in GENERIC_KEYS]:
+            self.crash(crash, where)
+            return
+        if crash is not None:
+            key, detail, *rest = found[0]
+            found = [(key, "; ".join(filter(None, [detail, self.crash_text(crash)])), *rest)] + found[1:]
+        for key, detail, *rest in found:
+            self.add(key, rest[0] if rest else where, detail)
+
+    def crash_text(self, exc, what="forward"):
+        text = f"{type(exc).__name__}: {exc}".split("\n")[0][:200]
+        line = _student_line(exc, self.cls)
+        if what != "forward":
+            text = f"{what} падает: {text}"
+        return text + (f"; {line}" if line else "")
+
+    def crash(self, exc, where, what="forward"):
+        if isinstance(exc, NotImplementedError):
+            self.add("not_implemented", where)
+        else:
+            self.add("exception", where, self.crash_text(exc, what))
+
+
+def _student_line(exc, cls):
+    """'строка N: text' of the deepest frame in the student's class where ``exc`` passed, or ''.
+
+    A failure isolated inside a sub-module (``_Trace``) carries the stack it was caught in."""
+    if cls is None:
+        return ""
+    files = {value.__code__.co_filename for value in vars(cls).values() if hasattr(value, "__code__")}
+    frames = getattr(exc, "selfcheck_stack", [])
+    frames += [(frame.f_code.co_filename, lineno) for frame, lineno in traceback.walk_tb(exc.__traceback__)]
+    found = ""
+    for filename, lineno in frames:
+        if filename in files:
+            text = linecache.getline(filename, lineno).strip()
+            found = f"строка {lineno}" + (f": {text}" if text else "")
+    return found
+
+
+# --------------------------------------------------------------------- build
+
+
+def _build(task, cls, config, stand_ins=True, seed=1):
+    """The student's class with stand-ins for its dependencies and random weights, in eval mode."""
+    module = harness.build(cls, DEPENDENCIES[task], config, stand_ins=stand_ins)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in module.named_parameters():
+            if param.dim() == 1 and "ln" in name:
+                param.copy_(1.0 + 0.3 * torch.randn(param.shape, generator=gen))
+            else:
+                param.copy_(0.3 * torch.randn(param.shape, generator=gen))
+    return module.eval()
+
+
+def _randn(gen, *shape):
+    return torch.randn(*shape, generator=gen)
+
+
+class _Result:
+    """What one probe of the class found: [(key, detail)], the student's crash, and whether
+    its forward reaches into its parts' insides (then only its own classes can judge it)."""
+
+    def __init__(self, found=(), crash=None, inside=False):
+        self.found, self.crash, self.inside = list(found), crash, inside
+
+    def keys(self):
+        return [f[0] for f in self.found]
+
+
+def _output_result(out, crash, found, expected_shape=None):
+    """The usual ending: a crash, no return value, a non-tensor, or ``found``."""
+    if crash is not None and not found:
+        return _Result(crash=crash)
+    if crash is None and out is None:
+        return _Result([("no_return", "")])
+    if crash is None and not torch.is_tensor(out):
+        return _Result([("wrong_output", f"forward вернул {type(out).__name__}, а не тензор")])
+    if expected_shape is not None and tuple(out.shape) != tuple(expected_shape) \
+            and all(f[0] in GENERIC_KEYS for f in found):  # no cause known: the shape is all there is to say
+        found = [("wrong_shape", f"ожидалась {tuple(expected_shape)}, получена {tuple(out.shape)}")]
+    return _Result(found, crash)
+
+
+# -------------------------------------------------------------------- trace
+
+
+class _Call:
+    """One call of a watched sub-module: what it got (``input``) and returned (``output``)."""
+
+    def __init__(self, role, name, value):
+        self.role, self.name, self.input, self.output, self.error = role, name, value, None, None
+
+
+def _tensor(value):
+    if isinstance(value, (tuple, list)) and value:
+        value = value[0]
+    return value.detach().clone() if torch.is_tensor(value) else None
+
+
+class _Trace:
+    """What one forward did to the watched sub-modules (``{role: attribute path}``), in order.
+
+    A pre-hook records each call's input before it runs, so a call that fails is
+    recorded too. A sub-module that fails is *isolated*: the failure is kept and a
+    fixed random tensor of the shape it should return stands in for its result,
+    so the rest of the forward still runs and can be checked (one mistake that
+    crashes does not hide the others). A part's ``nn.Sequential`` body called on
+    its own (``self.ffwd.net(x)``) counts as a call of the part.
+    """
+
+    def __init__(self, module, watched, record=True):
+        self.calls, self._active, self._undo, self._count = [], [], [], {}
+        for role, path in watched.items():
+            sub = _submodule(module, path)
+            if sub is None:
+                continue
+            self._watch(sub, role, body=False, record=record)
+            for child in sub.children():
+                if isinstance(child, nn.Sequential) and record:
+                    self._watch(child, role, body=True, record=record)
+
+    def _watch(self, sub, role, body, record):
+        def enter(_, args):
+            inside_part = body and self._active and getattr(self._active[-1][1], "role", None) == role
+            call = None
+            if not inside_part:  # the part's own body runs inside the part's call: not a call of its own
+                count = self._count[role] = self._count.get(role, 0) + 1
+                call = _Call(role, role if count == 1 else f"{role}#{count}", _tensor(args))
+                self.calls.append(call)
+            self._active.append((sub, call))
+
+        def leave(_, args, out):
+            while self._active:
+                entered, call = self._active.pop()
+                if entered is sub:
+                    if call is not None and call.output is None:
+                        call.output = _tensor(out)
+                    return
+
+        forward = sub.forward
+
+        def isolated(*args, **kwargs):
+            try:
+                return forward(*args, **kwargs)
+            except Exception as exc:  # the student's failure: kept, and the rest checked
+                call = next((c for s, c in reversed(self._active) if s is sub), None)
+                if call is None and record:
+                    raise
+                if call is not None:
+                    call.error = exc
+                    try:  # where the student's code called it (the traceback stops here)
+                        exc.selfcheck_stack = [(f.filename, f.lineno) for f in traceback.extract_stack()]
+                    except AttributeError:
+                        pass
+                return _stand_in_result(sub, args)
+
+        if record:
+            self._undo.append(sub.register_forward_pre_hook(enter).remove)
+            self._undo.append(sub.register_forward_hook(leave).remove)
+        if not body:
+            sub.forward = isolated
+            self._undo.append(lambda: sub.__dict__.pop("forward", None))
+
+    def close(self):
+        for undo in self._undo:
+            undo()
+        self._undo = []
+
+    def of(self, role):
+        """The first call of ``role`` (or None)."""
+        return next((c for c in self.calls if c.role == role), None)
+
+    def error(self):
+        """The first failure inside a watched sub-module, or None."""
+        return next((c.error for c in self.calls if c.error is not None), None)
+
+
+def _submodule(module, path):
+    for part in path.split("."):
+        module = getattr(module, "_modules", {}).get(part)
+        if module is None:
+            return None
+    return module
+
+
+def _stand_in_result(sub, args):
+    """A fixed random tensor of the shape ``sub`` returns, for a call that failed."""
+    x = args[0] if args and torch.is_tensor(args[0]) else torch.zeros(1, 1, 1)
+    if isinstance(sub, nn.Linear):
+        shape = (*x.shape[:-1], sub.out_features)
+    elif isinstance(sub, nn.Embedding):
+        shape = (*x.shape, sub.embedding_dim)
+    elif hasattr(sub, "query"):  # a Head
+        shape = (*x.shape[:-1], sub.head_size)
+    else:
+        shape = (*x.shape[:-1], getattr(sub, "n_embd", x.shape[-1]))
+    return torch.randn(shape, generator=torch.Generator().manual_seed(99))
+
+
+def _parts(task, module):
+    """The sub-modules of a task's class whose calls are recorded: {role: attribute path}."""
+    if task == "head":
+        return {"key": "key", "query": "query", "value": "value"}
+    if task == "multihead":
+        n = len(getattr(module, "heads", ()))
+        parts = {f"head{i}": f"heads.{i}" for i in range(n)}
+        parts.update({f"inside{i}.{p}": f"heads.{i}.{p}" for i in range(n) for p in ("key", "query", "value")})
+        return {**parts, "proj": "proj"}
+    if task == "feedforward":
+        return {"lin1": "net.0", "lin2": "net.2"}
+    if task == "block":
+        return {name: name for name in ("sa", "ffwd", "ln1", "ln2")}
+    parts = {"tok": "token_embedding_table", "pos": "position_embedding_table", "ln_f": "ln_f", "lm_head": "lm_head"}
+    parts.update({f"block{i}": f"blocks.{i}" for i in range(len(getattr(module, "blocks", ())))})
+    return parts
+
+
+@contextlib.contextmanager
+def _traced(module, watched, record=True):
+    trace = _Trace(module, watched, record)
+    try:
+        yield trace
+    finally:
+        trace.close()
+
+
+def _forward(module, *args):
+    """(output, the student's exception or None)."""
+    try:
+        return module(*args), None
+    except Exception as exc:
+        return None, exc
+
+
+# ---------------------------------------------------------------- relations
+
+
+def _close(a, b, tol=1e-4):
+    if not (torch.is_tensor(a) and torch.is_tensor(b)) or a.shape != b.shape or a.is_complex():
+        return False
+    a, b = a.detach().double(), b.detach().double()
+    scale = max(1.0, b.abs().max().item() if b.numel() and torch.isfinite(b).all() else 1.0)
+    return bool(torch.allclose(a, b, rtol=tol, atol=tol * scale, equal_nan=True))
+
+
+def _broadcast_shape(*shapes):
+    """The shape tensors of ``shapes`` add up to, or None (``torch.broadcast_shapes`` imports
+    sympy on first use: half a second)."""
+    result = []
+    for dims in itertools.zip_longest(*(reversed(tuple(s)) for s in shapes), fillvalue=1):
+        sizes = {d for d in dims if d != 1}
+        if len(sizes) > 1:
+            return None
+        result.append(sizes.pop() if sizes else 1)
+    return tuple(reversed(result))
+
+
+def _sum_of(t, values, max_terms=3):
+    """The fewest names of ``values`` whose tensors add up to ``t`` (a frozenset), or None."""
+    if not torch.is_tensor(t):
+        return None
+    names = [n for n, v in values.items() if torch.is_tensor(v)]
+    for size in range(1, max_terms + 1):
+        for combo in itertools.combinations(names, size):
+            parts = [values[n] for n in combo]
+            if _broadcast_shape(*(p.shape for p in parts)) != tuple(t.shape):
+                continue
+            if _close(t, sum(parts[1:], parts[0])):
+                return frozenset(combo)
+    return None
+
+
+def _normalised_by(t, s, norm):
+    """True when ``t`` is ``s`` normalised over its last axis with ``norm``'s weight and bias.
+
+    Read backwards: ``t`` with the bias taken off and divided by the weight must be
+    ``s`` standardised (columns where the weight is about 0 say nothing and are skipped)."""
+    if not (torch.is_tensor(t) and torch.is_tensor(s)) or t.shape != s.shape or not isinstance(norm, nn.LayerNorm):
+        return False
+    t, s = t.double(), s.double()
+    weight = norm.weight.detach().double() if norm.weight is not None else torch.ones(t.shape[-1]).double()
+    bias = norm.bias.detach().double() if norm.bias is not None else torch.zeros(t.shape[-1]).double()
+    usable = weight.abs() > 0.05
+    centred = s - s.mean(-1, keepdim=True)
+    standard = centred / torch.sqrt(centred.pow(2).mean(-1, keepdim=True) + norm.eps)
+    return _close(((t - bias) / torch.where(usable, weight, torch.ones_like(weight)))[..., usable],
+                  standard[..., usable], 1e-3)
+
+
+def _preimage(t, linear, bias=True):
+    """The input ``linear`` would have needed to give ``t`` (least squares), or None."""
+    if not (torch.is_tensor(t) and isinstance(linear, nn.Linear)) or t.shape[-1] != linear.out_features \
+            or linear.out_features < linear.in_features:
+        return None
+    weight = linear.weight.detach().double()
+    target = t.double() - (linear.bias.detach().double() if bias and linear.bias is not None else 0.0)
+    flat = target.reshape(-1, weight.shape[0]).T
+    return torch.linalg.lstsq(weight, flat).solution.T.reshape(*t.shape[:-1], weight.shape[1])
+
+
+def _first_match(t, table, candidates):
+    """The keys of the first entry of ``table`` ({name: keys}) whose candidate tensor is ``t``."""
+    for name, keys in table.items():
+        if _close(t, candidates.get(name)):
+            return name, keys
+    return None, None
+
+
+# ------------------------------------------------------- python gpt_selfcheck.py
+
+
+@contextlib.contextmanager
+def _working_folder(folder):
+    """``contextlib.chdir`` (Python 3.11) for Python 3.10."""
+    before = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+def _register_cells(gpt_course, path):
+    """Put the notebook's exported cells into linecache under the names gpt_course compiles
+    them with, so findings can quote the student's line. False if the notebook is unreadable."""
+    import json
+    path = pathlib.Path(path)
+    try:
         with open(path, encoding="utf-8") as f:
             notebook = json.load(f)
-        for number, source in enumerate(gpt_course._exported_cells(notebook)):
-            text = gpt_course._to_python(source)
-            name = f"{pathlib.Path(path).name}[{number}]"
-            linecache.cache[name] = (len(text), None, text.splitlines(True), name)
-    except Exception:
-        return
+    except (OSError, ValueError):
+        return False
+    for number, source in gpt_course._exported_cells(notebook):
+        text = gpt_course._to_python(source)
+        name = gpt_course._cell_name(path, number)
+        linecache.cache[name] = (len(text), None, text.splitlines(True), name)
+    return True
 
 
 def main(argv=None):
     """``python gpt_selfcheck.py [folder]``: diagnose every task notebook of the folder."""
     argv = sys.argv[1:] if argv is None else argv
     folder = pathlib.Path(argv[0] if argv else ".").resolve()
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+    here = pathlib.Path(__file__).resolve().parent
+    notebooks = [folder / f"{NOTEBOOK_OF_TASK[task]}.ipynb" for task in TASKS]
+    if not any(path.is_file() for path in notebooks):
+        hint = f"cd {here} && python gpt_selfcheck.py" if (here / notebooks[0].name).is_file() \
+            else "python gpt_selfcheck.py ПАПКА_С_НОУТБУКАМИ"
+        print(f"В папке {folder} нет ноутбуков задания ({notebooks[0].name} … {notebooks[-1].name}). "
+              f"Запустите самопроверку в папке с ноутбуками: {hint}")
+        return 2
+    sys.path.insert(0, str(here))
     import gpt_course
     gpt_course.CHECK_EARLIER_STEPS = False  # each class is diagnosed here, not probed on import
     failed = 0
-    for task in TASKS:
-        path = folder / f"{NOTEBOOK_OF_TASK[task]}.ipynb"
-        findings = None
-        try:
-            if not path.is_file():
-                raise LookupError
-            _register_cells(gpt_course, path)
-            with contextlib.chdir(folder):  # the notebooks import each other by relative path
-                cls = gpt_course.import_notebook(path, CLASS_OF_TASK[task])
-            namespace = dict(cls.__init__.__globals__) if "__init__" in vars(cls) else {}
-            namespace[CLASS_OF_TASK[task]] = cls
-        except LookupError:
+    for task, path in zip(TASKS, notebooks):
+        if path.is_file():
+            findings = _diagnose_notebook(task, path, folder, gpt_course)
+        else:
             findings = [{"key": "class_missing", "message": f"нет ноутбука {path.name}", "where": AT_RUN}]
-        except SyntaxError as exc:
-            where = (exc.filename or path.name).split("[")[0]
-            findings = [{"key": "syntax_error", "where": AT_RUN,
-                         "message": MESSAGES[task]["syntax_error"] + f" ({exc.msg}; {where}, строка {exc.lineno})"}]
-        except NotImplementedError:
-            findings = [{"key": "not_implemented", "where": AT_RUN, "message": MESSAGES[task]["not_implemented"]}]
-        except Exception as exc:
-            detail = f"{type(exc).__name__}: {exc}".split("\n")[0][:200]
-            findings = [{"key": "syntax_error", "where": AT_RUN,
-                         "message": MESSAGES[task]["syntax_error"] + f" ({detail})"}]
-        if findings is None:
-            findings = diagnose(task, namespace, namespace.get("config"))
         print(report(task, findings))
         failed += bool(findings)
     return 1 if failed else 0
+
+
+def _diagnose_notebook(task, path, folder, gpt_course):
+    """The diagnosis of the task's class as the saved notebook ``path`` defines it."""
+    _register_cells(gpt_course, path)
+    name = CLASS_OF_TASK[task]
+    try:
+        with _working_folder(folder):  # the notebooks import each other by relative path
+            cls = gpt_course.import_notebook(path, name)
+    except (ImportError, OSError, ValueError) as exc:  # a cell fails (gpt_course says where), or no class
+        detail = f"{exc}".split("\n")[0][:300]
+        key = "syntax_error" if isinstance(exc, gpt_course.EarlierStepError) else "class_missing"
+        return [{"key": key, "where": AT_RUN, "message": MESSAGES[task][key] + f" ({detail})"}]
+    namespace = dict(cls.__init__.__globals__) if "__init__" in vars(cls) else {}
+    namespace[name] = cls
+    return diagnose(task, namespace, namespace.get("config"))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,75 @@
+"""The hidden checks of one task, run against the student's class in its kernel.
+
+RUNS IN A GRADING WORKER. The generic probe (``kernel/probe.py``: no reference, no expected
+values) runs the class on secret cases in the kernel and saves what came out
+(``probe_exchange``); the grader compares it with the reference here (``checks.scoring``).
+A class that fails with stand-ins for its parts is probed again with its own parts
+(``scoring.best_verdict``); a task that lost points gets the course's diagnosis. All of it
+shares one time budget: a class that stalls only when probed costs that once per task.
+"""
+import time
+
+from ..checks import cases as checks_cases, reference, scoring
+from . import probe_exchange
+
+
+class HiddenChecks:
+    """The checks of task ``spec``; ``run_in_kernel(code, timeout_s, during)`` runs grader code
+    in the kernel and says whether it could (False: the kernel died, which it records)."""
+
+    def __init__(self, spec, workdir, settings, run_in_kernel, record, log):
+        self.spec, self.workdir, self.settings = spec, workdir, settings
+        self.run_in_kernel, self.record, self.log = run_in_kernel, record, log
+        self.deadline = None
+        self.kernel_died = False
+
+    def verdict(self):
+        """The task's result (``results.TaskResult``) within ``settings.probe_timeout`` seconds."""
+        self.deadline = time.monotonic() + self.settings.probe_timeout
+        verdict = scoring.best_verdict(self.spec.key, lambda own_deps: None if own_deps and self.kernel_died
+                                       else self.probed_verdict(own_deps))
+        if verdict.points < verdict.max_points and not self.kernel_died \
+                and not scoring.FINAL & set(verdict.mistake_keys):
+            verdict = scoring.with_diagnosis(verdict, self.diagnosis())
+        return verdict
+
+    def run(self, code, during):
+        """Run ``code`` in the kernel within what is left of the budget; False if it could not."""
+        left = self.deadline - time.monotonic()
+        if left < 1:
+            self.log.warning("no time left for the hidden checks (%s)", during)
+            return False
+        if not self.run_in_kernel(code, int(left), during):
+            self.kernel_died = True
+            return False
+        return True
+
+    def probed_verdict(self, own_deps):
+        spec, seed = self.spec, checks_cases.case_seed(self.settings.secret)
+        cases = checks_cases.make_cases(spec.key, seed, own_deps)
+        want = reference.cached_outputs(spec.key, cases, self.settings.reference_dir,
+                                        f"{seed}-{self.settings.fingerprint[:16]}")
+        got, why = self.probe(cases)
+        if got is None:
+            self.log.warning("probe of %s failed: %s", spec.key, why)
+            return scoring.failed(spec.key, "probe_failed")
+        try:
+            return scoring.grade(spec.key, cases, got, want)
+        except Exception as exc:  # the grader's own failure: this task only, and the row says so  # noqa: BLE001
+            self.record.errors.append(f"scoring of {spec.key} failed: {type(exc).__name__}: {exc}"[:300])
+            return scoring.failed(spec.key, "grader_error")
+
+    def probe(self, cases):
+        """The kernel's results for ``cases``, or (None, why)."""
+        if not probe_exchange.put_cases(self.workdir, cases):
+            return None, "cases could not be written"
+        if not self.run(probe_exchange.probe_call(self.spec), "во время скрытых проверок"):
+            return None, "no time left, or the kernel died"
+        return probe_exchange.take_results(self.workdir, len(cases))
+
+    def diagnosis(self):
+        """What the course's diagnosis observes of the task's class in the kernel ([] if nothing)."""
+        probe_exchange.remove(self.workdir / probe_exchange.RESULTS_FILE)
+        if not self.run(probe_exchange.diagnose_call(self.spec), "во время диагностики"):
+            return []
+        return probe_exchange.take_findings(self.workdir)

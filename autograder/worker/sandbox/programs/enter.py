@@ -1,0 +1,82 @@
+"""Become the sandbox's unprivileged process, then (run as a program) exec the kernel.
+
+RUNS INSIDE THE SANDBOX, with nothing but the standard library (``python -I -S``):
+``enter.py CONFIG_JSON -- KERNEL_COMMAND...`` is bwrap's command for a kernel started
+afresh; ``enter_sandbox`` is also what the holder (holder.py) and a kernel forked from
+the zygote (zygote_server.py) do, loaded from this file by path.
+
+``enter_sandbox(config)``: no new privileges; grader as root: drop to the config's uid
+and gid for real, then a user namespace of its own (so RLIMIT_NPROC counts this
+sandbox's processes only; nested user namespaces disabled) and every capability it gave
+dropped (bounding set, ambient set, all sets); the working folder; the rlimits.
+"""
+import ctypes
+import json
+import os
+import resource
+import sys
+
+PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 4, 24, 38, 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+CLONE_NEWUSER = 0x10000000
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+def _check(result, what, libc):
+    if result != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"{what}: {os.strerror(error)}")
+
+
+def drop_capabilities(libc):
+    """Every capability of this process: bounding set, ambient set, then all sets."""
+    cap = 0
+    while libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0:  # up to the last one the kernel knows
+        cap += 1
+    libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    header = (ctypes.c_uint32 * 2)(LINUX_CAPABILITY_VERSION_3, 0)
+    _check(libc.capset(header, (ctypes.c_uint32 * 6)()), "capset", libc)
+
+
+def _own_user_namespace(uid, gid, libc):
+    for name, text in (("uid_map", f"{uid} {uid} 1"), ("setgroups", "deny"), ("gid_map", f"{gid} {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as f:
+            f.write(text)
+    try:  # no user namespaces below this one (what bwrap's --disable-userns does)
+        with open("/proc/sys/user/max_user_namespaces", "w") as f:
+            f.write("0")
+    except OSError:
+        pass
+    # the new namespace gave every capability in it; an exec would drop them, a fork must
+    drop_capabilities(libc)
+
+
+def enter_sandbox(config):
+    libc = ctypes.CDLL(None, use_errno=True)
+    _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)", libc)
+    uid, gid = config["uid"], config["gid"]
+    if uid is not None and os.getuid() == 0:
+        os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+        _check(libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "prctl(PR_SET_DUMPABLE)", libc)  # else /proc/self is root's
+        if libc.unshare(CLONE_NEWUSER) == 0:
+            _own_user_namespace(uid, gid, libc)
+        else:
+            print(f"sandbox: no user namespace ({os.strerror(ctypes.get_errno())}); the process limit "
+                  f"counts every process of uid {uid}", file=sys.stderr)
+        if os.getuid() != uid or os.geteuid() != uid:
+            sys.exit(f"sandbox: could not drop to uid {uid}")
+    os.chdir(config["cwd"])
+    for name, value in config["limits"].items():
+        resource.setrlimit(getattr(resource, name), (value, value))
+
+
+def main(argv):
+    """``enter.py CONFIG_JSON -- KERNEL_COMMAND...``: enter, then exec the kernel."""
+    enter_sandbox(json.loads(argv[1]))
+    os.execv(argv[3], argv[3:])
+
+
+if __name__ == "__main__":
+    main(sys.argv)

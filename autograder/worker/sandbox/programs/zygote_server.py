@@ -1,0 +1,180 @@
+"""The zygote: forks sandboxed kernels from a process that has imported torch and ipykernel.
+
+RUNS AS ROOT, in the kernels' environment (``python -I zygote_server.py SOCKET READY_FD``,
+started by zygote.py). Starting a kernel costs ~2 CPU-s, nearly all of it importing
+ipykernel and torch; this process imports them once, and each kernel is a fork of it.
+
+Invariants (each one is why a fork here is safe):
+* Single-threaded, always: joining a mount namespace refuses a threaded caller, and a
+  fork copies one thread only (a lock another thread held would stay held in the child).
+  Checked before every fork (``_single_threaded``).
+* It never runs a torch operation: libgomp's thread pool breaks in a forked child once
+  started, and a kernel would inherit its state. Importing is all it does with torch.
+* It reads no request itself: each connection is read by the entrant forked for it, so no
+  kernel inherits another student's request in its memory.
+* It ends with the process that started it (polled once a second, with the listener).
+
+One request: the entrant receives the kernel's stdin, stdout and stderr as descriptors
+(SCM_RIGHTS) and the holder's host pid, the sandbox's config, the kernel's argv and
+environment as JSON; joins the holder's namespaces and root (``setns``, as nsenter does);
+forks the kernel (which enters the sandbox as enter.py does and runs ipykernel); answers
+the kernel's host pid and its pid in the sandbox, and reaps it.
+"""
+import atexit
+import importlib.util
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import threading
+import traceback
+
+import ipykernel.ipkernel  # noqa: F401  (every kernel's: imported once, here)
+import ipykernel.kernelapp
+import ipykernel.zmqshell  # noqa: F401
+import torch
+
+NAMESPACES = ("cgroup", "ipc", "uts", "net", "pid", "mnt")  # the mount namespace last
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _load_enter():
+    spec = importlib.util.spec_from_file_location("sandbox_enter", os.path.join(HERE, "enter.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+enter = _load_enter()
+
+
+def _single_threaded():
+    with open("/proc/self/status", "rb") as f:
+        threads = next(int(line.split()[1]) for line in f if line.startswith(b"Threads:"))
+    if threads != 1 or threading.active_count() != 1:
+        raise RuntimeError(f"the zygote must stay single-threaded to fork ({threads} threads)")
+
+
+def receive(conn):
+    """(descriptors, request): the descriptors come with a one-byte message, the JSON after it."""
+    data, fds, _, _ = socket.recv_fds(conn, 65536, 4)
+    chunks = [data[1:]]
+    while chunk := conn.recv(65536):
+        chunks.append(chunk)
+    return fds, json.loads(b"".join(chunks))
+
+
+def join_sandbox(holder):
+    """Namespaces and root of the holder (host pid), as nsenter joins them."""
+    libc = enter.ctypes.CDLL(None, use_errno=True)
+    fds = []
+    for name in NAMESPACES:
+        theirs = f"/proc/{holder}/ns/{name}"
+        if os.path.exists(theirs) and os.stat(theirs).st_ino != os.stat(f"/proc/self/ns/{name}").st_ino:
+            fds.append((name, os.open(theirs, os.O_RDONLY)))
+    root = os.open(f"/proc/{holder}/root", os.O_RDONLY | os.O_DIRECTORY)
+    for name, fd in fds:
+        if libc.setns(fd, 0) != 0:
+            error = enter.ctypes.get_errno()
+            raise OSError(error, f"setns({name}): {os.strerror(error)}")
+        os.close(fd)
+    os.fchdir(root)
+    os.chroot(".")
+    os.close(root)
+
+
+def kernel(request, stdio):
+    """The forked kernel: never returns to the zygote's code."""
+    code = 1
+    try:
+        os.setsid()
+        for fd, given in enumerate(stdio):
+            os.dup2(given, fd)
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+        enter.enter_sandbox(request["sandbox"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        torch.seed()  # a seed of its own, as a new process has (the random module reseeds at fork)
+        sys.argv = request["argv"]
+        if sys.path and sys.path[0] == HERE:  # as ipykernel_launcher: nothing of ours on the path
+            del sys.path[0]
+        ipykernel.kernelapp.launch_new_instance()
+        code = 0
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else (stop.code is not None)
+        if isinstance(stop.code, str):
+            print(stop.code, file=sys.stderr)
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        try:
+            atexit._run_exitfuncs()
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def namespace_pid(pid, host_proc):
+    """``pid``'s number in its innermost pid namespace (the last of NSpid in the host's /proc,
+    ``host_proc`` a descriptor of it: the entrant's own /proc is the sandbox's)."""
+    with open(os.open(f"{pid}/status", os.O_RDONLY, dir_fd=host_proc), "rb") as f:
+        return int(next(line for line in f if line.startswith(b"NSpid:")).split()[-1])
+
+
+def entrant(conn):
+    """One request: join the sandbox, fork its kernel, answer its pids, reap it."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    try:
+        fds, request = receive(conn)
+        if len(fds) != 3:
+            raise ValueError(f"expected the kernel's stdin, stdout and stderr, got {len(fds)} descriptors")
+        _single_threaded()
+        host_proc = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
+        join_sandbox(request["holder"])
+        pid = os.fork()
+    except BaseException as error:
+        conn.sendall(json.dumps({"error": f"{type(error).__name__}: {error}"}).encode())
+        os._exit(1)
+    if pid == 0:
+        conn.close()
+        os.close(host_proc)
+        kernel(request, fds)
+    for fd in fds:
+        os.close(fd)
+    conn.sendall(json.dumps({"pid": pid, "sandbox_pid": namespace_pid(pid, host_proc)}).encode())
+    conn.close()
+    os.waitpid(pid, 0)
+    os._exit(0)
+
+
+def serve(socket_path, ready_fd):
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(socket_path)
+    listener.listen(64)
+    parent = os.getppid()
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # entrants are reaped by Linux
+    os.write(ready_fd, b"ready")
+    os.close(ready_fd)
+    try:
+        while os.getppid() == parent:  # the process that started it is alive
+            if not select.select([listener], [], [], 1.0)[0]:
+                continue
+            conn = listener.accept()[0]
+            _single_threaded()
+            if os.fork() == 0:
+                try:
+                    listener.close()
+                    entrant(conn)
+                finally:
+                    os._exit(1)
+            conn.close()
+    finally:  # a pool's worker ends without running atexit: the zygote cleans up after itself
+        os.unlink(socket_path)
+        os.rmdir(os.path.dirname(socket_path))
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1], int(sys.argv[2]))

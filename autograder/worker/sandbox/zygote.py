@@ -1,0 +1,160 @@
+"""Sandboxed kernels forked from a process that has already imported torch: the client side.
+
+RUNS IN THE MAIN PROCESS OR A GRADING WORKER. ``Zygote`` starts the zygote process
+(programs/zygote_server.py, which documents its invariants) or uses one that another
+process started (a run's main process starts one for all its workers: ``use``), and asks
+it for kernels. For each kernel bwrap builds the sandbox with a holder in it
+(programs/holder.py); the zygote forks a process that joins the holder's namespaces and
+root, which forks the kernel there::
+
+    bwrap [namespaces, mounts] -- python -I -S holder.py   (pid 2 in the sandbox)
+    zygote --fork--> entrant: joins the holder's namespaces and root
+                     --fork--> kernel: pid 3; enters the sandbox; ipykernel
+
+Only for a grader running as root: joining a mount namespace needs CAP_SYS_ADMIN over it.
+"""
+import atexit
+import importlib.util
+import json
+import os
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+
+SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "programs", "zygote_server.py")
+KERNEL_LAUNCHER = importlib.util.find_spec("ipykernel_launcher").origin  # a forked kernel's sys.argv[0]
+START_TIMEOUT_S = 120
+REPLY_TIMEOUT_S = 30
+
+
+def supported():
+    """Kernels can be forked here: a grader running as root, on Linux with pidfds (5.3)."""
+    return os.geteuid() == 0 and hasattr(os, "pidfd_open") and sys.platform.startswith("linux")
+
+
+class Zygote:
+    """A zygote process for kernels with one environment, and the requests to it.
+
+    With ``socket_path``, one that another process started and owns (``use``).
+    """
+
+    def __init__(self, env, socket_path=None):
+        self.env = dict(env)
+        self.process = self._ready = None
+        self._lock = threading.Lock()
+        if socket_path:
+            self.socket_path = socket_path
+            return
+        self.folder = tempfile.mkdtemp(prefix="jzyg-")  # 0700: only the grader connects
+        self.socket_path = os.path.join(self.folder, "zygote")
+        ready_read, ready_write = os.pipe()
+        self._ready = ready_read
+        self.process = subprocess.Popen([sys.executable, SERVER, self.socket_path, str(ready_write)],
+                                        env=self.env, cwd="/", stdin=subprocess.DEVNULL,
+                                        pass_fds=(ready_write,))
+        os.close(ready_write)
+
+    def wait_ready(self, timeout=START_TIMEOUT_S):
+        if self._ready is None:
+            return
+        with self._lock:
+            if self._ready is None:
+                return
+            poller = select.poll()  # not select(): descriptors may number over 1024
+            poller.register(self._ready, select.POLLIN)
+            ready = poller.poll(timeout * 1000) and os.read(self._ready, 5)
+            os.close(self._ready)
+            self._ready = None
+            if ready != b"ready":
+                self.stop()
+                raise RuntimeError(f"the kernel zygote did not start (exit code {self.process.poll()})")
+
+    def alive(self):
+        if self.process is None:
+            return os.path.exists(self.socket_path)
+        return self.process.poll() is None
+
+    def spawn(self, holder, sandbox_config, argv, env, stdio):
+        """Fork a kernel into the sandbox of ``holder`` (host pid) with ``stdio`` (three
+        descriptors); (its host pid, its pid in the sandbox)."""
+        self.wait_ready()
+        request = json.dumps({"holder": holder, "sandbox": sandbox_config, "argv": argv, "env": env}).encode()
+        chunks = []
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+                conn.settimeout(REPLY_TIMEOUT_S)
+                conn.connect(self.socket_path)
+                socket.send_fds(conn, [b"K"], list(stdio))
+                conn.sendall(request)
+                conn.shutdown(socket.SHUT_WR)
+                while chunk := conn.recv(65536):
+                    chunks.append(chunk)
+        except OSError as error:
+            raise RuntimeError(f"the kernel zygote did not answer ({error}; {self._state()})") from error
+        try:
+            reply = json.loads(b"".join(chunks))
+        except ValueError:
+            raise RuntimeError(f"the kernel zygote gave no answer ({self._state()})") from None
+        if "pid" not in reply:
+            raise RuntimeError(f"the kernel zygote could not fork a kernel: {reply.get('error')}")
+        return reply["pid"], reply["sandbox_pid"]
+
+    def _state(self):
+        if self.process is None:
+            return f"started by another process, at {self.socket_path}"
+        code = self.process.poll()
+        return "running" if code is None else f"exit code {code}"
+
+    def stop(self):
+        if self.process is None:  # another process's
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class Zygotes:
+    """This process's zygotes, one per kernel environment (started on first use)."""
+
+    def __init__(self):
+        self._by_env = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(env):
+        """Kernels share a zygote if their environments differ at most in what no import reads."""
+        return tuple(sorted((k, v) for k, v in env.items() if k not in ("PWD", "JPY_SESSION_NAME")))
+
+    def for_env(self, env):
+        key = self.key(env)
+        with self._lock:
+            zygote = self._by_env.get(key)
+            if zygote is None or not zygote.alive():
+                if zygote is not None:
+                    zygote.stop()
+                zygote = self._by_env[key] = Zygote(dict(key))
+            return zygote
+
+    def use(self, env, socket_path):
+        """Kernels with ``env`` come from the zygote at ``socket_path`` (another process's)."""
+        with self._lock:
+            self._by_env[self.key(env)] = Zygote(env, socket_path)
+
+    def stop_all(self):
+        with self._lock:
+            while self._by_env:
+                self._by_env.popitem()[1].stop()
+
+
+ZYGOTES = Zygotes()
+atexit.register(ZYGOTES.stop_all)
+for_env, use = ZYGOTES.for_env, ZYGOTES.use

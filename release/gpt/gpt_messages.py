@@ -1,0 +1,132 @@
+"""Тексты ошибок: что написано вам, когда в решении найдена ошибка.
+
+Только данные: ключ ошибки -> русский текст с подсказкой, как исправить. Эти же
+тексты видит проверка преподавателя (единственное место, где они написаны).
+``MESSAGES[task][key]``: ``GENERIC`` для всех заданий и ``SPECIFIC`` для одного.
+"""
+
+GENERIC = {
+    "not_implemented": "forward не реализован: удалите raise NotImplementedError() и напишите решение",
+    "no_return": "forward ничего не возвращает: не забудьте return",
+    "class_missing": "класс не найден: не переименовывайте его и выполните ячейку с ним",
+    "syntax_error": "ошибка в коде ячейки с классом (SyntaxError или NameError): исправьте указанную строку "
+                    "и выполните ячейку заново",
+    "exception": "ошибка при выполнении forward",
+    "wrong_shape": "неверная форма выхода",
+    "no_grad": "градиент не доходит до входа или параметров: не используйте detach(), "
+               "torch.no_grad() и .data в forward",
+    "wrong_grad": "градиенты не совпадают с тем, что вычисляет forward: не изменяйте тензоры на месте "
+                  "и не отрывайте их от графа вычислений (detach)",
+    "future_leak": "будущие токены влияют на выход для прошлых позиций: проверьте маску",
+    "wrong_output": "результат не соответствует описанию задания: сверьте каждый шаг forward с описанием",
+    "wrong_input": "на вход подмодуля подаётся не то, что требует задание",
+    "unused_parameter": "параметр подмодуля не участвует в вычислении: вызывайте подмодуль целиком "
+                        "(например, self.lm_head(x), а не F.linear(x, self.lm_head.weight))",
+    "wrong_role": "подмодуль используется не в своей роли: сверьте, какой слой что делает по заданию",
+    "no_dropout": "dropout не применяется в режиме обучения: примените self.dropout",
+    "dropout_in_eval": "в режиме eval выход с dropout > 0 должен совпадать с выходом без dropout "
+                       "(используйте модуль self.dropout, а не F.dropout без training=self.training)",
+    "dropout_wrong": "dropout применён не там или это не dropout: в режиме обучения dropout обнуляет "
+                     "элементы с вероятностью p, а остальные делит на 1 - p",
+    "dropout_on_output": "dropout применён к выходу, а не к весам внимания wei",
+    "dropout_error": "forward падает или меняет форму в режиме обучения (train) при dropout > 0",
+    "not_pair": "forward должен возвращать пару (logits, loss)",
+    "loss_without_targets": "без targets loss должен быть None: не считайте loss, если targets не переданы",
+    "flat_logits_without_targets": "без targets логиты должны иметь форму (B, T, vocab_size): "
+                                   "иначе generate не работает",
+    "generate_broken": "generate не работает с вашим forward",
+    "no_loss": "loss не вычислен, хотя targets переданы",
+    "loss_not_scalar": "loss должен быть скаляром (среднее по всем токенам)",
+    "wrong_loss": "значение loss не совпадает с кросс-энтропией F.cross_entropy по всем токенам",
+    "selfcheck_error": "самопроверка не смогла разобрать этот класс (это не ошибка в вашем решении); "
+                       "скрытые проверки при сдаче от этого не зависят",
+    # said only by the grader
+    "generate_exception": "generate падает с вашим forward: generate берёт logits[:, -1, :], "
+                          "поэтому без targets логиты должны иметь форму (B, T, vocab_size)",
+    "probe_failed": "скрытые проверки не смогли выполниться: ядро упало, превышено время или память, "
+                    "или код меняет окружение",
+    "kernel_died": "ядро упало до скрытых проверок",
+    "timeout": "время на ноутбук исчерпано до скрытых проверок: ускорьте код",
+    "grader_error": "ошибка проверяющей программы при сравнении результатов (не ваша): "
+                    "преподаватель видит её в отчёте и проверит работу заново",
+}
+
+SPECIFIC = {
+    "head": {
+        "no_mask": "маска не применена: каждый токен видит будущие токены",
+        "inverted_mask": "маска перевёрнута: закрыто прошлое, а не будущее (используйте tril == 0)",
+        "mask_with_zero": "маскирование нулём вместо -inf: после softmax будущие токены всё равно получают вес",
+        "mask_after_softmax": "маска применена после softmax: веса строк больше не суммируются в 1",
+        "mask_not_sliced": "маска не обрезана до длины входа: используйте self.tril[:T, :T], "
+                           "иначе forward падает при T < n_ctx",
+        "no_scale": "нет масштабирования: оценки внимания нужно умножить на head_size ** -0.5",
+        "scale_n_embd": "неверный масштаб: делите на sqrt(head_size), а не на sqrt(n_embd) "
+                        "(C = x.shape[-1] — это n_embd, а не head_size)",
+        "scale_multiplied": "масштаб применён наоборот: нужно делить на sqrt(head_size), а не умножать",
+        "scale_wrong": "неверный масштаб оценок внимания: умножьте q @ k.transpose(-2, -1) на head_size ** -0.5",
+        "softmax_wrong_dim": "softmax по неверной оси: нормируйте по последней оси (dim=-1)",
+        "q_k_swapped": "перепутаны запросы и ключи: оценки внимания — это q @ k.transpose(-2, -1)",
+        "value_is_key": "взвешиваются ключи вместо значений: умножайте веса на v = self.value(x)",
+        "value_is_query": "взвешиваются запросы вместо значений: умножайте веса на v = self.value(x)",
+        "no_value_projection": "веса умножаются на x, а не на v = self.value(x)",
+        "weights_not_applied": "веса внимания не применены: выход должен быть wei @ v",
+        "dropout_wrong": "dropout применён не к весам внимания или это не dropout: self.dropout(wei) "
+                         "после softmax обнуляет каждый вес с вероятностью p и делит остальные на 1 - p",
+    },
+    "multihead": {
+        "no_projection": "нет проекции: после конкатенации пропустите результат через self.proj",
+        "proj_on_input": "self.proj применён ко входу x, а не к конкатенации выходов голов",
+        "proj_twice": "self.proj применён дважды: проекция нужна один раз, после конкатенации",
+        "summed_heads": "головы сложены, а не сконкатенированы по последней оси",
+        "concat_wrong_dim": "конкатенация по неверной оси: объединяйте головы по последней оси (dim=-1)",
+        "interleaved_heads": "головы объединены в неверном порядке: используйте torch.cat(..., dim=-1)",
+        "one_head_repeated": "используется только одна голова: пропустите x через каждую из self.heads",
+        "extra_residual": "лишнее residual-соединение: x + ... делается в Block, а не в MultiHeadAttention",
+        "dropout_wrong": "dropout применён не там или это не dropout: self.dropout применяется к выходу "
+                         "self.proj и обнуляет каждый элемент с вероятностью p, деля остальные на 1 - p",
+    },
+    "feedforward": {
+        "no_relu": "пропущена ReLU: используйте self.net целиком",
+        "gelu_instead_of_relu": "GELU вместо ReLU: в задании функция активации — ReLU (self.net[1])",
+        "extra_residual": "лишнее residual-соединение: x + ... делается в Block, а не в FeedFoward",
+        "no_second_linear": "пропущен второй линейный слой",
+        "relu_at_end": "лишняя ReLU на выходе",
+        "identity": "forward возвращает вход без изменений",
+        "dropout_wrong": "dropout применён не там или это не dropout: последний слой self.net (Dropout) "
+                         "обнуляет каждый элемент выхода с вероятностью p и делит остальные на 1 - p",
+    },
+    "block": {
+        "pre_norm": "pre-norm вместо требуемого post-norm: нужно x = ln1(x + sa(x)), затем ln2(x + ffwd(x))",
+        "norm_before_residual": "LayerNorm применён до residual-сложения (x = ln1(x); x = x + sa(x)): "
+                                "нормализуйте сумму, x = ln1(x + sa(x))",
+        "no_residual": "нет residual-соединений: прибавляйте вход к выходу sa и ffwd",
+        "no_sa_residual": "нет residual-соединения вокруг self.sa",
+        "no_ffwd_residual": "нет residual-соединения вокруг self.ffwd",
+        "same_layernorm": "один и тот же LayerNorm использован дважды: после ffwd нужен self.ln2",
+        "no_layernorm": "LayerNorm не применён: нужно x = ln1(x + sa(x)), затем ln2(x + ffwd(x))",
+        "residual_from_input": "второе residual-соединение берёт исходный вход, а не результат после внимания",
+        "ffwd_first": "перепутан порядок: сначала внимание (sa), потом ffwd",
+        "parallel_branches": "ffwd применён к исходному входу, а не к результату внимания",
+        "layernorms_swapped": "перепутаны LayerNorm: после sa нужен self.ln1, после ffwd — self.ln2",
+    },
+    "gpt_model": {
+        "no_positional": "нет позиционных эмбеддингов: прибавьте position_embedding_table(torch.arange(T))",
+        "positions_wrong": "позиционные эмбеддинги взяты не для позиций 0..T-1",
+        "positions_n_ctx": "позиции взяты для всех n_ctx, а не для длины входа: используйте torch.arange(T), "
+                           "T = idx.shape[1] (T бывает меньше n_ctx)",
+        "no_final_layernorm": "не применён финальный LayerNorm self.ln_f",
+        "blocks_not_applied": "блоки трансформера не применены: пропустите x через self.blocks",
+        "logits_last_only": "логиты посчитаны только для последней позиции (x[:, -1, :]): нужны логиты "
+                            "для всех T позиций, формы (B, T, vocab_size); последнюю позицию выбирает generate",
+        "probabilities_returned": "forward возвращает вероятности (softmax), а не логиты: верните выход self.lm_head "
+                                  "(F.cross_entropy и generate сами применяют softmax)",
+        "softmax_before_loss": "softmax перед cross_entropy: F.cross_entropy сам применяет log_softmax к логитам",
+        "sum_reduction": "loss суммируется, а не усредняется (reduction='sum')",
+        "nll_on_logits": "nll_loss на сырых логитах: нужен F.cross_entropy (или log_softmax перед nll_loss)",
+        "shifted_targets": "цели сдвинуты ещё раз: targets уже сдвинуты в get_batch",
+        "mse_loss": "неверная функция потерь: нужна кросс-энтропия",
+    },
+}
+
+# {task: {mistake key: Russian message with the fix}}
+MESSAGES = {task: {**GENERIC, **specific} for task, specific in SPECIFIC.items()}
