@@ -3,7 +3,6 @@ course policy, fair queueing, durable storage, tokens and sessions, and the web 
 separation of students and instructors, CSRF and headers (Starlette's test client, the
 stand-in grader of ``service_standin.py``). ``test_service.py`` runs the real thing."""
 import io
-import json
 import re
 import sqlite3
 import stat

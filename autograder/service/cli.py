@@ -7,6 +7,7 @@ database (one Russian line naming the cause), the sandbox.
 import argparse
 import csv
 import importlib
+import io
 import logging
 import os
 import pathlib
@@ -82,7 +83,6 @@ def issue_tokens(args, store):
         rows.append({"student_id": sid, "first_name": student["first_name"], "last_name": student["last_name"],
                      "email": student["email"], "link": auth.link(base, token)})
     if rows:
-        import io
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, ["student_id", "first_name", "last_name", "email", "link"])
         writer.writeheader()
