@@ -134,7 +134,7 @@ def run_load(tmp_path, db_url=""):
     again = {pid for pid in acked.values() if log[pid] > 1}
     assert all(log[pid] >= 1 for pid in acked.values())
     # only what was being graded at the kill is graded again, and recorded once
-    assert again <= {pid for pid, state in at_kill.items() if state == "running"} and len(again) <= JOBS
+    assert again <= {pid for pid, state in at_kill.items() if state == "running"}
     assert {r["public_id"] for r in second if r["runs"] > 1} <= {pid for pid, s in at_kill.items() if s == "running"}
     return len(again)
 

@@ -108,7 +108,7 @@ def load_grader(args, db_url):
     from .grading import BatchGrader
     gradebook_url = db_url if not db_url.startswith("sqlite") else ""
     return BatchGrader(args.out, gradebook_url, sandbox=not args.unsafe_no_sandbox,
-                       cell_timeout=args.cell_timeout)
+                       cell_timeout=args.cell_timeout, jobs=args.jobs or os.cpu_count() or 1)
 
 
 def main(args):

@@ -4,16 +4,17 @@ does for one student, in the same order, through the same functions:
 
 * ``BatchGrader()``: the course folder and gradebook (``gradebook.prepare``), the secret and
   the reference cache (``grade.read_secret``, ``grade.cache_references``), the fingerprint;
-* ``grade``: stage the notebooks (``staging.stage``, repairs included), a private course
-  (``staging.stage_work``), one student through the worker pool (``pool.run``, sandboxed, the
-  shared zygote), its pages and record back (``staging.collect_work``), kept per attempt in
-  ``OUT/attempts/<id>/``;
+* ``grade_many``: stage the notebooks (``staging.stage``, repairs included), a private course
+  each (``staging.stage_work``), the students through the worker pool together (``pool.run``,
+  sandboxed, the shared zygote, workers grading several in turn), each one's pages and record
+  back (``staging.collect_work``) as it finishes, kept per attempt in ``OUT/attempts/<id>/``;
 * ``publish``: the attempt that counts into the course: its notebooks into ``autograded/``, its
   scores into the nbgrader gradebook (``gradebook.merge_scores``, so formgrader shows the
   counted attempts), checked against the record (``grade.build_result``), its pages into
   ``OUT/feedback/<student>/`` with the report's header.
 
-When the grading executor changes (a Dask cluster), ``_run_one`` is the line to re-point.
+When the grading executor changes (a Dask cluster), ``_run`` is the line to re-point: it has
+the executor's shape, staged students in, (student id, record) out as they finish.
 """
 import pathlib
 import secrets
@@ -32,8 +33,9 @@ COURSE_ID_FILE = "service-course-id"
 class BatchGrader:
     """Grades one student's attempt as the batch command grades a student."""
 
-    def __init__(self, out, db_url="", sandbox=True, cell_timeout=60):
+    def __init__(self, out, db_url="", sandbox=True, cell_timeout=60, jobs=1):
         venv_on_path()
+        self.jobs = jobs
         self.out = pathlib.Path(out).resolve()
         self.out.mkdir(parents=True, exist_ok=True)
         self.db_url, self.sandbox, self.cell_timeout = db_url, sandbox, cell_timeout
@@ -63,40 +65,48 @@ class BatchGrader:
     def attempt_dir(self, public_id):
         return self.out / "attempts" / public_id
 
-    def grade(self, student_id, name, notebooks, public_id):
-        """Grade one attempt ({notebook: bytes}); return its result record as data (JSON-able).
+    def grade_many(self, attempts):
+        """Grade attempts of different students together, as ``grade`` grades a class: each
+        ``(student id, name, {notebook: bytes}, public id)`` is staged, all go through the worker
+        pool at once (``self.jobs`` workers, each grading several in turn), and each attempt's
+        ``(public id, result record as data)`` is yielded as its worker finishes.
 
-        Only one attempt of a student at a time (the dispatcher sees to it): the course's
-        folders of that student are this attempt's while it runs.
+        One attempt per student (the dispatcher sees to it): the course's folders of that
+        student are this attempt's while it runs.
         """
-        keep = self.attempt_dir(public_id)
-        shutil.rmtree(keep, ignore_errors=True)   # a run cut short by a restart left these
-        keep.mkdir(parents=True)
-        with tempfile.TemporaryDirectory(prefix="upload-") as tmp:
-            paths = {}
-            for notebook, data in notebooks.items():
-                paths[notebook] = pathlib.Path(tmp, f"{notebook}.ipynb")
-                paths[notebook].write_bytes(data)
-            student = collect.Student(student_id, paths, [], _name(name))
-            status, notes, digest = staging.stage(student, self.course)
-        _copy_files(self.course / "submitted" / student_id / ASSIGNMENT, keep / "submitted", ".ipynb")
-        work = staging.stage_work(self.course, student_id, gradebook.worker_template(self.course))
-        record = self._run_one(student_id, work)
-        written = staging.collect_work(self.course, work, student_id, keep)
-        result = written if written is not None else record
-        result.submission, result.notes, result.digest = status, notes, digest
-        result.name = _name(name)
-        for kind, suffix in (("autograded", ".ipynb"), ("feedback", ".html")):
-            _copy_files(self.course / kind / student_id / ASSIGNMENT, keep / kind, suffix)
-        result.feedback = {p.stem: p.name for p in sorted((keep / "feedback").glob("*.html"))}
-        return result.to_json()
+        works, public = {}, {}
+        staged = {}
+        for student_id, name, notebooks, public_id in attempts:
+            keep = self.attempt_dir(public_id)
+            shutil.rmtree(keep, ignore_errors=True)   # a run cut short by a restart left these
+            keep.mkdir(parents=True)
+            with tempfile.TemporaryDirectory(prefix="upload-") as tmp:
+                paths = {}
+                for notebook, data in notebooks.items():
+                    paths[notebook] = pathlib.Path(tmp, f"{notebook}.ipynb")
+                    paths[notebook].write_bytes(data)
+                student = collect.Student(student_id, paths, [], _name(name))
+                staged[student_id] = (staging.stage(student, self.course), _name(name))
+            _copy_files(self.course / "submitted" / student_id / ASSIGNMENT, keep / "submitted", ".ipynb")
+            works[student_id] = staging.stage_work(self.course, student_id, gradebook.worker_template(self.course))
+            public[student_id] = public_id
+        for student_id, record in self._run(works):
+            keep = self.attempt_dir(public[student_id])
+            written = staging.collect_work(self.course, works[student_id], student_id, keep)
+            result = written if written is not None else record
+            (status, notes, digest), name = staged[student_id]
+            result.submission, result.notes, result.digest, result.name = status, notes, digest, name
+            for kind, suffix in (("autograded", ".ipynb"), ("feedback", ".html")):
+                _copy_files(self.course / kind / student_id / ASSIGNMENT, keep / kind, suffix)
+            result.feedback = {p.stem: p.name for p in sorted((keep / "feedback").glob("*.html"))}
+            yield public[student_id], result.to_json()
 
-    def _run_one(self, student_id, work):
-        """One staged student through the batch command's executor; its record."""
-        for _sid, record in pool.run({student_id: work}, self.secret, self.cell_timeout, self.sandbox,
-                                     self.course / "reference", self.grader_fingerprint, 1):
-            return record
-        return StudentResult(student_id, error="the worker pool returned no result")
+    def _run(self, works):
+        """Staged students through the batch command's executor: (student id, record) as each
+        worker finishes. THE LINE TO RE-POINT when the executor changes (a Dask cluster)."""
+        jobs = max(1, min(self.jobs, len(works)))
+        yield from pool.run(works, self.secret, self.cell_timeout, self.sandbox, self.course / "reference",
+                            self.grader_fingerprint, jobs)
 
     def publish(self, student_id, name, result_json, public_id):
         """The counted attempt into the course, its gradebook and OUT/feedback; return its record

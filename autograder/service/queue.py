@@ -1,10 +1,11 @@
-"""The dispatcher: queued submissions to grading workers, fairly and durably.
+"""The dispatcher: queued submissions to the grader, fairly and durably.
 
 Fair: students take turns. The next submission is the one with the lowest (priority, its
 rank among its student's queued ones, when its student was last served, when it was
 queued), so a student with ten uploads waiting gets one graded per round like everyone
 else, and re-grades (priority 1) wait for fresh uploads. One submission per student at a
-time. Durable: the queue is the database. A submission is marked running before it is
+time. Submissions go to the grader in batches, as a class goes to the batch command's pool
+(whose workers grade several each); each result is recorded as it comes. Durable: the queue is the database. A submission is marked running before it is
 handed out and gets its result in one transaction afterwards (``Store.finish`` takes one
 result per run, only for a running submission); at start, what was running when the service
 stopped is queued again, so a restart loses nothing and records nothing twice. A grading that
@@ -31,8 +32,17 @@ def fair_order(queued, last_served):
     return [row for _, row in sorted(keyed, key=lambda item: item[0])]
 
 
+def _failure(submission, exc):
+    log.error("работа %s (%s): %s: %s", submission["public_id"], submission["student_id"], type(exc).__name__, exc)
+    return StudentResult(submission["student_id"], error=f"{type(exc).__name__}: {exc}"[:300]).to_json()
+
+
 class Dispatcher:
-    """``workers`` threads, each grading one submission at a time through ``grader``."""
+    """Hands queued submissions to ``grader.grade_many`` in batches: the next ones in fair order,
+    one per student, up to ``workers`` × ``PER_WORKER``, as the batch command hands a class to
+    its pool; results are recorded one by one as they come. A lone upload is a batch of one."""
+
+    PER_WORKER = 20   # the batch command's students per worker and pool (pool.BATCH_PER_WORKER)
 
     def __init__(self, store, grader, policy, workers=1):
         self.store, self.grader, self.policy = store, grader, policy
@@ -40,9 +50,7 @@ class Dispatcher:
         self.version = 0                  # changes whenever anything a page shows may have
         self.started = time.time()
         self._last_served = {}
-        self._busy = set()                # students being graded by this process
         self._wake = threading.Condition()
-        self._claim = threading.Lock()
         self._stop = threading.Event()
         self._threads = []
 
@@ -56,10 +64,9 @@ class Dispatcher:
         warm = getattr(self.grader, "warm", None)
         if warm:
             threading.Thread(target=warm, name="warm-up", daemon=True).start()
-        for i in range(self.workers):
-            thread = threading.Thread(target=self._loop, name=f"grading-{i}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        thread = threading.Thread(target=self._loop, name="grading", daemon=True)
+        thread.start()
+        self._threads.append(thread)
 
     def stop(self, timeout=None):
         self._stop.set()
@@ -81,49 +88,69 @@ class Dispatcher:
         """{public id: place in the queue (1 = next)}."""
         return {row["public_id"]: i for i, row in enumerate(self.order(), 1)}
 
-    def _next(self):
-        with self._claim:
-            busy = self._busy | self.store.running_students()
-            for row in self.order():
-                if row["student_id"] in busy:
-                    continue
-                if self.store.claim(row["id"]):
-                    self._busy.add(row["student_id"])
-                    self._last_served[row["student_id"]] = time.time()
-                    return row
-        return None
+    def _claim_batch(self):
+        """The next submissions in fair order, one per student, marked running."""
+        batch, students = [], set()
+        for row in self.order():
+            if len(batch) >= self.workers * self.PER_WORKER:
+                break
+            if row["student_id"] in students:
+                continue
+            if self.store.claim(row["id"]):
+                students.add(row["student_id"])
+                self._last_served[row["student_id"]] = time.time() + len(batch) * 1e-6
+                batch.append(row)
+        return batch
 
     def _loop(self):
         while not self._stop.is_set():
             try:
-                row = self._next()
+                batch = self._claim_batch()
             except Exception:  # the database went away for a moment: try again shortly
-                log.exception("очередь: не удалось взять работу")
-                row = None
-            if row is None:
+                log.exception("очередь: не удалось взять работы")
+                batch = []
+            if not batch:
                 with self._wake:
                     self._wake.wait(1.0)
                 continue
             self.wake()
             try:
-                self.run(row)
+                self.run(batch)
+            except Exception:   # whatever was not recorded is graded again
+                log.error("пакет работ не проверен: %s", traceback.format_exc())
+                for row in batch:
+                    self.store.retry(row["id"])
             finally:
-                self._busy.discard(row["student_id"])
                 self.wake()
 
-    def run(self, row):
-        """Grade one claimed submission and record its result (and what counts now)."""
-        submission = self.store.submission(internal_id=row["id"])
-        sid = submission["student_id"]
-        name = self.store.student(sid) or {}
-        failed = False
+    def run(self, rows):
+        """Grade claimed submissions (different students) and record each result as it comes."""
+        submissions, attempts = {}, []
+        for row in rows:
+            submission = self.store.submission(internal_id=row["id"])
+            submissions[submission["public_id"]] = submission
+            try:
+                notebooks = self.store.files_of(submission["id"])
+            except Exception as exc:   # a stored file that does not match its digest is not graded
+                self.record(submission, _failure(submission, exc), failed=True)
+                continue
+            attempts.append((submission["student_id"], self.store.student(submission["student_id"]) or {},
+                             notebooks, submission["public_id"]))
+        done = set()
         try:
-            notebooks = self.store.files_of(submission["id"])
-            result = self.grader.grade(sid, name, notebooks, submission["public_id"])
+            for public_id, result in self.grader.grade_many(attempts):
+                done.add(public_id)
+                self.record(submissions[public_id], result, failed=False)
+                self.wake()
         except Exception as exc:  # the grader's failure: recorded, costs the student no attempt
-            log.error("работа %s (%s): %s", submission["public_id"], sid, traceback.format_exc())
-            result = StudentResult(sid, error=f"{type(exc).__name__}: {exc}"[:300]).to_json()
-            failed = True
+            log.error("пакет работ: %s", traceback.format_exc())
+            for _sid, _name, _files, public_id in attempts:
+                if public_id not in done:
+                    self.record(submissions[public_id], _failure(submissions[public_id], exc), failed=True)
+
+    def record(self, submission, result, failed):
+        """One result, once; a failed grading is tried once more first."""
+        sid = submission["student_id"]
         if (failed or result.get("error")) and submission["runs"] < 2 and not self._stop.is_set():
             # a crashed worker or a grader error: graded once more before it is recorded
             log.info("работа %s (%s) будет проверена ещё раз", submission["public_id"], sid)
