@@ -42,7 +42,10 @@ class Dispatcher:
     one per student, up to ``workers`` × ``PER_WORKER``, as the batch command hands a class to
     its pool; results are recorded one by one as they come. A lone upload is a batch of one."""
 
-    PER_WORKER = 20   # the batch command's students per worker and pool (pool.BATCH_PER_WORKER)
+    # Attempts per worker in a batch: the second and later ones a worker grades are the cheap
+    # ones, and an upload that arrives while a batch runs waits for it (at most this many
+    # gradings per worker; the batch command takes 20, pool.BATCH_PER_WORKER).
+    PER_WORKER = 5
 
     def __init__(self, store, grader, policy, workers=1):
         self.store, self.grader, self.policy = store, grader, policy
