@@ -4,9 +4,10 @@ sandboxed through the batch grader (SQLite here, a throw-away PostgreSQL below).
 In headless Chromium a student signs in through her personal link, drops a kit zip on the page, watches
 the result appear without reloading and opens a feedback page; a second student sends his
 notebooks with the kit's client (``gpt_submit.py``) and cannot reach the first one's pages;
-instructor pages refuse a student; the instructor's desk shows the report, exports and the
-nbgrader gradebook holding the counted attempts. Screenshots: build/screenshots/service/.
-Three real gradings in all (a few CPU-seconds each).
+instructor pages refuse a student; the instructor's desk shows the report and follows a new
+attempt live (its counters and the report in its frame), exports and the nbgrader gradebook
+hold the counted attempts. Screenshots: build/screenshots/service/.
+Four real gradings in all (a few CPU-seconds each).
 """
 import base64
 import csv
@@ -14,6 +15,7 @@ import importlib.util
 import io
 import shutil
 import sys
+import time
 
 import pytest
 from nbgrader.api import Gradebook
@@ -126,6 +128,16 @@ def test_a_student_in_the_browser_and_another_with_the_kit_client(service):
         frame.locator("#students").wait_for(timeout=30000)
         assert "Петрова" in frame.locator("#students").inner_text()
         desk.screenshot(path=str(SHOTS / "desk.png"), full_page=True)
+        # live: another attempt lands while the desk is open; counters and report follow it
+        untouched = [(p.name, p.read_bytes()) for p in sorted(RELEASE.glob("0*.ipynb"))]
+        assert submit(server.url, tokens["boris"], untouched)[0] == 201
+        deadline = time.monotonic() + 240     # polled from here: the page's policy forbids eval
+        while time.monotonic() < deadline and not (
+                desk.inner_text("#n-done") == "3"
+                and "проверено в этот раз\t3" in frame.locator("#run").locator("xpath=following-sibling::table").inner_text()):
+            time.sleep(0.5)
+        assert desk.inner_text("#n-done") == "3"
+        assert "проверено в этот раз\t3" in frame.locator("#run").locator("xpath=following-sibling::table").inner_text()
         desk.goto(f"{server.url}/desk/student/anna")
         desk.screenshot(path=str(SHOTS / "desk-student.png"), full_page=True)
         browser.check_clean(errors, external)
