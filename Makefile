@@ -7,7 +7,7 @@ export PYTHONPATH := $(CURDIR)
 SUBMISSIONS ?= build/demo/submissions
 OUT         ?= build/demo/out
 
-.PHONY: setup release student-kit test test-fast demo grade check
+.PHONY: setup release student-kit test test-fast demo grade check serve
 
 setup: $(VENV)/.installed
 
@@ -62,6 +62,11 @@ demo: setup
 
 grade: setup
 	$(PY) -m autograder grade $(SUBMISSIONS) --out $(OUT)
+
+# The submission service (README «Submission service»): SERVE_ARGS for --policy, --port, --db-url ...
+SERVICE_OUT ?= build/service
+serve: setup
+	$(PY) -m autograder serve --out $(SERVICE_OUT) $(SERVE_ARGS)
 
 NOTEBOOKS ?= $(wildcard release/gpt/0[1-5]_*.ipynb)
 check: setup

@@ -1,4 +1,4 @@
-"""Command line: ``python -m autograder grade|check|demo``."""
+"""Command line: ``python -m autograder grade|check|demo|serve``."""
 import argparse
 import sys
 import zipfile
@@ -23,6 +23,11 @@ def input_problem(submissions, roster_file=None, worksheet=None):
     return None
 
 
+def add_serve_arguments(parser):
+    from .service.cli import add_arguments  # the service's options (its web modules load on use)
+    add_arguments(parser)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m autograder")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -44,7 +49,12 @@ def main(argv=None):
     d.add_argument("--unsafe-no-sandbox", action="store_true")
     k = sub.add_parser("check", help="run your notebooks (nbval) and the diagnosis of each task")
     k.add_argument("notebooks", nargs="+")
+    s = sub.add_parser("serve", help="the submission service (web), or --issue-tokens")
+    add_serve_arguments(s)
     args = parser.parse_args(argv)
+    if args.command == "serve":
+        from .service import cli as service_cli
+        return service_cli.main(args)
     if args.command == "check":
         return selfcheck.main(args.notebooks)
     if args.command == "demo":

@@ -26,7 +26,7 @@ STUB = [
 KIT = ["00_data.ipynb", "01_head.ipynb", "02_multihead_attention.ipynb", "03_feedforward.ipynb",
        "04_block.ipynb", "05_gpt_model.ipynb", "06_training.ipynb", "README.md",
        "attention_basics.ipynb", "block.png", "data/input.txt", "gpt_course.py", "gpt_errors.py",
-       "gpt_harness.py", "gpt_messages.py", "gpt_plots.py", "gpt_selfcheck.py", "gpt_tasks.py"]
+       "gpt_harness.py", "gpt_messages.py", "gpt_plots.py", "gpt_selfcheck.py", "gpt_submit.py", "gpt_tasks.py"]
 sys.path.insert(0, str(ROOT / "tools"))
 import release  # noqa: E402
 

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow  # kernels run the unpacked kit
 
 KIT_FILES = {f"{name}.ipynb" for name in course.NOTEBOOKS} | {
     "attention_basics.ipynb", "gpt_course.py", "gpt_errors.py", "gpt_harness.py", "gpt_messages.py",
-    "gpt_plots.py", "gpt_selfcheck.py", "gpt_tasks.py", "README.md", "block.png", "data/input.txt"}
+    "gpt_plots.py", "gpt_selfcheck.py", "gpt_submit.py", "gpt_tasks.py", "README.md", "block.png", "data/input.txt"}
 CYRILLIC = re.compile("[а-яА-ЯёЁ]")
 
 
