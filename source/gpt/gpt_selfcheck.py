@@ -1365,8 +1365,12 @@ def _working_folder(folder):
 
 
 def main(argv=None):
-    """``python gpt_selfcheck.py [folder]``: diagnose every task notebook of the folder."""
+    """``python gpt_selfcheck.py [folder]``: diagnose every task notebook of the folder;
+    ``python gpt_selfcheck.py --submit``: send them to the course's service (gpt_submit.py)."""
     argv = sys.argv[1:] if argv is None else argv
+    if "--submit" in argv:  # send the saved notebooks to the course's service (gpt_submit.py)
+        sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+        return __import__("gpt_submit").main([a for a in argv if a != "--submit"])
     folder = pathlib.Path(argv[0] if argv else ".").resolve()
     here = pathlib.Path(__file__).resolve().parent
     notebooks = [folder / f"{NOTEBOOK_OF_TASK[task]}.ipynb" for task in TASKS]
