@@ -729,6 +729,27 @@ out = wei @ v
 '''
 
 
+# Heads whose forward misbehaves whenever it runs (in its own test cell, in the hidden checks,
+# and when a later notebook imports Head): each costs Head only, never the other four tasks.
+HEAD_BODY = '''
+B, T, C = x.shape
+k = self.key(x)
+q = self.query(x)
+wei = q @ k.transpose(-2, -1) * self.head_size ** -0.5
+wei = wei.masked_fill(self.tril[:T, :T] == 0, float('-inf'))
+wei = F.softmax(wei, dim=-1)
+wei = self.dropout(wei)
+v = self.value(x)
+out = wei @ v
+'''
+MISBEHAVING_HEADS = {
+    "adv_head_flood": "import sys\nsys.stdout.write('x' * (200 * 2**20))\n",
+    "adv_head_exit": "import sys\nsys.exit(0)\n",
+    "adv_head_os_exit": "import os\nos._exit(0)\n",
+    "adv_head_wedge": "import time\nwhile True:\n    time.sleep(0.05)\n",
+}
+
+
 KILL_PARENT = "import os\nos.kill(os.getppid(), 9)"
 KILL_INIT = "import os\nos.kill(1, 9)"
 KILL_PKILL = ("import subprocess\nfor cmd in (['pkill', '-9', '-f', 'autograder'], ['pkill', '-9', '-f', 'python'],"
@@ -810,6 +831,8 @@ ATTACKERS = {
     "adv_big_messages": (None, [("head", "end", BIG_MESSAGES)], set(), dict(FULL)),
     "adv_kit_call": ("block", [("block", "body", KIT_CALL_BODY)], {"block"}, dict(FULL, block=0.0)),
     "adv_noise_dropout": ("head", [("head", "body", NOISE_DROPOUT_BODY)], set(), dict(FULL, head=1.5)),
+    **{sid: ("head", [("head", "body", bad + HEAD_BODY)], {"head"}, dict(FULL, head=0.0))
+       for sid, bad in MISBEHAVING_HEADS.items()},
 }
 HONEST = {"honest_a": {}, "honest_b": {}, "honest_no_scale": {"head": 0.0}}
 
@@ -1416,3 +1439,18 @@ def test_noise_is_not_dropout(attacked):
     """Random, unbiased noise in train mode is not dropout's signature: no dropout half-point."""
     row = attacked["rows"]["adv_noise_dropout"]
     assert _score(row, "head") == 1.5 and float(row["total"]) == 9.5, row
+
+
+@pytest.mark.parametrize("sid, key", [("adv_head_exit", "probe_exit"), ("adv_head_wedge", "probe_timeout"),
+                                      ("adv_head_os_exit", "kernel_died"), ("adv_head_flood", None)])
+def test_a_misbehaving_head_costs_head_alone_and_is_named_by_what_it_did(attacked, sid, key):
+    """A Head that exits, wedges, kills or floods its kernel whenever it runs: 0 for Head, full
+    points for the four others (later notebooks import Head), and Head's mistake says what it did."""
+    row = attacked["rows"][sid]
+    assert {t: _score(row, t) for t in TASKS} == dict(FULL, head=0.0), row
+    state = json.loads((attacked["out"] / "state.json").read_text(encoding="utf-8"))
+    keys = [k for k, _ in state["students"][sid]["tasks"]["head"]["mistakes"]]
+    if key is not None:
+        assert keys == [key], keys
+    else:  # the flood: its exception or the output cut, never a list of possible causes
+        assert keys and "probe_failed" not in keys, keys

@@ -173,7 +173,9 @@ def test_a_head_returning_x_stops_step_02_first_naming_step_01(broken):
         nb = run(broken, "02_multihead_attention.ipynb", allow_errors=False)
         number, ename, evalue, traceback = first_error(nb)
         assert ename == "EarlierStepError"
-        assert evalue.startswith("Сначала исправьте шаг 01 (Head): неверная форма выхода: (2, 32, 64) вместо (2, 32, 16)")
+        # named by the diagnosis (the weights multiply x, not v), with the wrong shape it gave
+        assert evalue.startswith("Сначала исправьте шаг 01 (Head): веса умножаются на x"), evalue
+        assert "(2, 12, 64) вместо (2, 12, 16)" in evalue, evalue
         assert number < _class_cell(nb, "multihead"), "the earlier step is named before the task's cells"
         assert_russian_only(traceback)
         assert "mat1 and mat2" not in text(nb)

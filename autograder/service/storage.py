@@ -101,15 +101,8 @@ def engine_for(url):
     return sa.create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
 
 
-class Store:
-    """The service's tables in one database."""
-
-    def __init__(self, url):
-        self.url = database.canonical(url)
-        self.engine = engine_for(self.url)
-        metadata.create_all(self.engine)
-
-    # ---- students and tokens
+class PeopleStore:
+    """Students, their hashed tokens and sessions (``self.engine``: Store's)."""
 
     def upsert_student(self, student_id, name=None):
         name = {k: (name or {}).get(k, "") or "" for k in ("first_name", "last_name", "email")}
@@ -169,7 +162,9 @@ class Store:
         with self.engine.begin() as c:
             c.execute(sessions.delete().where(sessions.c.hash == session_hash))
 
-    # ---- submissions
+
+class SubmissionStore:
+    """Submissions with their files, their queue, results and what the gradebook holds."""
 
     def add_submission(self, student_id, notebooks, *, source, warnings=(), late=False,
                        idempotency_key=None, now=None):
@@ -321,3 +316,12 @@ class Store:
             c.execute(published.delete().where(published.c.student_id == student_id))
             c.execute(published.insert().values(student_id=student_id, submission_id=submission_id,
                                                 fingerprint=fingerprint, course=course_stamp))
+
+
+class Store(PeopleStore, SubmissionStore):
+    """The service's tables in one database."""
+
+    def __init__(self, url):
+        self.url = database.canonical(url)
+        self.engine = engine_for(self.url)
+        metadata.create_all(self.engine)
