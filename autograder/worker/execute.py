@@ -70,6 +70,7 @@ class ProbingExecute(GuardedExecute):
         self.notebook, self.deadline = name, time.monotonic() + self.notebook_timeout
         self.cap, self.pending, self.final_outputs = OutputCap(self.max_output_bytes), [], {}
         self.dead, self.death_index, self.current_index, self.reset_first = False, None, -1, False
+        self.died_in_hidden_checks = False  # the task's own class killed the kernel when probed
 
     # ---- one notebook
     def preprocess(self, nb, resources=None, km=None):
@@ -196,7 +197,7 @@ class ProbingExecute(GuardedExecute):
             except DeadKernelError:
                 kind, why = stop_event(self.km)
                 self.note_death(self.nb, -1, kind, f"{why} {during}")
-                self.death_index = index
+                self.death_index, self.died_in_hidden_checks = index, True
                 return KernelRun(False, kind)
             errors = [o for o in cell.outputs if o.get("output_type") == "error"]
             return KernelRun(True, error=f"{errors[-1].get('ename')}: {errors[-1].get('evalue')}"[:200]

@@ -11,7 +11,7 @@ Subclasses provide ``record`` (record.py), ``notebook`` and ``cap`` (cell_output
 """
 from nbclient.exceptions import CellControlSignal, CellExecutionComplete, DeadKernelError
 from nbgrader.preprocessors import Execute
-from jupyter_core.utils import run_sync
+from jupyter_core.utils import ensure_async, run_sync
 from traitlets import Bool, Integer
 
 from .cell_outputs import error_output, note_output, writable_text
@@ -54,7 +54,9 @@ class GuardedExecute(Execute):
             cell.setdefault("outputs", []).append(error_output(
                 "KernelProtocolError", "ядро прислало ответ не по протоколу: ячейка не засчитана"))
             return cell
-        if getattr(self.kc, "dropped", lambda: 0)():  # an oversized message: once per notebook
+        dropped = getattr(self.kc, "dropped", lambda: 0)()
+        # an oversized message (once per notebook); a kernel that died drops its connections too
+        if dropped and self.km is not None and await ensure_async(self.km.is_alive()):
             limit = BoundedKernelClient.max_message_bytes.default_value // 2**20
             if not self.record.has_event(self.notebook, "output_cut"):
                 cell.setdefault("outputs", []).append(note_output(

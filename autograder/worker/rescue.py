@@ -1,10 +1,12 @@
 """Verdicts for the graded test cells a notebook's run left without one.
 
 RUNS IN A GRADING WORKER. A class that kills or wedges its kernel costs only its own task:
-when the kernel died in a cell before a task's class (importing an earlier step killed it:
-``os._exit``, broken builtins, an output flood), that class is probed alone in a fresh
-kernel, its cell run with stand-ins for the classes it uses, and only the hidden checks
-run. Any other test cell left without a verdict gets "kernel died" or "timeout".
+when the kernel died before a task's hidden checks ran (importing an earlier step killed
+it, or the visible tests did, which use the student's earlier classes: ``os._exit``,
+broken builtins, an output flood), the task's class is probed alone in a fresh kernel,
+its cell run with stand-ins for the classes it uses, and only the hidden checks run: a
+class that kills its kernel itself is named for it there. Any other test cell left
+without a verdict gets "kernel died" or "timeout".
 """
 import copy
 
@@ -33,7 +35,7 @@ def settle_unfinished(step, nb, resources):
                 or cell.cell_type != "code"):
             continue
         verdict = None
-        if step.rescue and step.dead and killed_before_class(step, nb, spec):
+        if step.rescue and step.dead and died_before_checks(step, nb, spec):
             verdict, outputs = rescue_task(step, nb, resources, spec)
             if verdict is not None:
                 cell.outputs = outputs
@@ -44,11 +46,14 @@ def settle_unfinished(step, nb, resources):
     step.pending = []
 
 
-def killed_before_class(step, nb, spec):
-    """The kernel died in a cell before the task's class (an earlier step's import)."""
+def died_before_checks(step, nb, spec):
+    """The kernel died before the task's hidden checks ran: in a cell before its test cell
+    (an earlier step's import) or in the test cell's visible part."""
+    if step.death_index is None or step.died_in_hidden_checks:
+        return False
     for index, cell in enumerate(nb.cells):
-        if grade_meta(cell).get("grade_id") == spec.solution_id:
-            return step.death_index is not None and 0 <= step.death_index < index
+        if grade_meta(cell).get("grade_id") == spec.tests_id:
+            return 0 <= step.death_index <= index
     return False
 
 
@@ -76,6 +81,7 @@ def rescue_task(step, nb, resources, spec):
     verdict = step.record.verdicts.get(spec.key)
     if verdict is None:
         return None, None
-    note = note_output("Ядро упало в ячейке до класса (при импорте предыдущего шага): видимые тесты не "
-                       f"выполнялись, класс {spec.cls} проверен отдельно, с заменами вместо классов других шагов.")
+    note = note_output("Ядро остановилось раньше скрытых проверок (при импорте предыдущего шага или в видимых "
+                       f"тестах, которые вызывают ваши классы других шагов): класс {spec.cls} проверен отдельно, "
+                       "с заменами вместо классов других шагов.")
     return verdict, [note] + list(done.cells[2].outputs)
