@@ -17,7 +17,6 @@ of ``make demo``.
 import argparse
 import os
 import pathlib
-import shutil
 import statistics
 import subprocess
 import sys
@@ -29,19 +28,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from autograder import demo  # noqa: E402
+from benchmark import make_class  # noqa: E402  (bench/benchmark.py: the same class)
 from service_server import Server, call, issue, submit  # noqa: E402
 
 POLICY = "attempts_per_day = 0\nattempts_total = 0\nuploads_per_minute = 0\nqueued_per_student = 50\n"
-
-
-def make_class(folder, n):
-    example = demo.build_class(folder / "example")
-    kinds = sorted(p for p in example.iterdir())
-    students = folder / "students"
-    for i in range(n):
-        shutil.copytree(kinds[i % len(kinds)], students / f"s{i:03d}")
-    return students
 
 
 def files_of(folder):

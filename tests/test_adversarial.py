@@ -33,7 +33,7 @@ import pytest
 
 from autograder import demo
 from autograder.course import TASK_KEYS as TASKS, TASKS as SPECS
-from autograder.notebooks import find_cell, paste_body, read
+from autograder.notebooks import find_cell, paste_body, read, solution_body
 from autograder.worker.sandbox import SandboxedKernelManager, bwrap_available
 
 NOTEBOOK_OF_TASK = {spec.key: spec.notebook for spec in SPECS}
@@ -713,35 +713,14 @@ if out is None and not getattr(type(self), "_asking_the_kit", False):
 x = out if out is not None else x
 '''
 
-# A Head with no dropout whose train mode adds 5 % random noise to the attention weights:
-# random and unbiased, but not dropout: the forward's 1.5 points, not the dropout half-point.
-NOISE_DROPOUT_BODY = '''
-B, T, C = x.shape
-k = self.key(x)
-q = self.query(x)
-wei = q @ k.transpose(-2, -1) * self.head_size ** -0.5
-wei = wei.masked_fill(self.tril[:T, :T] == 0, float('-inf'))
-wei = F.softmax(wei, dim=-1)
-if self.training:
-    wei = wei * (1 + 0.05 * torch.randn_like(wei))
-v = self.value(x)
-out = wei @ v
-'''
-
-
 # Heads whose forward misbehaves whenever it runs (in its own test cell, in the hidden checks,
 # and when a later notebook imports Head): each costs Head only, never the other four tasks.
-HEAD_BODY = '''
-B, T, C = x.shape
-k = self.key(x)
-q = self.query(x)
-wei = q @ k.transpose(-2, -1) * self.head_size ** -0.5
-wei = wei.masked_fill(self.tril[:T, :T] == 0, float('-inf'))
-wei = F.softmax(wei, dim=-1)
-wei = self.dropout(wei)
-v = self.value(x)
-out = wei @ v
-'''
+HEAD_BODY = solution_body(read(ROOT / "source" / "gpt" / "01_head.ipynb"), "head")  # the reference's
+# A Head with no dropout whose train mode adds 5 % random noise to the attention weights:
+# random and unbiased, but not dropout: the forward's 1.5 points, not the dropout half-point.
+NOISE_DROPOUT_BODY = HEAD_BODY.replace("wei = self.dropout(wei)", "if self.training:\n"
+                                       "    wei = wei * (1 + 0.05 * torch.randn_like(wei))")
+assert NOISE_DROPOUT_BODY != HEAD_BODY
 MISBEHAVING_HEADS = {
     "adv_head_flood": "import sys\nsys.stdout.write('x' * (200 * 2**20))\n",
     "adv_head_exit": "import sys\nsys.exit(0)\n",
