@@ -1,6 +1,8 @@
 """The worker pool (main process): students graded in parallel, one process each.
 
-``run`` yields each student's record as its worker finishes. Workers are
+``LocalPool`` is the default executor (executor.py): it stages each student's
+private course here and yields the outcomes. ``run`` yields each student's
+record as its worker finishes. Workers are
 forked fresh per batch (``max_tasks_per_child`` can hang: CPython gh-115634)
 from a fork server that imported the worker's modules (torch, nbgrader) once;
 a student whose worker crashed is retried once in a fresh pool, so one crash
@@ -13,6 +15,7 @@ import os
 
 from ..course import DATA
 from ..results import StudentResult
+from . import gradebook, outcome, staging
 from ..worker import student as worker
 from ..worker import zygote
 from ..worker.sandbox import SandboxedKernelManager
@@ -78,3 +81,30 @@ def run(works, secret, cell_timeout, sandbox, reference_dir, fingerprint, jobs):
                 except Exception as exc:  # a failed worker costs only this student, and says why
                     yield sid, StudentResult(sid, error=f"worker failed: {type(exc).__name__}: {exc}"[:300])
         queue = retry + queue
+
+
+class LocalPool:
+    """The executor that grades on this machine: ``jobs`` workers (default: every core)."""
+
+    def __init__(self, jobs=None):
+        self.jobs = jobs
+        self.description = "локально"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def grade(self, course, student_ids, settings):
+        """Yield (student id, Outcome) as the workers finish (executor.py)."""
+        jobs = min(self.jobs or os.cpu_count() or 1, max(len(student_ids), 1))
+        self.description = f"локально, процессов: {jobs}"
+        template = gradebook.worker_template(course)
+        works = {sid: staging.stage_work(course, sid, template) for sid in student_ids}
+        for sid, record in run(works, settings.secret, settings.cell_timeout, settings.sandbox,
+                               course / "reference", settings.grader_fingerprint, jobs):
+            found = outcome.read_work(works[sid], sid)
+            if found.record is None:  # the worker wrote none: what the pool knows (a crash, say)
+                found.record = record
+            yield sid, found
