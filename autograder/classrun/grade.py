@@ -161,7 +161,7 @@ def grade_all(submissions, out, sandbox=True, jobs=None, cell_timeout=60, db_url
                     record_progress(out, run_fp, results[sid])
                     if results[sid].error:
                         log(f"{sid}: ошибка проверки: {results[sid].error} (журнал: {out / 'logs' / (sid + '.log')})")
-                    where = f", {found.worker}" if found.worker else ""
+                    where = f", {found.worker} за {found.seconds:.1f} с" if found.worker else ""
                     log(f"[{done}/{len(todo)}] {sid}: {results[sid].total:g}/{TOTAL_POINTS} "
                         f"({time.time() - started:.0f} с{where})")
                 info.executor = grading.description
