@@ -6,6 +6,7 @@ export PYTHONPATH := $(CURDIR)
 
 SUBMISSIONS ?= build/demo/submissions
 OUT         ?= build/demo/out
+DASK        ?=
 
 .PHONY: setup release student-kit test test-fast demo grade check
 
@@ -59,7 +60,7 @@ demo: setup
 	@echo "report: $(abspath $(OUT))/report.html"
 
 grade: setup
-	$(PY) -m autograder grade $(SUBMISSIONS) --out $(OUT)
+	$(PY) -m autograder grade $(SUBMISSIONS) --out $(OUT) $(if $(DASK),--dask $(DASK))
 
 NOTEBOOKS ?= $(wildcard release/gpt/0[1-5]_*.ipynb)
 check: setup

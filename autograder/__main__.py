@@ -91,6 +91,10 @@ def main(argv=None):
     except cluster.ClusterProblem as exc:
         print(f"ошибка: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\nпрервано: проверенные студенты сохранены; та же команда проверит только остальных",
+              file=sys.stderr)
+        return 130
     grade.print_table(results.values())
     page = report.write(out.resolve(), results, info)
     worksheet = pathlib.Path(args.moodle_worksheet) if args.moodle_worksheet else None

@@ -6,6 +6,7 @@ import json
 import os
 import pathlib
 import socket
+import types
 
 import pytest
 import torch
@@ -152,6 +153,37 @@ def test_a_worker_whose_reference_outputs_differ_is_refused():
     facts = _facts(reference={"head-1-2.pt": 0.25, "block-1-2-own.pt": None})
     reasons = admission.differences(RUN, facts)
     assert len(reasons) == 1 and "head-1-2.pt (макс. |Δ| 0.25)" in reasons[0] and "block-1-2-own.pt (нет)" in reasons[0]
+
+
+def test_a_worker_examines_itself_as_the_main_process_expects(tmp_path, monkeypatch):
+    """``remote.examine`` in-process, as a worker runs it: its facts admit it, or name why not."""
+    worker = types.SimpleNamespace(address="tcp://127.0.0.1:1", state=types.SimpleNamespace(nthreads=1),
+                                   local_directory=str(tmp_path / "worker"))
+    prepared = []
+    monkeypatch.setattr(remote, "_worker", lambda: worker)
+    monkeypatch.setattr(remote, "_prepare", prepared.append)  # not this test process's environment
+    monkeypatch.setattr(remote, "_RUNS", {})
+    monkeypatch.setattr(remote, "bwrap_available", lambda: (False, "bwrap not found"))
+    secret, grader_fp = "s3cret", fingerprint.grader()
+    grade.cache_references(tmp_path / "course", secret, grader_fp)  # the main process's
+    run = {"key": "k1", "secret": secret, "sandbox": True, "grader": grader_fp,
+           "course": fingerprint.course(), "template": b"db",
+           "reference_sample": cluster.reference_sample(tmp_path / "course", secret, grader_fp)}
+    assert len(run["reference_sample"]) == 8
+    facts = remote.examine(run)
+    assert facts["reference"] == {} and facts["sandbox"] == [False, "bwrap not found"] and not prepared
+    reasons = admission.differences(run, facts)
+    assert len(reasons) == 1 and "bwrap not found" in reasons[0]
+    unsafe = dict(run, sandbox=False)
+    assert admission.differences(unsafe, remote.examine(unsafe)) == [] and prepared == [False]
+    assert (remote._RUNS["k1"].reference / next(iter(run["reference_sample"]))).is_file()
+    other = dict(unsafe, grader="0" * 64)
+    facts = remote.examine(other)
+    assert "grader_files" in facts and facts["reference"] is None
+    assert admission.differences(other, facts, {"grader": {**facts["grader_files"], "torch": "0.1"}}) == \
+        [f"другой проверяющий код: torch {torch.__version__} у рабочего, 0.1 здесь"]
+    remote.forget("k1")
+    assert "k1" not in remote._RUNS and not (tmp_path / "worker" / "autograder" / "k1").exists()
 
 
 def _reference_file(folder, name, value):

@@ -28,7 +28,7 @@ import torch
 
 from ..checks import scoring
 from ..course import DATA, ROOT
-from ..nbconfig import venv_on_path
+from ..nbconfig import forget_gradebooks, venv_on_path
 from ..worker import student
 from ..worker.sandbox import bwrap_available
 from . import fingerprint, outcome, pool, staging
@@ -177,6 +177,7 @@ def grade(key, student_id, files, settings):
                                    settings["sandbox"], str(place.reference),
                                    settings["grader_fingerprint"], str(DATA))
     found = outcome.read_work(work, student_id)
+    forget_gradebooks(work)  # this process grades student after student: no engine kept for each
     if found.record is None:
         found.record = record
     found.worker = worker.address
