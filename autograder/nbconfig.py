@@ -4,8 +4,7 @@
 course root (no second copy of it anywhere); ``venv_on_path`` lets nbgrader
 find ``alembic`` (run by name) when the venv is not activated; ``alembic_head``
 answers, in this process, what a new gradebook asks ``alembic heads`` for, and
-``gradebook_engine`` keeps one database engine per gradebook (``forget_gradebooks``
-drops those of a private course that is gone).
+``gradebook_engine`` keeps one database engine per gradebook.
 """
 import os
 import sys
@@ -55,13 +54,6 @@ def gradebook_engine(url, **options):
 
 
 nbgrader.api.create_engine = gradebook_engine
-
-
-def forget_gradebooks(folder):
-    """Dispose of the engines of the gradebooks in ``folder`` (a private course, graded and gone),
-    so that a process grading student after student (a Dask worker) keeps none of theirs."""
-    for key in [key for key in _ENGINES if str(folder) in key[0]]:
-        _ENGINES.pop(key).dispose()
 
 
 def venv_on_path():

@@ -34,6 +34,7 @@ from benchmark import make_class  # noqa: E402
 
 ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
 ENV = dict(os.environ, **ONE_THREAD)
+WORKER_ENV = dict(ENV, DASK_DISTRIBUTED__WORKER__DAEMON="False")  # workers start grading processes
 TASK_SECONDS = re.compile(r" за ([\d.]+) с\)$", re.M)  # a Dask task's own grading time (grade.py)
 
 
@@ -56,7 +57,7 @@ class Cluster:
         for i in range(workers):
             self._start([sys.executable, "-m", "dask", "worker", self.address, "--nthreads", "1",
                          "--nworkers", "1", "--no-dashboard", "--death-timeout", "60",
-                         "--local-directory", str(folder / f"worker-{i}")], folder)
+                         "--local-directory", str(folder / f"worker-{i}")], folder, WORKER_ENV)
         from distributed import Client
         with Client(self.address, timeout=60, set_as_default=False) as client:
             deadline = time.monotonic() + 180
@@ -65,8 +66,8 @@ class Cluster:
                     raise RuntimeError("the workers did not start")
                 time.sleep(0.5)
 
-    def _start(self, command, folder):
-        self.processes.append(subprocess.Popen(command, cwd=folder, env=ENV, stdin=subprocess.DEVNULL,
+    def _start(self, command, folder, env=ENV):
+        self.processes.append(subprocess.Popen(command, cwd=folder, env=env, stdin=subprocess.DEVNULL,
                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                                start_new_session=True))
 

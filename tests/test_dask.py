@@ -29,6 +29,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 BIN = os.path.dirname(sys.executable)
 ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
 ENV = {"PATH": f"{BIN}:/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root"), **ONE_THREAD}
+WORKER_ENV = dict(ENV, DASK_DISTRIBUTED__WORKER__DAEMON="False")  # workers start grading processes
 STUDENTS = ("student_reference", "student_untouched", "student_no_scale")
 STARTED = "autograder: grading"  # what a worker's task says when a student starts (remote.grade)
 
@@ -75,7 +76,7 @@ class Cluster:
         self._start(name, [sys.executable, "-m", "dask", "worker", self.address, "--name", name,
                            "--nthreads", "1", "--nworkers", "1", "--no-dashboard", "--death-timeout", "120",
                            "--local-directory", str(self.folder / f"space-{name}")],
-                    repo, dict(ENV, PYTHONPATH=str(repo)))
+                    repo, dict(WORKER_ENV, PYTHONPATH=str(repo)))
 
     def wait_for(self, names):
         """Until the scheduler lists exactly the workers ``names``."""

@@ -104,7 +104,8 @@ def test_a_submission_made_into_a_private_course_from_bytes(tmp_path):
 
 def _facts(**changes):
     facts = {"address": "tcp://10.0.0.5:4000", "host": "node5", "root": "/srv/course", "nthreads": 1,
-             "grader": RUN["grader"], "course": RUN["course"], "sandbox": [True, ""], "reference": {}}
+             "grader": RUN["grader"], "course": RUN["course"], "sandbox": [True, ""], "reference": {},
+             "daemon": False}
     facts.update(changes)
     return facts
 
@@ -149,6 +150,11 @@ def test_a_worker_without_a_sandbox_refuses_unless_the_run_is_unsafe():
     assert admission.differences(dict(RUN, sandbox=False), dict(facts, sandbox=None)) == []
 
 
+def test_a_daemonic_worker_is_refused_naming_the_setting():
+    reasons = admission.differences(RUN, _facts(daemon=True))
+    assert len(reasons) == 1 and "DASK_DISTRIBUTED__WORKER__DAEMON=False" in reasons[0]
+
+
 def test_a_worker_whose_reference_outputs_differ_is_refused():
     facts = _facts(reference={"head-1-2.pt": 0.25, "block-1-2-own.pt": None})
     reasons = admission.differences(RUN, facts)
@@ -161,7 +167,7 @@ def test_a_worker_examines_itself_as_the_main_process_expects(tmp_path, monkeypa
                                    local_directory=str(tmp_path / "worker"))
     prepared = []
     monkeypatch.setattr(remote, "_worker", lambda: worker)
-    monkeypatch.setattr(remote, "_prepare", prepared.append)  # not this test process's environment
+    monkeypatch.setattr(remote, "_warm", prepared.append)  # no fork server or zygote from this test
     monkeypatch.setattr(remote, "_RUNS", {})
     monkeypatch.setattr(remote, "bwrap_available", lambda: (False, "bwrap not found"))
     secret, grader_fp = "s3cret", fingerprint.grader()
@@ -172,6 +178,7 @@ def test_a_worker_examines_itself_as_the_main_process_expects(tmp_path, monkeypa
     assert len(run["reference_sample"]) == 8
     facts = remote.examine(run)
     assert facts["reference"] == {} and facts["sandbox"] == [False, "bwrap not found"] and not prepared
+    assert facts["daemon"] is False
     reasons = admission.differences(run, facts)
     assert len(reasons) == 1 and "bwrap not found" in reasons[0]
     unsafe = dict(run, sandbox=False)

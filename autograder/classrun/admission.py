@@ -3,8 +3,9 @@
 ``Gate`` examines each worker as it joins the cluster (``remote.examine``, on
 the worker) and admits it only when its grader and course fingerprints are the
 main process's, its reference outputs agree with the main process's within the
-scoring tolerance, and, unless the run is ``--unsafe-no-sandbox``, its sandbox
-works. An admitted worker gets the run's resources (``remote.grant``), which
+scoring tolerance, it may start processes (a Dask worker is a daemonic process
+unless ``distributed.worker.daemon`` is off), and, unless the run is
+``--unsafe-no-sandbox``, its sandbox works. An admitted worker gets the run's resources (``remote.grant``), which
 every student's task requires; a refused one gets nothing, and
 ``differences`` names why, file by file.
 """
@@ -44,6 +45,9 @@ def differences(run, facts, mine=None):
         why = (facts.get("sandbox") or [False, "не проверена"])[1]
         reasons.append(f"нет рабочей песочницы bubblewrap ({why}): установите bubblewrap на этом "
                        "рабочем или, понимая риск, запустите grade с --unsafe-no-sandbox")
+    if facts.get("daemon", True):
+        reasons.append("рабочий процесс Dask демонический и не может запускать процессы проверки: "
+                       "запускайте dask worker с DASK_DISTRIBUTED__WORKER__DAEMON=False (или --no-nanny)")
     if not reasons:
         differs = facts.get("reference")
         if differs is None:

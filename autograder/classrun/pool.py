@@ -52,10 +52,17 @@ def shared_zygote(sandbox, environment):
     return env, zygote.for_env(env).socket_path
 
 
+def forkserver_context():
+    """The context workers are forked in: from a fork server that imported the worker's modules
+    once, not once per worker."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([worker.__name__])
+    return context
+
+
 def run(works, secret, cell_timeout, sandbox, reference_dir, fingerprint, jobs):
     """Yield (student id, StudentResult) as workers finish; ``works``: id -> work folder."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([worker.__name__])  # imported once, not once per worker
+    context = forkserver_context()
     queue, attempts = list(works), dict.fromkeys(works, 0)
     environment = worker_environment()
     shared = shared_zygote(sandbox, environment) if works else None

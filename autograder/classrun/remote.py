@@ -1,21 +1,25 @@
 """The Dask tasks of a run: RUNS IN A DASK WORKER PROCESS, from that machine's copy of the repository.
 
 ``examine`` is a worker's admission to a run (admission.py decides): the
-worker's own grader and course fingerprints, its sandbox, and the reference
-outputs its torch computes for the run's hidden cases, compared with a sample
-of the main process's. It keeps what the run needs in the worker's local
-directory (the gradebook template, the reference outputs) and prepares the
-process as a local pool's worker is prepared (``student.init_pool``, its own
-kernel zygote). ``grant`` lets the scheduler send it the run's students.
+worker's own grader and course fingerprints, its sandbox, whether it may start
+processes, and the reference outputs its torch computes for the run's hidden
+cases, compared with a sample of the main process's. It keeps what the run
+needs in the worker's local directory (the gradebook template, the reference
+outputs) and starts what grading forks from (the fork server, and the kernel
+zygote where kernels fork). ``grant`` lets the scheduler send it the run's
+students.
 
 ``grade`` is one student: the staged submission arrives as bytes, is graded in a
-private course made here (the same ``student.grade_student`` as the local
-pool's), and goes back as data (``outcome.to_wire``). One student at a time per
-worker process (the ``SLOT`` resource): nbgrader and the kernel are the
-process's own while it grades.
+private course made here by the local pool's own machinery (``pool.run``: a
+fresh process forked from the fork server, prepared by ``student.init_pool``,
+running ``student.grade_student``), and goes back as data
+(``outcome.to_wire``). Nothing of a student stays in the long-lived Dask worker
+process. One student at a time per worker process (the ``SLOT`` resource).
 """
 import dataclasses
 import io
+import multiprocessing
+import multiprocessing.forkserver
 import pathlib
 import platform
 import shutil
@@ -27,9 +31,8 @@ import time
 import torch
 
 from ..checks import scoring
-from ..course import DATA, ROOT
-from ..nbconfig import forget_gradebooks, venv_on_path
-from ..worker import student
+from ..course import ROOT
+from ..nbconfig import venv_on_path
 from ..worker.sandbox import bwrap_available
 from . import fingerprint, outcome, pool, staging
 from .grade import cache_references
@@ -59,7 +62,6 @@ class RunPlace:
 
 
 _RUNS = {}                # run key -> RunPlace, in this worker process
-_PREPARED = set()         # sandbox modes this process is prepared for
 _LOCK = threading.Lock()
 
 
@@ -68,16 +70,14 @@ def _worker():
     return get_worker()
 
 
-def _prepare(sandbox):
-    """This process as a local pool's worker: the workers' environment, one torch thread, and
-    (sandboxed, where kernels fork) its own zygote, started now so that it is ready when needed."""
-    with _LOCK:
-        if not _PREPARED:
-            venv_on_path()  # nbgrader runs alembic by name
-            student.init_pool(pool.worker_environment())
-        if sandbox and True not in _PREPARED:
-            pool.shared_zygote(True, pool.worker_environment())
-        _PREPARED.add(sandbox)
+def _warm(sandbox):
+    """Start, before the first student, what grading forks from: the fork server (it imports the
+    grading modules) and, sandboxed where kernels fork, this worker's kernel zygote."""
+    venv_on_path()  # the workers' environment (pool.worker_environment): nbgrader runs alembic by name
+    pool.forkserver_context()
+    multiprocessing.forkserver.ensure_running()
+    if sandbox:
+        pool.shared_zygote(True, pool.worker_environment())
 
 
 def compare_references(own_dir, sample):
@@ -112,7 +112,7 @@ def examine(run):
     facts = {"address": worker.address, "host": socket.gethostname(), "nthreads": worker.state.nthreads,
              "python": platform.python_version(), "torch": torch.__version__, "root": str(ROOT),
              "grader": fingerprint.grader(), "course": fingerprint.course(), "sandbox": None,
-             "reference": None}
+             "reference": None, "daemon": multiprocessing.current_process().daemon}
     if facts["grader"] != run["grader"]:
         facts["grader_files"] = fingerprint.grader_files()
     if facts["course"] != run["course"]:
@@ -122,8 +122,8 @@ def examine(run):
     if facts["grader"] == run["grader"] and facts["course"] == run["course"]:
         place = _install(worker, run)
         facts["reference"] = compare_references(place.reference, run["reference_sample"])
-        if not run["sandbox"] or facts["sandbox"][0]:
-            _prepare(run["sandbox"])
+        if (not run["sandbox"] or facts["sandbox"][0]) and not facts["daemon"]:
+            _warm(run["sandbox"])
     return facts
 
 
@@ -168,18 +168,15 @@ def grade(key, student_id, files, settings):
     place = _RUNS.get(key)
     if place is None:
         raise RuntimeError(f"this worker was not admitted to run {key} (restarted since?)")
-    _prepare(settings["sandbox"])
-    worker = _worker()
     print(f"autograder: grading {student_id!r}", file=sys.stderr, flush=True)
     started = time.monotonic()
+    venv_on_path()
     work = staging.stage_work_from(place.work, student_id, place.template, ROOT / "source", files)
-    record = student.grade_student(str(work), student_id, settings["secret"], settings["cell_timeout"],
-                                   settings["sandbox"], str(place.reference),
-                                   settings["grader_fingerprint"], str(DATA))
+    (_, record), = pool.run({student_id: work}, settings["secret"], settings["cell_timeout"],
+                            settings["sandbox"], place.reference, settings["grader_fingerprint"], 1)
     found = outcome.read_work(work, student_id)
-    forget_gradebooks(work)  # this process grades student after student: no engine kept for each
-    if found.record is None:
+    if found.record is None:  # the grading process wrote none: what the pool knows (a crash, say)
         found.record = record
-    found.worker = worker.address
+    found.worker = _worker().address
     found.seconds = round(time.monotonic() - started, 3)
     return outcome.to_wire(found)
