@@ -2,7 +2,8 @@
 
 ``LocalPool`` is the default executor (executor.py): it stages each student's
 private course here and yields the outcomes. ``run`` yields each student's
-record as its worker finishes. Workers are
+record as its worker finishes; ``GradingProcess`` grades students that come one
+at a time (a Dask worker's) the same way. Workers are
 forked fresh per batch (``max_tasks_per_child`` can hang: CPython gh-115634)
 from a fork server that imported the worker's modules (torch, nbgrader) once;
 a student whose worker crashed is retried once in a fresh pool, so one crash
@@ -84,10 +85,59 @@ def run(works, secret, cell_timeout, sandbox, reference_dir, fingerprint, jobs):
                     if attempts[sid] < 2:
                         retry.append(sid)
                     else:
-                        yield sid, StudentResult(sid, error="worker crashed twice (BrokenProcessPool)")
+                        yield sid, StudentResult(sid, error=CRASHED_TWICE)
                 except Exception as exc:  # a failed worker costs only this student, and says why
-                    yield sid, StudentResult(sid, error=f"worker failed: {type(exc).__name__}: {exc}"[:300])
+                    yield sid, failed(sid, exc)
         queue = retry + queue
+
+
+CRASHED_TWICE = "worker crashed twice (BrokenProcessPool)"
+
+
+def failed(sid, exc):
+    """The record of a student whose worker failed, saying why."""
+    return StudentResult(sid, error=f"worker failed: {type(exc).__name__}: {exc}"[:300])
+
+
+class GradingProcess:
+    """One grading worker for students that come one at a time (a Dask worker's, remote.py),
+    as ``run`` grades them: forked from the fork server, prepared by ``init_pool``, forked anew
+    after ``BATCH_PER_WORKER`` students, and a student whose worker crashed is tried once more
+    in a fresh one."""
+
+    def __init__(self, sandbox):
+        self.sandbox = sandbox
+        self._pool, self._graded = None, 0
+
+    def _fresh(self):
+        self.close()
+        environment = worker_environment()
+        shared = shared_zygote(self.sandbox, environment)  # started again if it has died
+        self._pool = concurrent.futures.ProcessPoolExecutor(
+            1, mp_context=forkserver_context(), initializer=worker.init_pool,
+            initargs=(environment, shared))
+        self._graded = 0
+
+    def close(self):
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def grade(self, work, sid, secret, cell_timeout, reference_dir, fingerprint):
+        """The StudentResult of ``sid`` graded in ``work`` (a worker error is its ``error``)."""
+        for _ in range(2):
+            if self._pool is None or self._graded >= BATCH_PER_WORKER:
+                self._fresh()
+            self._graded += 1
+            future = self._pool.submit(worker.grade_student, str(work), sid, secret, cell_timeout,
+                                       self.sandbox, str(reference_dir), fingerprint, str(DATA))
+            try:
+                return future.result()
+            except concurrent.futures.process.BrokenProcessPool:
+                self.close()
+            except Exception as exc:
+                return failed(sid, exc)
+        return StudentResult(sid, error=CRASHED_TWICE)
 
 
 class LocalPool:

@@ -10,9 +10,10 @@ zygote where kernels fork). ``grant`` lets the scheduler send it the run's
 students.
 
 ``grade`` is one student: the staged submission arrives as bytes, is graded in a
-private course made here by the local pool's own machinery (``pool.run``: a
-fresh process forked from the fork server, prepared by ``student.init_pool``,
-running ``student.grade_student``), and goes back as data
+private course made here by the local pool's own machinery
+(``pool.GradingProcess``: a process forked from the fork server, prepared by
+``student.init_pool``, running ``student.grade_student``, forked anew after as
+many students as a local pool's worker grades), and goes back as data
 (``outcome.to_wire``). Nothing of a student stays in the long-lived Dask worker
 process. One student at a time per worker process (the ``SLOT`` resource).
 """
@@ -62,6 +63,7 @@ class RunPlace:
 
 
 _RUNS = {}                # run key -> RunPlace, in this worker process
+_GRADERS = {}             # sandbox -> pool.GradingProcess, in this worker process
 _LOCK = threading.Lock()
 
 
@@ -172,8 +174,12 @@ def grade(key, student_id, files, settings):
     started = time.monotonic()
     venv_on_path()
     work = staging.stage_work_from(place.work, student_id, place.template, ROOT / "source", files)
-    (_, record), = pool.run({student_id: work}, settings["secret"], settings["cell_timeout"],
-                            settings["sandbox"], place.reference, settings["grader_fingerprint"], 1)
+    with _LOCK:
+        if settings["sandbox"] not in _GRADERS:
+            _GRADERS[settings["sandbox"]] = pool.GradingProcess(settings["sandbox"])
+        grader = _GRADERS[settings["sandbox"]]
+    record = grader.grade(work, student_id, settings["secret"], settings["cell_timeout"], place.reference,
+                          settings["grader_fingerprint"])
     found = outcome.read_work(work, student_id)
     if found.record is None:  # the grading process wrote none: what the pool knows (a crash, say)
         found.record = record
