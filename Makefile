@@ -6,6 +6,7 @@ export PYTHONPATH := $(CURDIR)
 
 SUBMISSIONS ?= build/demo/submissions
 OUT         ?= build/demo/out
+DASK        ?=
 
 .PHONY: setup release student-kit test test-fast demo grade check serve
 
@@ -61,7 +62,7 @@ demo: setup
 	@echo "report: $(abspath $(OUT))/report.html"
 
 grade: setup
-	$(PY) -m autograder grade $(SUBMISSIONS) --out $(OUT)
+	$(PY) -m autograder grade $(SUBMISSIONS) --out $(OUT) $(if $(DASK),--dask $(DASK))
 
 # The submission service (README «Submission service»): SERVE_ARGS for --policy, --port, --db-url ...
 SERVICE_OUT ?= build/service

@@ -6,7 +6,7 @@ import zipfile
 import pathlib
 
 from . import demo, selfcheck
-from .classrun import database, gradebook, grade, moodle, report, roster
+from .classrun import cluster, database, gradebook, grade, moodle, report, roster
 from .worker.sandbox import bwrap_available
 
 
@@ -43,6 +43,12 @@ def main(argv=None):
                    help="SQLAlchemy URL of the course gradebook, e.g. postgresql://user:password@host/db "
                         "(default: c.CourseDirectory.db_url of nbgrader_config.py, else OUT/course/gradebook.db)")
     g.add_argument("--moodle-worksheet", help="Moodle's grading worksheet CSV to fill in (OUT/moodle_grades.csv)")
+    g.add_argument("--dask", metavar="ADDRESS", default=None,
+                   help="grade on the Dask cluster whose scheduler is at ADDRESS, e.g. tcp://head:8786 "
+                        "(default: c.Autograder.dask of nbgrader_config.py, else this machine's cores)")
+    g.add_argument("--no-dask", action="store_true", help="grade on this machine even if nbgrader_config.py names a cluster")
+    g.add_argument("--dask-wait", type=float, default=None, metavar="SECONDS",
+                   help="how long a Dask run waits while no worker is admitted (default 600)")
     d = sub.add_parser("demo", help="grade an example class")
     d.add_argument("--out", default="build/demo/out")
     d.add_argument("--jobs", type=int, default=None)
@@ -60,7 +66,8 @@ def main(argv=None):
     if args.command == "demo":
         submissions = demo.build_class(pathlib.Path(args.out).parent / "submissions")
         args.submissions, args.cell_timeout = submissions, 60
-        args.roster = args.db_url = args.moodle_worksheet = None
+        args.roster = args.db_url = args.moodle_worksheet = args.dask = args.dask_wait = None
+        args.no_dask = True
     problem = input_problem(args.submissions, args.roster, args.moodle_worksheet)
     db_url, db_source = args.db_url, "--db-url"
     if not db_url:
@@ -68,11 +75,16 @@ def main(argv=None):
     db_url = database.canonical(db_url) if db_url else ""
     if not problem and db_url:
         problem = database.problem(db_url, db_source)
+    dask = "" if args.no_dask else (args.dask if args.dask is not None else gradebook.configured_dask())
+    if not problem and dask:
+        problem = cluster.problem(dask)
+        if args.jobs:
+            print("--jobs не действует с --dask: студентов проверяют рабочие Dask", file=sys.stderr)
     if problem:
         print(f"ошибка: {problem}", file=sys.stderr)
         return 2
     sandbox = not args.unsafe_no_sandbox
-    if sandbox:
+    if sandbox and not dask:  # a Dask run's kernels start on its workers, which are checked there
         ok, why = bwrap_available()
         if not ok:
             print(f"Песочница bubblewrap недоступна: {why}.\n"
@@ -82,8 +94,17 @@ def main(argv=None):
             return 2
     out = pathlib.Path(args.out)
     names = roster.read(pathlib.Path(args.roster)) if args.roster else None
-    results, info = grade.grade_all(args.submissions, out, sandbox=sandbox, jobs=args.jobs,
-                                    cell_timeout=args.cell_timeout, db_url=db_url, roster=names)
+    try:
+        results, info = grade.grade_all(args.submissions, out, sandbox=sandbox, jobs=args.jobs,
+                                        cell_timeout=args.cell_timeout, db_url=db_url, roster=names,
+                                        dask=dask, dask_wait=args.dask_wait)
+    except cluster.ClusterProblem as exc:
+        print(f"ошибка: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nпрервано: проверенные студенты сохранены; та же команда проверит только остальных",
+              file=sys.stderr)
+        return 130
     grade.print_table(results.values())
     page = report.write(out.resolve(), results, info)
     worksheet = pathlib.Path(args.moodle_worksheet) if args.moodle_worksheet else None

@@ -134,3 +134,4 @@ class RunInfo:
     graded: int = 0               # students graded in this run
     reused: int = 0               # students whose earlier result was still valid
     sandbox: bool = True
+    executor: str = ""            # where they were graded: local processes, or a Dask cluster

@@ -3,7 +3,6 @@ import copy
 
 import jinja2
 import nbformat
-from nbconvert.exporters import HTMLExporter
 
 from autograder.course import HIDDEN_BEGIN
 from autograder.worker.feedback import TEMPLATES, FeedbackExporter, StripHiddenTests

@@ -13,7 +13,6 @@ import threading
 import time
 
 import pytest
-import torch
 
 from autograder.worker import kernel_folders, probe_exchange
 

@@ -1,6 +1,5 @@
 """release/ is nbgrader's output of source/, and its stubs behave as promised."""
 import json
-import os
 import pathlib
 import shutil
 import subprocess

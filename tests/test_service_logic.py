@@ -382,7 +382,6 @@ def test_mistakes_only_before_the_deadline_then_everything(web, monkeypatch):
 def test_the_desk_regrades_what_an_older_grader_graded_and_exports(web):
     client, tokens, store = web
     teacher = client("teacher")
-    service = teacher.app.state.service
     store.upsert_student("anna", {"first_name": "Анна", "last_name": "Петрова"})
     row, _ = store.add_submission("anna", {"01_head": b"SOLVED"}, source="test")
     assert wait_done(store, row["public_id"])["fingerprint"] == "stand-in"

@@ -18,7 +18,6 @@ import sys
 import time
 import urllib.request
 
-import nbformat
 import pytest
 
 from autograder import course, notebooks

@@ -16,8 +16,6 @@ reference solutions and on a wrong one per step, and the total for the chain tha
 import argparse
 import os
 import pathlib
-import shutil
-import statistics
 import subprocess
 import sys
 import tempfile

@@ -1,8 +1,9 @@
 """``python -m autograder grade``: submissions in; grades, feedback and a record per student out.
 
 RUNS IN THE MAIN PROCESS: collect the export, prepare the course, stage each
-student, grade the changed ones in the worker pool, merge their scores into the
-gradebook, and write ``grades.csv``, ``state.json`` (the result records) and the
+student, grade the changed ones with the run's executor (the local worker pool,
+or a Dask cluster), merge each outcome into the course and its gradebook as it
+comes, and write ``grades.csv``, ``state.json`` (the result records) and the
 feedback pages. Every number shown anywhere comes from the result records.
 """
 import csv
@@ -20,9 +21,10 @@ from ..checks import cases as checks_cases, reference
 from ..course import ASSIGNMENT, CSV_COLUMNS, NOTEBOOKS, TASK_KEYS, TASKS, TOTAL_POINTS
 from ..nbconfig import venv_on_path
 from ..results import RunInfo, StudentResult
-from . import collect, fingerprint, gradebook, pool, staging
+from . import collect, executor, fingerprint, gradebook, outcome, staging
 
 STATE_FILE = "state.json"
+JOURNAL_FILE = "state.partial.jsonl"  # students merged by a run that has not finished
 
 
 def log(message):
@@ -48,16 +50,29 @@ def cache_references(course, secret, grader_fingerprint):
 
 
 def read_state(out, run_fingerprint):
-    """Earlier results of this grader and course: {student id: StudentResult} (see ``reusable``)."""
+    """Earlier results of this grader and course: {student id: StudentResult} (see ``reusable``).
+
+    ``state.json`` of the last finished run, then the students that a run which did not finish
+    (interrupted, or stopped for want of workers) merged before it stopped (``record_progress``).
+    """
     path = out / STATE_FILE
-    if not path.is_file():
-        return {}
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if data.get("fingerprint") != run_fingerprint:
+    data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    if data.get("fingerprint", run_fingerprint) != run_fingerprint:
         if data.get("students"):
             log("проверяющий код или курс изменились: все работы проверяются заново")
-        return {}
-    return {sid: StudentResult.from_json(entry) for sid, entry in data.get("students", {}).items()}
+        data = {}
+    earlier = {sid: StudentResult.from_json(entry) for sid, entry in data.get("students", {}).items()}
+    journal = out / JOURNAL_FILE
+    if journal.is_file():
+        for line in journal.read_text(encoding="utf-8").splitlines():
+            try:
+                entry = json.loads(line)
+                if entry["fingerprint"] == run_fingerprint:
+                    result = StudentResult.from_json(entry["student"])
+                    earlier[result.student_id] = result
+            except (ValueError, KeyError, TypeError):  # a line cut short when the run stopped
+                continue
+    return earlier
 
 
 def reusable(earlier, sid, digest):
@@ -66,10 +81,22 @@ def reusable(earlier, sid, digest):
     return result is not None and result.digest == digest and not result.error
 
 
+def record_progress(out, run_fingerprint, result):
+    """Note a merged student at once, so that a run that does not finish loses no one."""
+    line = json.dumps({"fingerprint": run_fingerprint, "student": result.to_json()}, ensure_ascii=False)
+    with open(out / JOURNAL_FILE, "a", encoding="utf-8") as f:
+        f.write(line + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def write_state(out, run_fingerprint, results):
     data = {"fingerprint": run_fingerprint,
             "students": {sid: r.to_json() for sid, r in results.items()}}
-    (out / STATE_FILE).write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+    partial = out / (STATE_FILE + ".tmp")
+    partial.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+    os.replace(partial, out / STATE_FILE)
+    (out / JOURNAL_FILE).unlink(missing_ok=True)
 
 
 def build_result(sid, student, status, notes, digest, record, scores):
@@ -84,8 +111,13 @@ def build_result(sid, student, status, notes, digest, record, scores):
     return result
 
 
-def grade_all(submissions, out, sandbox=True, jobs=None, cell_timeout=60, db_url="", roster=None):
-    """Grade every student; return ({student id: StudentResult}, RunInfo)."""
+def grade_all(submissions, out, sandbox=True, jobs=None, cell_timeout=60, db_url="", roster=None,
+              dask="", dask_wait=None):
+    """Grade every student; return ({student id: StudentResult}, RunInfo).
+
+    ``jobs`` local workers, or the workers of the Dask cluster whose scheduler is at ``dask``
+    (``cluster.ClusterProblem`` when it cannot finish; the students merged are kept).
+    """
     venv_on_path()
     started = time.time()
     out = pathlib.Path(out).resolve()
@@ -96,6 +128,7 @@ def grade_all(submissions, out, sandbox=True, jobs=None, cell_timeout=60, db_url
                    grader_fingerprint=grader_fp, course_fingerprint=course_fp, sandbox=sandbox)
     course, fresh = gradebook.prepare(out, run_fp, db_url)
     secret = read_secret(out)
+    settings = executor.Settings(secret, cell_timeout, sandbox, grader_fp, course_fp)
     cache_references(course, secret, grader_fp)
     (course / "work").mkdir(exist_ok=True)
     earlier = read_state(out, run_fp)
@@ -119,18 +152,19 @@ def grade_all(submissions, out, sandbox=True, jobs=None, cell_timeout=60, db_url
                 todo.append(sid)
         info.graded, info.reused = len(todo), len(students) - len(todo)
         log(f"студентов: {len(students)}, проверяется заново: {len(todo)}")
-        jobs = min(jobs or os.cpu_count() or 1, max(len(todo), 1))
-        template = gradebook.worker_template(course)
-        works = {sid: staging.stage_work(course, sid, template) for sid in todo}
-        for done, (sid, record) in enumerate(pool.run(works, secret, cell_timeout, sandbox,
-                                                       course / "reference", grader_fp, jobs), 1):
-            written = staging.collect_work(course, works[sid], sid, out / "logs")
-            record = written if written is not None else record
-            scores = gradebook.merge_scores(course, sid, db_url, students[sid].name)
-            results[sid] = build_result(sid, students[sid], *staged[sid], record, scores)
-            if results[sid].error:
-                log(f"{sid}: ошибка проверки: {results[sid].error} (журнал: {out / 'logs' / (sid + '.log')})")
-            log(f"[{done}/{len(todo)}] {sid}: {results[sid].total:g}/{TOTAL_POINTS} ({time.time() - started:.0f} с)")
+        if todo:
+            with executor.open_executor(dask, jobs, dask_wait) as grading:
+                for done, (sid, found) in enumerate(grading.grade(course, todo, settings), 1):
+                    record = outcome.write(found, course, out / "logs")
+                    scores = gradebook.merge_scores(course, sid, db_url, students[sid].name)
+                    results[sid] = build_result(sid, students[sid], *staged[sid], record, scores)
+                    record_progress(out, run_fp, results[sid])
+                    if results[sid].error:
+                        log(f"{sid}: ошибка проверки: {results[sid].error} (журнал: {out / 'logs' / (sid + '.log')})")
+                    where = f", {found.worker} за {found.seconds:.1f} с" if found.worker else ""
+                    log(f"[{done}/{len(todo)}] {sid}: {results[sid].total:g}/{TOTAL_POINTS} "
+                        f"({time.time() - started:.0f} с{where})")
+                info.executor = grading.description
     results = {sid: results[sid] for sid in students}
     for sid, result in results.items():
         result.feedback = copy_feedback(course, out, sid)

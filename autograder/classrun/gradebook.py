@@ -36,6 +36,12 @@ def configured_db_url():
     return config.CourseDirectory.db_url if "db_url" in config.CourseDirectory else ""
 
 
+def configured_dask():
+    """``c.Autograder.dask`` of the repository's nbgrader_config.py (a Dask scheduler's address), or ""."""
+    config = course_config(ROOT)
+    return config.Autograder.dask if "dask" in config.Autograder else ""
+
+
 def db_url_of(course, db_url=""):
     return db_url or f"sqlite:///{course / 'gradebook.db'}"
 

@@ -1,6 +1,9 @@
 """The worker pool (main process): students graded in parallel, one process each.
 
-``run`` yields each student's record as its worker finishes. Workers are
+``LocalPool`` is the default executor (executor.py): it stages each student's
+private course here and yields the outcomes. ``run`` yields each student's
+record as its worker finishes; ``GradingProcess`` grades students that come one
+at a time (a Dask worker's) the same way. Workers are
 forked fresh per batch (``max_tasks_per_child`` can hang: CPython gh-115634)
 from a fork server that imported the worker's modules (torch, nbgrader) once;
 a student whose worker crashed is retried once in a fresh pool, so one crash
@@ -13,6 +16,7 @@ import os
 
 from ..course import DATA
 from ..results import StudentResult
+from . import gradebook, outcome, staging
 from ..worker import student as worker
 from ..worker.sandbox import zygote
 from ..worker.sandbox import SandboxedKernelManager
@@ -53,10 +57,17 @@ def shared_zygote(sandbox, environment):
     return env, zygote.for_env(env).socket_path
 
 
+def forkserver_context():
+    """The context workers are forked in: from a fork server that imported the worker's modules
+    once, not once per worker."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([worker.__name__])
+    return context
+
+
 def run(works, secret, cell_timeout, sandbox, reference_dir, fingerprint, jobs):
     """Yield (student id, StudentResult) as workers finish; ``works``: id -> work folder."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([worker.__name__])  # imported once, not once per worker
+    context = forkserver_context()
     queue, attempts = list(works), dict.fromkeys(works, 0)
     environment = worker_environment()
     shared = shared_zygote(sandbox, environment) if works else None
@@ -78,7 +89,83 @@ def run(works, secret, cell_timeout, sandbox, reference_dir, fingerprint, jobs):
                     if attempts[sid] < 2:
                         retry.append(sid)
                     else:
-                        yield sid, StudentResult(sid, error="worker crashed twice (BrokenProcessPool)")
+                        yield sid, StudentResult(sid, error=CRASHED_TWICE)
                 except Exception as exc:  # a failed worker costs only this student, and says why
-                    yield sid, StudentResult(sid, error=f"worker failed: {type(exc).__name__}: {exc}"[:300])
+                    yield sid, failed(sid, exc)
         queue = retry + queue
+
+
+CRASHED_TWICE = "worker crashed twice (BrokenProcessPool)"
+
+
+def failed(sid, exc):
+    """The record of a student whose worker failed, saying why."""
+    return StudentResult(sid, error=f"worker failed: {type(exc).__name__}: {exc}"[:300])
+
+
+class GradingProcess:
+    """One grading worker for students that come one at a time (a Dask worker's, remote.py),
+    as ``run`` grades them: forked from the fork server, prepared by ``init_pool``, forked anew
+    after ``BATCH_PER_WORKER`` students, and a student whose worker crashed is tried once more
+    in a fresh one."""
+
+    def __init__(self, sandbox):
+        self.sandbox = sandbox
+        self._pool, self._graded = None, 0
+
+    def _fresh(self):
+        self.close()
+        environment = worker_environment()
+        shared = shared_zygote(self.sandbox, environment)  # started again if it has died
+        self._pool = concurrent.futures.ProcessPoolExecutor(
+            1, mp_context=forkserver_context(), initializer=worker.init_pool,
+            initargs=(environment, shared))
+        self._graded = 0
+
+    def close(self):
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def grade(self, work, sid, secret, cell_timeout, reference_dir, fingerprint):
+        """The StudentResult of ``sid`` graded in ``work`` (a worker error is its ``error``)."""
+        for _ in range(2):
+            if self._pool is None or self._graded >= BATCH_PER_WORKER:
+                self._fresh()
+            self._graded += 1
+            future = self._pool.submit(worker.grade_student, str(work), sid, secret, cell_timeout,
+                                       self.sandbox, str(reference_dir), fingerprint, str(DATA))
+            try:
+                return future.result()
+            except concurrent.futures.process.BrokenProcessPool:
+                self.close()
+            except Exception as exc:
+                return failed(sid, exc)
+        return StudentResult(sid, error=CRASHED_TWICE)
+
+
+class LocalPool:
+    """The executor that grades on this machine: ``jobs`` workers (default: every core)."""
+
+    def __init__(self, jobs=None):
+        self.jobs = jobs
+        self.description = "локально"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def grade(self, course, student_ids, settings):
+        """Yield (student id, Outcome) as the workers finish (executor.py)."""
+        jobs = min(self.jobs or os.cpu_count() or 1, max(len(student_ids), 1))
+        self.description = f"локально, процессов: {jobs}"
+        template = gradebook.worker_template(course)
+        works = {sid: staging.stage_work(course, sid, template) for sid in student_ids}
+        for sid, record in run(works, settings.secret, settings.cell_timeout, settings.sandbox,
+                               course / "reference", settings.grader_fingerprint, jobs):
+            found = outcome.read_work(works[sid], sid)
+            if found.record is None:  # the worker wrote none: what the pool knows (a crash, say)
+                found.record = record
+            yield sid, found

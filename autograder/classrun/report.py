@@ -225,6 +225,7 @@ def _facts(info):
             ("проверено в этот раз", str(info.graded)),
             ("взято из прошлой проверки", str(info.reused)),
             ("время работы", f"{info.wall_seconds:.0f} с"),
+            ("где проверено", info.executor or "—"),
             ("песочница", sandbox)]
     return '<table class="plain">' + "".join(f"<tr><th>{a}</th><td>{e(b)}</td></tr>" for a, b in rows) + "</table>"
 

@@ -2,22 +2,18 @@
 
 ``stage`` puts a student's notebooks, read and repaired, into
 ``OUT/course/submitted``; ``stage_work`` makes the private course a worker
-grades in; ``collect_work`` brings its notebooks, pages and result record back.
+grades in (``submission_files`` and ``stage_work_from`` the same on a machine
+without OUT); ``collect_work`` brings its notebooks, pages and result record back.
 """
 import hashlib
-import os
 import pathlib
 import shutil
-import stat
 import tempfile
 
 import nbformat
 
 from ..course import ASSIGNMENT, NOTEBOOKS
-from ..worker import kernel_folders
-from ..worker.student import LOG_FILE, RESULT_FILE
-from .. import results
-from . import repair
+from . import outcome, repair
 
 
 def normalize(path):
@@ -71,23 +67,27 @@ def stage_work(course, student_id, gradebook):
     return work
 
 
-def copy_regular_file(src, folder):
-    """Copy ``src`` into ``folder`` if it is a regular file, never through a link.
+def submission_files(course, student_id):
+    """The staged submission of ``student_id`` (notebooks and course files) as {relative path: bytes}."""
+    folder = course / "submitted" / student_id
+    return {path.relative_to(folder).as_posix(): path.read_bytes()
+            for path in sorted(folder.rglob("*")) if path.is_file()}
 
-    The kernel could write into the folders nbgrader works in: only the
-    notebooks and feedback pages nbgrader wrote come back, nothing the student
-    planted beside them (links, big files).
-    """
-    try:
-        fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return False
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            return False
-        with open(folder / src.name, "wb") as g:
-            shutil.copyfileobj(f, g)
-    return True
+
+def stage_work_from(parent, student_id, gradebook, source, files):
+    """A private course in ``parent`` made from data (on a machine without OUT): the gradebook
+    template's bytes, a course ``source`` folder of this machine and ``submission_files``."""
+    work = pathlib.Path(tempfile.mkdtemp(prefix=f"grade-{student_id}-", dir=parent))
+    (work / "gradebook.db").write_bytes(gradebook)
+    shutil.copytree(source, work / "source")
+    root = (work / "submitted" / student_id).resolve()
+    for rel, data in files.items():
+        path = (root / rel).resolve()
+        if root not in path.parents:
+            raise ValueError(f"submission path outside the student's folder: {rel!r}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return work
 
 
 def collect_work(course, work, student_id, logs):
@@ -96,17 +96,4 @@ def collect_work(course, work, student_id, logs):
     Returns the worker's record (a ``StudentResult``), or None if it wrote none; its log, if
     any, goes to ``logs/<student_id>.log``.
     """
-    for kind, suffix in (("autograded", ".ipynb"), ("feedback", ".html")):
-        dst = course / kind / student_id / ASSIGNMENT
-        shutil.rmtree(dst.parent, ignore_errors=True)
-        dst.mkdir(parents=True)
-        for name in NOTEBOOKS:
-            copy_regular_file(work / kind / student_id / ASSIGNMENT / f"{name}{suffix}", dst)
-    record = None
-    if (work / RESULT_FILE).is_file():
-        record = results.read(work / RESULT_FILE)
-    if (work / LOG_FILE).is_file():
-        logs.mkdir(parents=True, exist_ok=True)
-        shutil.copy(work / LOG_FILE, logs / f"{student_id}.log")
-    kernel_folders.remove(work)  # holds the kernel's folder: whatever it nested there, no link followed
-    return record
+    return outcome.write(outcome.read_work(work, student_id), course, logs)

@@ -4,17 +4,18 @@ does for one student, in the same order, through the same functions:
 
 * ``BatchGrader()``: the course folder and gradebook (``gradebook.prepare``), the secret and
   the reference cache (``grade.read_secret``, ``grade.cache_references``), the fingerprint;
-* ``grade_many``: stage the notebooks (``staging.stage``, repairs included), a private course
-  each (``staging.stage_work``), the students through the worker pool together (``pool.run``,
-  sandboxed, the shared zygote, workers grading several in turn), each one's pages and record
-  back (``staging.collect_work``) as it finishes, kept per attempt in ``OUT/attempts/<id>/``;
+* ``grade_many``: stage the notebooks (``staging.stage``, repairs included), the students
+  through the batch command's local executor together (``pool.LocalPool``: a private course
+  each, sandboxed, the shared zygote, workers grading several in turn), each one's outcome
+  (``outcome.write``: pages, notebooks, record) as it finishes, kept per attempt in
+  ``OUT/attempts/<id>/``;
 * ``publish``: the attempt that counts into the course: its notebooks into ``autograded/``, its
   scores into the nbgrader gradebook (``gradebook.merge_scores``, so formgrader shows the
   counted attempts), checked against the record (``grade.build_result``), its pages into
   ``OUT/feedback/<student>/`` with the report's header.
 
-When the grading executor changes (a Dask cluster), ``_run`` is the line to re-point: it has
-the executor's shape, staged students in, (student id, record) out as they finish.
+``_grade`` is the one line that picks the executor (executor.open_executor): the service grades
+on its own machine's cores; a Dask address there would grade its uploads on a cluster.
 """
 import pathlib
 import secrets
@@ -22,7 +23,7 @@ import shutil
 import tempfile
 import threading
 
-from ..classrun import collect, fingerprint, gradebook, grade, pool, report, staging
+from ..classrun import collect, executor, fingerprint, gradebook, grade, outcome, pool, report, staging
 from ..course import ASSIGNMENT
 from ..nbconfig import venv_on_path
 from ..results import StudentResult
@@ -74,7 +75,7 @@ class BatchGrader:
         One attempt per student (the dispatcher sees to it): the course's folders of that
         student are this attempt's while it runs.
         """
-        works, public = {}, {}
+        public = {}
         staged = {}
         for student_id, name, notebooks, public_id in attempts:
             keep = self.attempt_dir(public_id)
@@ -88,12 +89,10 @@ class BatchGrader:
                 student = collect.Student(student_id, paths, [], _name(name))
                 staged[student_id] = (staging.stage(student, self.course), _name(name))
             _copy_files(self.course / "submitted" / student_id / ASSIGNMENT, keep / "submitted", ".ipynb")
-            works[student_id] = staging.stage_work(self.course, student_id, gradebook.worker_template(self.course))
             public[student_id] = public_id
-        for student_id, record in self._run(works):
+        for student_id, found in self._grade(list(public)):
             keep = self.attempt_dir(public[student_id])
-            written = staging.collect_work(self.course, works[student_id], student_id, keep)
-            result = written if written is not None else record
+            result = outcome.write(found, self.course, keep)
             (status, notes, digest), name = staged[student_id]
             result.submission, result.notes, result.digest, result.name = status, notes, digest, name
             for kind, suffix in (("autograded", ".ipynb"), ("feedback", ".html")):
@@ -101,12 +100,13 @@ class BatchGrader:
             result.feedback = {p.stem: p.name for p in sorted((keep / "feedback").glob("*.html"))}
             yield public[student_id], result.to_json()
 
-    def _run(self, works):
-        """Staged students through the batch command's executor: (student id, record) as each
-        worker finishes. THE LINE TO RE-POINT when the executor changes (a Dask cluster)."""
-        jobs = max(1, min(self.jobs, len(works)))
-        yield from pool.run(works, self.secret, self.cell_timeout, self.sandbox, self.course / "reference",
-                            self.grader_fingerprint, jobs)
+    def _grade(self, student_ids):
+        """The staged students through the batch command's local executor (``self.jobs``
+        workers): (student id, outcome) as each finishes."""
+        settings = executor.Settings(self.secret, self.cell_timeout, self.sandbox,
+                                     self.grader_fingerprint, self.course_fingerprint)
+        with executor.open_executor("", max(1, min(self.jobs, len(student_ids)))) as grading:
+            yield from grading.grade(self.course, student_ids, settings)
 
     def publish(self, student_id, name, result_json, public_id):
         """The counted attempt into the course, its gradebook and OUT/feedback; return its record
