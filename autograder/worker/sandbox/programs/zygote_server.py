@@ -3,6 +3,9 @@
 RUNS AS ROOT, in the kernels' environment (``python -I zygote_server.py SOCKET READY_FD``,
 started by zygote.py). Starting a kernel costs ~2 CPU-s, nearly all of it importing
 ipykernel and torch; this process imports them once, and each kernel is a fork of it.
+Matplotlib's drawing modules too (the notebooks draw: ~0.45 CPU-s a kernel, its font
+list built anew in each sandbox), with the backend ipykernel would choose: not pyplot,
+not a backend module, which bind a process to a display.
 
 Invariants (each one is why a fork here is safe):
 * Single-threaded, always: joining a mount namespace refuses a threaded caller, and a
@@ -21,6 +24,7 @@ forks the kernel (which enters the sandbox as enter.py does and runs ipykernel);
 the kernel's host pid and its pid in the sandbox, and reaps it.
 """
 import atexit
+import gc
 import importlib.util
 import json
 import os
@@ -35,6 +39,39 @@ import ipykernel.ipkernel  # noqa: F401  (every kernel's: imported once, here)
 import ipykernel.kernelapp
 import ipykernel.zmqshell  # noqa: F401
 import torch
+
+
+def _import_matplotlib():
+    """Matplotlib's modules that pyplot and the course's plots import, loaded once.
+
+    ``import matplotlib`` reads the backend from MPLBACKEND once: it is set here as the
+    kernel's ipykernel sets it (its own default when the environment names none), so a
+    forked kernel draws inline as a fresh one does. Matplotlib's font list is built in a
+    folder of this process's own, removed afterwards: never a shared folder written as root.
+    """
+    import shutil
+    import tempfile
+    saved = dict(os.environ)
+    private = tempfile.mkdtemp(prefix="zygote-matplotlib-")
+    try:
+        os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+        os.environ["MPLCONFIGDIR"] = private
+        import matplotlib.colorbar  # noqa: F401
+        import matplotlib.figure  # noqa: F401
+        import matplotlib.image  # noqa: F401
+    except ImportError:  # a kernel without matplotlib imports nothing of it here either
+        pass
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        shutil.rmtree(private, ignore_errors=True)
+    for thread in threading.enumerate():  # the font list's cancelled "this may take a moment" timer
+        if thread is not threading.main_thread():
+            thread.join()
+
+
+_import_matplotlib()
+gc.freeze()  # what is imported stays: no kernel's collection walks it (IPython's reset collects)
 
 NAMESPACES = ("cgroup", "ipc", "uts", "net", "pid", "mnt")  # the mount namespace last
 HERE = os.path.dirname(os.path.abspath(__file__))
