@@ -614,21 +614,30 @@ attempt("write __stderr__", lambda: sys.__stderr__.write(forged.decode()) and sy
 # Children made with CLONE_PARENT have the kernel's parent as theirs: a forked kernel's parent is
 # outside its sandbox's process tree. Three of 900 MiB each hold 2.6 GiB against a 2 GiB limit.
 CLONE_PARENT = """
-import ctypes, signal
-libc = ctypes.CDLL(None, use_errno=True)
+import ctypes, mmap, signal
+libc = ctypes.PyDLL(None, use_errno=True)   # the clone holds the GIL: a child that needs it has it
 SYS_CLONE = {"x86_64": 56, "aarch64": 220}[os.uname().machine]
 pids = []
+ready, told = os.pipe()
 for _ in range(3):
     pid = libc.syscall(SYS_CLONE, 0x00008000 | signal.SIGCHLD, 0, 0, 0, 0)   # CLONE_PARENT
     if pid == 0:
-        try:
-            held = bytearray(900 * 2**20)
+        try:   # a raw clone runs no atfork handler: malloc's lock may be held by a kernel thread
+            held = mmap.mmap(-1, 900 * 2**20)
             for i in range(0, len(held), 4096):
                 held[i] = 1
+            os.write(told, b"1")
             time.sleep(30)
         finally:
             os._exit(0)
     pids.append(pid)
+os.close(told)
+got = b""
+while len(got) < 3:   # the memory is held while this cell runs, however slow a loaded machine is
+    more = os.read(ready, 3)
+    if not more:
+        break
+    got += more
 time.sleep(6)
 _R["children"] = pids
 report("CLONEPARENT")
