@@ -153,7 +153,7 @@ def test_gradebook_agrees_with_the_result_records(graded):
 
 def test_worker_error_reaches_the_status_and_a_log(tmp_path):
     """A worker that fails says why in the row, and leaves its traceback in OUT/logs."""
-    from autograder.classrun import grade, gradebook, pool, staging
+    from autograder.classrun import grade, gradebook, outcome, pool, staging
     out = tmp_path / "out"
     course, _ = gradebook.prepare(out, "test")
     (course / "work").mkdir()
@@ -162,7 +162,7 @@ def test_worker_error_reaches_the_status_and_a_log(tmp_path):
     work = staging.stage_work(course, "s1", gradebook.worker_template(course))
     (work / "gradebook.db").write_bytes(b"this is not a database" * 100)
     (_, record), = pool.run({"s1": work}, "secret", 10, False, course / "reference", "fp", 1)
-    written = staging.collect_work(course, work, "s1", out / "logs")
+    written = outcome.write(outcome.read_work(work, "s1"), course, out / "logs")
     result = grade.build_result("s1", student, *staged, written or record, {})
     assert "grading error" in result.status and "database" in result.status.lower(), result.status
     log = (out / "logs" / "s1.log").read_text(encoding="utf-8")

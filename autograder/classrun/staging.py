@@ -3,7 +3,7 @@
 ``stage`` puts a student's notebooks, read and repaired, into
 ``OUT/course/submitted``; ``stage_work`` makes the private course a worker
 grades in (``submission_files`` and ``stage_work_from`` the same on a machine
-without OUT); ``collect_work`` brings its notebooks, pages and result record back.
+without OUT); what it gives back is ``outcome.read_work``'s.
 """
 import hashlib
 import pathlib
@@ -13,7 +13,7 @@ import tempfile
 import nbformat
 
 from ..course import ASSIGNMENT, NOTEBOOKS
-from . import outcome, repair
+from . import repair
 
 
 def normalize(path):
@@ -88,12 +88,3 @@ def stage_work_from(parent, student_id, gradebook, source, files):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
     return work
-
-
-def collect_work(course, work, student_id, logs):
-    """Bring notebooks, pages and the result record back from a private course.
-
-    Returns the worker's record (a ``StudentResult``), or None if it wrote none; its log, if
-    any, goes to ``logs/<student_id>.log``.
-    """
-    return outcome.write(outcome.read_work(work, student_id), course, logs)

@@ -56,10 +56,8 @@ class BatchGrader:
     def warm(self):
         """Start what the first grading would wait for: the pool's fork server (torch and nbgrader
         imported once) and the shared zygote of sandboxed kernels."""
-        import multiprocessing
         from multiprocessing import forkserver
-        from ..worker import student as worker
-        multiprocessing.get_context("forkserver").set_forkserver_preload([worker.__name__])
+        pool.forkserver_context()   # the workers' fork server, with what it imports once
         forkserver.ensure_running()
         pool.shared_zygote(self.sandbox, pool.worker_environment())
 
