@@ -38,7 +38,7 @@ def main_key(task):
     return "logits" if TASK[task].language_model else "output"
 
 
-def _close(a, b, flat_ok=False):
+def close(a, b, flat_ok=False):
     """Numerically equal tensors; ``flat_ok``: (B, T, V) may come as (B*T, V)."""
     if a is None or b is None or not torch.is_tensor(a) or not torch.is_tensor(b):
         return False
@@ -64,7 +64,7 @@ def _matches(task, case, got, want, keys=None):
     if "error" in got or "error" in want:
         return "error" in got and "error" in want and got["error"] == want["error"]
     for key in keys or want:
-        if key not in got or not _close(got[key], want[key], _flat_ok(task, case, key)):
+        if key not in got or not close(got[key], want[key], _flat_ok(task, case, key)):
             return False
     return True
 
@@ -173,7 +173,7 @@ def _grad_mistake(cases, got, want):
             if key.startswith("grad.") and key not in g:
                 name = "входа x" if key == "grad.input" else key[5:]
                 return mistake("no_grad", name)
-            if key.startswith("grad.") and not _close(g[key], w[key]):
+            if key.startswith("grad.") and not close(g[key], w[key]):
                 return mistake("wrong_grad")
     return None
 
@@ -345,7 +345,7 @@ def _same_as_with_targets(cases, got, indices):
                      and torch.equal(c["input"], cases[i]["input"])), None)
         if pair is None or "logits" not in got[pair] or "logits" not in got[i]:
             return False
-        if not _close(got[i]["logits"], got[pair]["logits"], flat_ok=True):
+        if not close(got[i]["logits"], got[pair]["logits"], flat_ok=True):
             return False
     return True
 

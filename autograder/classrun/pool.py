@@ -12,6 +12,7 @@ record's ``error``.
 """
 import concurrent.futures
 import multiprocessing
+import multiprocessing.forkserver
 import os
 
 from ..course import DATA
@@ -63,6 +64,14 @@ def forkserver_context():
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([worker.__name__])
     return context
+
+
+def warm(sandbox):
+    """Start, before the first student, what grading forks from: the workers' fork server (it
+    imports the grading modules once) and, sandboxed where kernels fork, the kernel zygote."""
+    forkserver_context()
+    multiprocessing.forkserver.ensure_running()
+    shared_zygote(sandbox, worker_environment())
 
 
 def run(works, secret, cell_timeout, sandbox, reference_dir, fingerprint, jobs):

@@ -56,10 +56,7 @@ class BatchGrader:
     def warm(self):
         """Start what the first grading would wait for: the pool's fork server (torch and nbgrader
         imported once) and the shared zygote of sandboxed kernels."""
-        from multiprocessing import forkserver
-        pool.forkserver_context()   # the workers' fork server, with what it imports once
-        forkserver.ensure_running()
-        pool.shared_zygote(self.sandbox, pool.worker_environment())
+        pool.warm(self.sandbox)
 
     def attempt_dir(self, public_id):
         return self.out / "attempts" / public_id
