@@ -145,11 +145,15 @@ def run_reference(task, cases, forward=None):
     return probe.run_cases(spec.cls, spec.depends_on, {spec.cls: cls}, cases)
 
 
+def cache_key(seed, grader_fingerprint):
+    """The reference cache's key of a run: the course secret's case seed and the grader."""
+    return f"{seed}-{grader_fingerprint[:16]}"
+
+
 def cached_outputs(task, cases, cache_dir, key):
     """``run_reference(task, cases)``, cached in ``cache_dir`` under ``key``.
 
-    ``key`` must change whenever the cases or the grader change (the grade
-    command uses the course secret's seed and the grader's fingerprint).
+    ``key`` must change whenever the cases or the grader change (``cache_key``).
     """
     if not cache_dir:
         return run_reference(task, cases)

@@ -23,7 +23,7 @@ import time
 
 import torch
 
-from ..checks import cases as checks_cases
+from ..checks import cases as checks_cases, reference
 from ..results import StudentResult
 from . import admission, outcome, remote, staging
 from .gradebook import worker_template
@@ -64,7 +64,7 @@ def problem(address):
 
 def reference_sample(course, secret, grader_fingerprint):
     """{file: bytes}: the first case of each reference output file of the run (grade.cache_references)."""
-    key = f"{checks_cases.case_seed(secret)}-{grader_fingerprint[:16]}"
+    key = reference.cache_key(checks_cases.case_seed(secret), grader_fingerprint)
     sample = {}
     for path in sorted((course / "reference").glob(f"*-{key}*.pt")):
         buffer = io.BytesIO()

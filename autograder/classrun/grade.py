@@ -42,7 +42,7 @@ def read_secret(out):
 def cache_references(course, secret, grader_fingerprint):
     """Reference outputs of every task, computed once, read by every worker."""
     seed = checks_cases.case_seed(secret)
-    key = f"{seed}-{grader_fingerprint[:16]}"
+    key = reference.cache_key(seed, grader_fingerprint)
     for spec in TASKS:
         for own_deps in ((False, True) if spec.depends_on else (False,)):
             reference.cached_outputs(spec.key, checks_cases.make_cases(spec.key, seed, own_deps),

@@ -63,7 +63,7 @@ class HiddenChecks:
         spec, seed = self.spec, checks_cases.case_seed(self.settings.secret)
         cases = checks_cases.make_cases(spec.key, seed, own_deps)
         want = reference.cached_outputs(spec.key, cases, self.settings.reference_dir,
-                                        f"{seed}-{self.settings.fingerprint[:16]}")
+                                        reference.cache_key(seed, self.settings.fingerprint))
         got, why, detail = self.probe(cases)
         if got is None:
             self.log.warning("probe of %s failed: %s %s", spec.key, why, detail)
