@@ -83,3 +83,22 @@ def test_student_html_is_sanitised_and_the_page_runs_no_script():
     assert "<table>" in page and "<h1" in page and "жирный" in page          # what is harmless stays
     assert "вывод JavaScript не показывается" in page and "<pre>widget</pre>" in page  # a widget's text
     assert "data:image/svg+xml;base64," in page                               # SVG only as an image
+
+
+def test_the_accessibility_pass_gives_nbconverts_page():
+    """The page's images get a text as nbconvert's own pass (a BeautifulSoup parse of the page)
+    gives them, and nothing else changes (a student's div named like a notebook's cell stays as
+    it is): the same document, markup normalised alike."""
+    from bs4 import BeautifulSoup
+    from nbconvert.exporters import HTMLExporter
+    pixel = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+    nb = _notebook()
+    nb.cells.append(nbformat.v4.new_markdown_cell(f'<img src="data:image/png;base64,{pixel}">\n\n'
+                                                  '<div class="jp-Cell-inputWrapper">ввод</div>'))
+    nb.cells.append(nbformat.v4.new_code_cell("show()", outputs=[
+        nbformat.v4.new_output("stream", name="stdout", text="Head: ошибок не найдено\n"),
+        nbformat.v4.new_output("display_data", data={"image/png": pixel, "text/plain": "<Figure>"})]))
+    ours, _ = FeedbackExporter().from_notebook_node(nb, copy.deepcopy(RESOURCES))
+    stock, _ = HTMLExporter.from_notebook_node(FeedbackExporter(), nb, copy.deepcopy(RESOURCES))
+    assert str(BeautifulSoup(ours, features="html.parser")) == stock
+    assert stock.count("No description has been provided") == 2 and 'class="jp-Cell-inputWrapper"' in stock

@@ -83,18 +83,17 @@ class CompiledTemplates(jinja2.BytecodeCache):
 
 TEMPLATES = CompiledTemplates()
 
-# What HTMLExporter's accessibility pass does (nbconvert 7): images get a text, and a cell's
-# input and each output can take the keyboard's focus. Student HTML in the page went through
-# ``safe_html`` first, so these match the template's markup, or harmless copies of it.
+# What HTMLExporter's accessibility pass does (nbconvert 7) to a feedback page: an image
+# without a text gets one. (Its other step, making inputs and outputs inside `.jp-Notebook`
+# focusable, finds nothing in nbgrader's feedback template: the page has no `.jp-Notebook`.)
+# Student HTML in the page went through ``safe_html`` first: its images are tags like these.
 NO_ALT_IMAGE = re.compile(r"<img(?![^>]*\salt=)")
-FOCUSABLE = re.compile(r'(<div class="(?:jp-Cell-inputWrapper|[^"]*\bjp-OutputArea-output\b[^"]*)")')
 IMAGE_TEXT = "No description has been provided for this image"
 
 
 def accessible(html):
-    """``html`` with a text on every image and its cells' inputs and outputs focusable."""
-    html = NO_ALT_IMAGE.sub(f'<img alt="{IMAGE_TEXT}"', html)
-    return FOCUSABLE.sub(r'\1 tabindex="0"', html)
+    """``html`` with a text on every image, as nbconvert's accessibility pass gives it."""
+    return NO_ALT_IMAGE.sub(f'<img alt="{IMAGE_TEXT}"', html)
 
 
 class FeedbackExporter(HTMLExporter):
@@ -115,8 +114,8 @@ class FeedbackExporter(HTMLExporter):
         self.filters = {**self.filters, "safe_html": safe_html}
 
     def from_notebook_node(self, nb, resources=None, **kw):
-        """HTMLExporter's page, its accessibility pass made on the page's own markup
-        (``accessible``) instead of a BeautifulSoup parse of the whole page (0.3 CPU-s a student)."""
+        """HTMLExporter's page, its accessibility pass made on the page's markup (``accessible``)
+        instead of a BeautifulSoup parse of the whole page (0.3 CPU-s a student)."""
         nb = nb.copy()
         nb.metadata = {k: v for k, v in nb.metadata.items() if k != "widgets"}  # student data, not shown
         language = nb.metadata.get("language_info", {})
