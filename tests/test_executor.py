@@ -13,7 +13,7 @@ import torch
 
 from autograder import __main__ as cli, nbconfig
 from autograder.checks import cases, scoring
-from autograder.classrun import admission, cluster, fingerprint, grade, outcome, remote, staging
+from autograder.classrun import admission, cluster, fingerprint, grade, interruption, outcome, remote, staging
 from autograder.course import NOTEBOOKS
 from autograder.results import StudentResult, TaskResult
 
@@ -280,3 +280,25 @@ def test_the_cluster_can_be_named_in_nbgrader_config(tmp_path, monkeypatch):
     assert gradebook.configured_dask() == "tcp://head.example.org:8786"
     monkeypatch.undo()
     assert gradebook.configured_dask() == ""
+
+
+def test_an_interrupt_a_library_swallowed_still_stops_the_run():
+    """SIGINT raises KeyboardInterrupt as by default; where code swallows it (as SQLAlchemy's pool
+    does while it closes a connection), the run still learns of it (grade.py asks after each student)."""
+    import signal
+    import time
+    before = signal.getsignal(signal.SIGINT)
+    with interruption.watch() as interrupted:
+        assert not interrupted()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        assert interrupted()
+    with interruption.watch() as interrupted:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except BaseException:  # noqa: B036 -- the swallowing library
+            pass
+        assert interrupted()
+    assert signal.getsignal(signal.SIGINT) is before

@@ -21,7 +21,7 @@ from ..checks import cases as checks_cases, reference
 from ..course import ASSIGNMENT, CSV_COLUMNS, NOTEBOOKS, TASK_KEYS, TASKS, TOTAL_POINTS
 from ..nbconfig import venv_on_path
 from ..results import RunInfo, StudentResult
-from . import collect, executor, fingerprint, gradebook, outcome, staging
+from . import collect, executor, fingerprint, gradebook, interruption, outcome, staging
 
 STATE_FILE = "state.json"
 JOURNAL_FILE = "state.partial.jsonl"  # students merged by a run that has not finished
@@ -153,7 +153,7 @@ def grade_all(submissions, out, sandbox=True, jobs=None, cell_timeout=60, db_url
         info.graded, info.reused = len(todo), len(students) - len(todo)
         log(f"студентов: {len(students)}, проверяется заново: {len(todo)}")
         if todo:
-            with executor.open_executor(dask, jobs, dask_wait) as grading:
+            with executor.open_executor(dask, jobs, dask_wait) as grading, interruption.watch() as interrupted:
                 for done, (sid, found) in enumerate(grading.grade(course, todo, settings), 1):
                     record = outcome.write(found, course, out / "logs")
                     scores = gradebook.merge_scores(course, sid, db_url, students[sid].name)
@@ -164,6 +164,8 @@ def grade_all(submissions, out, sandbox=True, jobs=None, cell_timeout=60, db_url
                     where = f", {found.worker} за {found.seconds:.1f} с" if found.worker else ""
                     log(f"[{done}/{len(todo)}] {sid}: {results[sid].total:g}/{TOTAL_POINTS} "
                         f"({time.time() - started:.0f} с{where})")
+                    if interrupted():  # an interrupt a library swallowed (interruption.py)
+                        raise KeyboardInterrupt
                 info.executor = grading.description
     results = {sid: results[sid] for sid in students}
     for sid, result in results.items():
