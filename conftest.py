@@ -23,23 +23,11 @@ import torch  # noqa: E402  (after the thread variables)
 torch.set_num_threads(1)
 
 
-# The groups that take longest, longest first (seconds of one `make test`: 280, 165, 100, 90, 85, 80,
-# 70, 70, 65, 50). ``make test`` passes --no-loadscope-reorder, so the processes take groups in this
-# order; by default pytest-xdist orders them by their number of tests, and the Dask group (three
-# tests, 100 s) came last and ran alone while the other processes had nothing left to do.
-LONGEST_FIRST = ["tests/test_adversarial.py", "graded-class", "tests/test_dask.py", "diagnosed-mutations",
-                 "tests/test_student_kit.py", "tests/test_student_browser.py", "tests/test_grader_real_world.py",
-                 "tests/test_postgres.py", "tests/test_service.py", "moodle-class"]
-
-
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items):
     """Test processes take a group at a time (``--dist loadgroup``): a file is a group of its own,
     as with ``--dist loadfile``, unless its tests name one (``pytest.mark.xdist_group``), as the
-    files that read the same graded class do: one process grades it once (tests/conftest.py).
-    The groups of ``LONGEST_FIRST`` come first, in its order."""
+    files that read the same graded class do: one process grades it once (tests/conftest.py)."""
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
-    rank = {group: i for i, group in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.get_closest_marker("xdist_group").args[0], len(rank)))

@@ -1,5 +1,4 @@
 """environment.yml and requirements.txt pin the same packages and versions."""
-import ast
 import pathlib
 import re
 
@@ -26,15 +25,3 @@ def test_requirements_are_exact_pins():
 
 def test_environment_yml_matches_requirements():
     assert pins(ROOT / "environment.yml") == pins(ROOT / "requirements.txt")
-
-
-def test_the_longest_groups_named_first_exist():
-    """Each group the root conftest.py sends first is a test file or a group that tests name."""
-    tree = ast.parse((ROOT / "conftest.py").read_text(encoding="utf-8"))
-    first = next(ast.literal_eval(node.value) for node in tree.body
-                 if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "LONGEST_FIRST")
-    named = {m for path in (ROOT / "tests").glob("*.py")
-             for m in re.findall(r'xdist_group\("([^"]+)"\)', path.read_text(encoding="utf-8"))}
-    assert first
-    for group in first:
-        assert (ROOT / group).is_file() or group in named, group
