@@ -18,12 +18,8 @@ $(VENV)/.installed: requirements.txt Makefile
 	$(PY) -m pip install -q pip==26.3
 	@# pip byte-compiles on one core; compileall uses every core (setup 18 s shorter on two).
 	@# Like pip, it leaves uncompiled the odd file that is not Python 3.11 (a torch test helper).
-	@# Not compiled: what nothing here imports (packages' tests, torch's compiler and ONNX export,
-	@# and sympy and networkx, which only they use): 9.5 s of the 27 on two cores; an import of one
-	@# compiles it then.
 	$(PY) -m pip install -q --no-compile -r requirements.txt
-	$(PY) -m compileall -q -j 0 -x 'site-packages/((sympy|networkx|torch/(_inductor|_dynamo|onnx))/|.*/tests?/)' \
-	  "$$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")" >/dev/null || true
+	$(PY) -m compileall -q -j 0 "$$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")" >/dev/null || true
 	@# `$(PY) -m autograder` works from any folder, without activating the venv
 	$(PY) -c "import pathlib, sysconfig; pathlib.Path(sysconfig.get_paths()['purelib'], 'gpt-course.pth').write_text('$(CURDIR)\n')"
 	@if ! command -v bwrap >/dev/null; then \
