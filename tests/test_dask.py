@@ -31,8 +31,8 @@ ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPEN
 ENV = {"PATH": f"{BIN}:/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root"), **ONE_THREAD}
 WORKER_ENV = dict(ENV, DASK_DISTRIBUTED__WORKER__DAEMON="False")  # workers start grading processes
 # Three students that each take a whole grading: when the first is merged, one is still being graded,
-# so the interruption finds work left. (With an untouched release, graded in 3 s, a run under load
-# once merged all three and ended with 0 after the test's SIGINT.)
+# so the run stops with one left to grade again (kept < 3) even when it notices the interrupt only
+# after the next student it merges (classrun/interruption.py). An untouched release takes 3 s.
 STUDENTS = ("student_reference", "student_pre_norm", "student_no_scale")
 STARTED = "autograder: grading"  # what a worker's task says when a student starts (remote.grade)
 
