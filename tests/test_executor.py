@@ -5,7 +5,9 @@ import io
 import json
 import os
 import pathlib
+import signal
 import socket
+import time
 import types
 
 import pytest
@@ -285,8 +287,6 @@ def test_the_cluster_can_be_named_in_nbgrader_config(tmp_path, monkeypatch):
 def test_an_interrupt_a_library_swallowed_still_stops_the_run():
     """SIGINT raises KeyboardInterrupt as by default; where code swallows it (as SQLAlchemy's pool
     does while it closes a connection), the run still learns of it (grade.py asks after each student)."""
-    import signal
-    import time
     before = signal.getsignal(signal.SIGINT)
     with interruption.watch() as interrupted:
         assert not interrupted()
