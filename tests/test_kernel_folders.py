@@ -73,8 +73,11 @@ def test_a_race_against_the_clean_up_never_touches_a_linked_folder(arena, rounds
         finally:
             stop.set()
             swapper.join(10)
+            if swapper.is_alive():  # starved mid-step on a loaded machine: the kernel is gone now
+                swapper.kill()
+                swapper.join()
         kernel_folders.remove(tree)
-        assert not tree.exists()
+        assert not tree.exists(), f"left after the kernel stopped: {sorted(os.listdir(tree))[:20]}"
         assert canary_state(canary) == before
 
 
