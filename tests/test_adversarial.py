@@ -619,6 +619,15 @@ libc = ctypes.PyDLL(None, use_errno=True)   # the clone holds the GIL: a child t
 SYS_CLONE = {"x86_64": 56, "aarch64": 220}[os.uname().machine]
 pids = []
 ready, told = os.pipe()
+# A raw clone copies the GIL's state as it is. A kernel thread that waited for the GIL longer
+# than the switch interval has asked the holder to drop it; a child that inherits that request
+# drops the GIL and waits forever for a thread it does not have (under load, one child in
+# three hung, the other two held too little, and the cell ran out its time). So no thread may
+# ask during the clones: a long interval, then two sleeps, to serve every thread that waits.
+switch_interval = sys.getswitchinterval()
+sys.setswitchinterval(30)
+time.sleep(0.05)
+time.sleep(0.05)
 for _ in range(3):
     pid = libc.syscall(SYS_CLONE, 0x00008000 | signal.SIGCHLD, 0, 0, 0, 0)   # CLONE_PARENT
     if pid == 0:
@@ -631,6 +640,7 @@ for _ in range(3):
         finally:
             os._exit(0)
     pids.append(pid)
+sys.setswitchinterval(switch_interval)
 os.close(told)
 got = b""
 while len(got) < 3:   # the memory is held while this cell runs, however slow a loaded machine is
