@@ -753,10 +753,12 @@ KILL_INIT = "import os\nos.kill(1, 9)"
 KILL_PKILL = ("import subprocess\nfor cmd in (['pkill', '-9', '-f', 'autograder'], ['pkill', '-9', '-f', 'python'],"
               " ['killall', '-9', 'python']):\n    subprocess.run(cmd)")
 KILL_ALL = "import os\nos.kill(-1, 9)"
-LOOP = "\n\nwhile True:\n    pass\n"
-# Deaf to interrupts: the grader must kill the kernel. It waits rather than spins (the
-# timeout is wall-clock; a spinning loop is LOOP's, and student_endless_loop's in
-# tests/test_grader.py): spinning here took 20 CPU-seconds from the rest of the suite.
+# Endless, in a class cell: the grader interrupts it. Both loops here wait rather than spin:
+# the timeout is wall-clock, an interrupt reaches a waiting loop as it reaches a spinning one,
+# and a spinning loop is student_endless_loop's in tests/test_grader.py; spinning here took
+# 13 to 20 CPU-seconds each from the rest of the suite.
+LOOP = "\n\nimport time\nwhile True:\n    time.sleep(0.05)\n"
+# Deaf to interrupts: the grader must kill the kernel.
 STUBBORN_LOOP = '''
 import signal
 signal.signal(signal.SIGINT, signal.SIG_IGN)
