@@ -1,0 +1,175 @@
+"""Where the test suite's CPU goes: every process's CPU, sampled from /proc while pytest runs.
+
+    .venv/bin/python bench/suite_cpu.py [PYTEST ARGS ...]
+
+With no arguments it runs what `make test` runs (``pytest -n 3 --dist loadgroup``). It
+prints the machine's busy CPU-seconds and the wall time, the CPU by kind of process (a
+grading command with everything it starts, kernels outside grading, the test processes,
+Chromium, ...), and the grading commands by the test that started them. A process that
+lives less than a sampling period (0.2 s) is missed, so the kinds add up to a little less
+than the machine's total. Run it on an otherwise idle machine.
+"""
+import collections
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TICK = os.sysconf("SC_CLK_TCK")
+PERIOD_S = 0.2
+# a grading command, or the fork server and kernel zygote of one run in a test's own process
+GRADING = re.compile(r"-m autograder (grade|demo|serve|check)\b|'autograder\.worker|zygote_server\.py")
+KINDS = [("kernel outside grading", re.compile(r"ipykernel")), ("Chromium", re.compile(r"chrom")),
+         ("JupyterLab", re.compile(r"jupyter.*lab")), ("Dask", re.compile(r"dask|distributed|multiprocessing\.spawn")),
+         ("PostgreSQL", re.compile(r"postgres"))]
+
+
+# ------------------------------------------------------------------ in each test process
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Record when each test ran, and in which process (loaded with ``-p suite_cpu``)."""
+    started = time.time()
+    yield
+    with open(os.environ["SUITE_CPU_TESTS"], "a", encoding="utf-8") as f:
+        f.write(json.dumps({"id": item.nodeid.split("@")[0], "pid": os.getpid(),
+                            "start": started, "end": time.time()}) + "\n")
+
+
+
+# ------------------------------------------------------------------ the sampler
+def busy_ticks():
+    with open("/proc/stat") as f:
+        fields = f.readline().split()[1:]
+    return sum(int(fields[i]) for i in (0, 1, 2, 5, 6))   # user nice system irq softirq
+
+
+class Sampler(threading.Thread):
+    """Every process's CPU seconds, parent and command line, read every ``PERIOD_S``."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.processes, self.stop = {}, threading.Event()
+        self._scan(first=True)
+
+    def run(self):
+        while not self.stop.wait(PERIOD_S):
+            self._scan()
+        self._scan()
+
+    def _scan(self, first=False):
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open(f"/proc/{pid}/stat", "rb") as f:
+                    stat = f.read()
+            except OSError:  # gone meanwhile
+                continue
+            close = stat.rfind(b")")
+            fields = stat[close + 2:].split()
+            key = (int(pid), int(fields[19]))        # pid and start time: a pid may be reused
+            cpu = (int(fields[11]) + int(fields[12])) / TICK
+            seen = self.processes.get(key)
+            if seen is None:
+                seen = self.processes[key] = {"pid": int(pid), "ppid": int(fields[1]),
+                                              "cmd": _command(pid, stat, close),
+                                              "base": cpu if first else 0.0, "seen": time.time()}
+            seen["cpu"] = cpu - seen["base"]
+
+
+def _command(pid, stat, close):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            command = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        command = ""
+    return command or "[" + stat[stat.find(b"(") + 1:close].decode(errors="replace") + "]"
+
+
+# ------------------------------------------------------------------ the breakdown
+def breakdown(processes, tests):
+    """(CPU by kind, [(CPU, test) of each grading command])."""
+    by_pid = collections.defaultdict(list)
+    for process in processes.values():
+        by_pid[process["pid"]].append(process)
+    test_pids = {t["pid"] for t in tests}
+
+    def parent(process):
+        earlier = [p for p in by_pid.get(process["ppid"], []) if p["seen"] <= process["seen"] + 1]
+        return max(earlier, key=lambda p: p["seen"]) if earlier else None
+
+    kinds, runs, tests_of = collections.Counter(), collections.defaultdict(float), {}
+    for process in processes.values():
+        chain, node = [], process
+        while node is not None and len(chain) < 64:
+            chain.append(node)
+            node = parent(node)
+        run = next((p for p in reversed(chain) if GRADING.search(p["cmd"])), None)
+        if run is not None:
+            kinds["grading commands (all they start)"] += process["cpu"]
+            runs[id(run)] += process["cpu"]
+            tests_of[id(run)] = _test_of(chain, tests, test_pids, run["seen"])
+        elif process["pid"] in test_pids:
+            kinds["test processes"] += process["cpu"]
+        else:
+            kind = next((k for k, pattern in KINDS if pattern.search(process["cmd"])), None)
+            kinds[kind or "other: " + _short(process["cmd"])] += process["cpu"]
+    return kinds, sorted(((cpu, tests_of[key]) for key, cpu in runs.items()), reverse=True)
+
+
+def _short(command):
+    """The command line with its paths cut to their last part, at most 60 characters."""
+    return " ".join(os.path.basename(w) if w.startswith("/") else w for w in command.split())[:60]
+
+
+def _test_of(chain, tests, test_pids, when):
+    """The test that was running, at ``when``, in the test process above ``chain``."""
+    pid = next((p["pid"] for p in chain if p["pid"] in test_pids), None)
+    return next((t["id"] for t in tests if t["pid"] == pid and t["start"] <= when <= t["end"] + 1),
+                "(no test)")
+
+
+def main(args):
+    args = args or ["-n", "3", "--dist", "loadgroup"]
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
+        tests_file = f.name
+    env = dict(os.environ, SUITE_CPU_TESTS=tests_file,
+               PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.abspath(__file__)), ROOT]),
+               PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]))
+    sampler = Sampler()
+    busy, started = busy_ticks(), time.time()
+    sampler.start()
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "suite_cpu", *args], cwd=ROOT, env=env)
+    sampler.stop.set()
+    sampler.join()
+    wall, machine = time.time() - started, (busy_ticks() - busy) / TICK
+    with open(tests_file, encoding="utf-8") as f:
+        tests = [json.loads(line) for line in f]
+    os.unlink(tests_file)
+    kinds, runs = breakdown(sampler.processes, tests)
+    print(f"\npytest exit {done.returncode}: {len(tests)} tests, {wall:.0f} s, the machine busy "
+          f"{machine:.0f} CPU-s (sampled: {sum(kinds.values()):.0f})")
+    named = [(k, cpu) for k, cpu in kinds.most_common() if not k.startswith("other: ")]
+    others = [(k, cpu) for k, cpu in kinds.most_common() if k.startswith("other: ")]
+    for kind, cpu in named + [("other", sum(cpu for _, cpu in others))]:
+        print(f"{cpu:8.1f}  {kind}")
+    for kind, cpu in others[:8]:
+        print(f"{cpu:8.1f}    {kind[7:]}")
+    by_test = collections.defaultdict(list)
+    for cpu, test in runs:
+        by_test[test].append(cpu)
+    print(f"\n{len(runs)} grading commands, by the test that started them (CPU-s each):")
+    for test, cpus in sorted(by_test.items(), key=lambda kv: -sum(kv[1])):
+        print(f"{sum(cpus):8.1f}  {test}  {', '.join(f'{c:.1f}' for c in cpus)}")
+    return done.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
