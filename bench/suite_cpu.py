@@ -22,6 +22,8 @@ import time
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from autograder.worker.sandbox.accounting import process_stats  # noqa: E402
 TICK = os.sysconf("SC_CLK_TCK")
 PERIOD_S = 0.2
 # a grading command, or the fork server and kernel zygote of one run in a test's own process
@@ -64,38 +66,28 @@ class Sampler(threading.Thread):
         self._scan()
 
     def _scan(self, first=False):
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                with open(f"/proc/{pid}/stat", "rb") as f:
-                    stat = f.read()
-            except OSError:  # gone meanwhile
-                continue
-            close = stat.rfind(b")")
-            fields = stat[close + 2:].split()
-            key = (int(pid), int(fields[19]))        # pid and start time: a pid may be reused
+        for pid, comm, fields in process_stats():
+            key = (pid, int(fields[19]))        # pid and start time: a pid may be reused
             cpu = (int(fields[11]) + int(fields[12])) / TICK
             seen = self.processes.get(key)
             if seen is None:
-                seen = self.processes[key] = {"pid": int(pid), "ppid": int(fields[1]),
-                                              "cmd": _command(pid, stat, close),
+                seen = self.processes[key] = {"pid": pid, "ppid": int(fields[1]), "cmd": _command(pid, comm),
                                               "base": cpu if first else 0.0, "seen": time.time()}
             seen["cpu"] = cpu - seen["base"]
 
 
-def _command(pid, stat, close):
+def _command(pid, comm):
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             command = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
     except OSError:
         command = ""
-    return command or "[" + stat[stat.find(b"(") + 1:close].decode(errors="replace") + "]"
+    return command or "[" + comm.decode(errors="replace") + "]"
 
 
 # ------------------------------------------------------------------ the breakdown
 def breakdown(processes, tests):
-    """(CPU by kind, [(CPU, test) of each grading command])."""
+    """(CPU by kind, CPU of the kind "other" by command, [(CPU, test) of each grading command])."""
     by_pid = collections.defaultdict(list)
     for process in processes.values():
         by_pid[process["pid"]].append(process)
@@ -105,7 +97,7 @@ def breakdown(processes, tests):
         earlier = [p for p in by_pid.get(process["ppid"], []) if p["seen"] <= process["seen"] + 1]
         return max(earlier, key=lambda p: p["seen"]) if earlier else None
 
-    kinds, runs, tests_of = collections.Counter(), collections.defaultdict(float), {}
+    kinds, others, runs, tests_of = collections.Counter(), collections.Counter(), collections.defaultdict(float), {}
     for process in processes.values():
         chain, node = [], process
         while node is not None and len(chain) < 64:
@@ -119,9 +111,11 @@ def breakdown(processes, tests):
         elif process["pid"] in test_pids:
             kinds["test processes"] += process["cpu"]
         else:
-            kind = next((k for k, pattern in KINDS if pattern.search(process["cmd"])), None)
-            kinds[kind or "other: " + _short(process["cmd"])] += process["cpu"]
-    return kinds, sorted(((cpu, tests_of[key]) for key, cpu in runs.items()), reverse=True)
+            kind = next((k for k, pattern in KINDS if pattern.search(process["cmd"])), "other")
+            kinds[kind] += process["cpu"]
+            if kind == "other":
+                others[_short(process["cmd"])] += process["cpu"]
+    return kinds, others, sorted(((cpu, tests_of[key]) for key, cpu in runs.items()), reverse=True)
 
 
 def _short(command):
@@ -153,15 +147,13 @@ def main(args):
     with open(tests_file, encoding="utf-8") as f:
         tests = [json.loads(line) for line in f]
     os.unlink(tests_file)
-    kinds, runs = breakdown(sampler.processes, tests)
+    kinds, others, runs = breakdown(sampler.processes, tests)
     print(f"\npytest exit {done.returncode}: {len(tests)} tests, {wall:.0f} s, the machine busy "
           f"{machine:.0f} CPU-s (sampled: {sum(kinds.values()):.0f})")
-    named = [(k, cpu) for k, cpu in kinds.most_common() if not k.startswith("other: ")]
-    others = [(k, cpu) for k, cpu in kinds.most_common() if k.startswith("other: ")]
-    for kind, cpu in named + [("other", sum(cpu for _, cpu in others))]:
+    for kind, cpu in kinds.most_common():
         print(f"{cpu:8.1f}  {kind}")
-    for kind, cpu in others[:8]:
-        print(f"{cpu:8.1f}    {kind[7:]}")
+    for command, cpu in others.most_common(8):
+        print(f"{cpu:8.1f}    other: {command}")
     by_test = collections.defaultdict(list)
     for cpu, test in runs:
         by_test[test].append(cpu)

@@ -25,7 +25,8 @@ def test_a_grading_command_takes_all_it_starts_and_is_put_to_the_test_that_ran()
              # pid 20 again, later: another command reusing the pid, from no test
              process(20, 1, "python -m autograder grade again", 1.0, 400.0)]
     processes = {(p["pid"], i): p for i, p in enumerate(found)}
-    kinds, runs = suite_cpu.breakdown(processes, tests)
+    kinds, others, runs = suite_cpu.breakdown(processes, tests)
     assert kinds == {"grading commands (all they start)": 11.0, "test processes": 4.0, "Chromium": 7.0,
-                     "kernel outside grading": 1.5, "other: [kworker/0:1]": 0.5}
+                     "kernel outside grading": 1.5, "other": 0.5}
+    assert others == {"[kworker/0:1]": 0.5}
     assert runs == [(10.0, "tests/test_a.py::test_two"), (1.0, "(no test)")]

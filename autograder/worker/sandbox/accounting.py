@@ -16,10 +16,9 @@ def pid_namespace(pid):
         return None
 
 
-def sandbox_processes(roots, namespace=None):
-    """Host pids of the processes below ``roots`` and of those in the pid namespace with inode
-    ``namespace`` (read from /proc once)."""
-    children, members = {}, []
+def process_stats():
+    """Yield (pid, comm, fields after comm) of every process in /proc/PID/stat (``fields[1]`` is
+    the parent, ``[11]``/``[12]`` user/system ticks, ``[19]`` the start time)."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -28,11 +27,19 @@ def sandbox_processes(roots, namespace=None):
                 stat_line = f.read()
         except OSError:  # gone meanwhile
             continue
-        if namespace is not None and pid_namespace(entry) == namespace:
-            members.append(int(entry))
         # "pid (comm) state ppid ...": comm may hold spaces and parentheses
-        fields = stat_line[stat_line.rfind(b")") + 2:].split()
-        children.setdefault(int(fields[1]), []).append(int(entry))
+        close = stat_line.rfind(b")")
+        yield int(entry), stat_line[stat_line.find(b"(") + 1:close], stat_line[close + 2:].split()
+
+
+def sandbox_processes(roots, namespace=None):
+    """Host pids of the processes below ``roots`` and of those in the pid namespace with inode
+    ``namespace`` (read from /proc once)."""
+    children, members = {}, []
+    for pid, _, fields in process_stats():
+        if namespace is not None and pid_namespace(pid) == namespace:
+            members.append(pid)
+        children.setdefault(int(fields[1]), []).append(pid)
     found, todo = set(members), list(roots) + members
     while todo:
         pid = todo.pop()
