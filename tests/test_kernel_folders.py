@@ -76,9 +76,56 @@ def test_a_race_against_the_clean_up_never_touches_a_linked_folder(arena, rounds
             if swapper.is_alive():  # starved mid-step on a loaded machine: the kernel is gone now
                 swapper.kill()
                 swapper.join()
-        kernel_folders.remove(tree)
+        # the clean-up once the kernel has stopped: a racing swapper may have outrun the first
+        # removal's budget and left more entries than it; all must go now
+        assert kernel_folders.remove(tree, settled=True)
         assert not tree.exists(), f"left after the kernel stopped: {sorted(os.listdir(tree))[:20]}"
         assert canary_state(canary) == before
+
+
+def _wide_tree(tree, folders, files):
+    for i in range(folders):
+        (tree / f"d{i}" / "locked").mkdir(parents=True)
+        for j in range(files):
+            (tree / f"d{i}" / f"f{j}").write_text("x")
+        (tree / f"d{i}").chmod(0o500)
+
+
+def test_a_tree_larger_than_the_budget_goes_once_the_kernel_has_stopped(arena, monkeypatch):
+    """While the kernel may run a removal gives up after its budget; a stopped kernel's tree
+    goes whatever its size (here 20 times the budget)."""
+    base, _ = arena
+    monkeypatch.setattr(kernel_folders, "REMOVAL_BUDGET", 100)
+    tree = base / "kernel"
+    _wide_tree(tree, 200, 8)
+    assert kernel_folders.remove(tree) is False and tree.exists()
+    assert kernel_folders.remove(tree, settled=True) and not tree.exists()
+
+
+def test_a_removal_stops_when_a_pass_removes_nothing(arena, monkeypatch):
+    """What cannot be removed stays, and the removal ends at once instead of spending its
+    budget (20 million entries once the kernel has stopped) on it."""
+    base, _ = arena
+    tree = base / "kernel"
+    _wide_tree(tree, 3, 2)
+    (tree / "d1" / "stuck").write_text("x")
+    unlink = os.unlink
+    tries = []
+
+    def refuse_stuck(name, *, dir_fd=None):
+        if name == "stuck":
+            tries.append(name)
+            raise PermissionError(1, "Operation not permitted", name)
+        return unlink(name, dir_fd=dir_fd)
+
+    monkeypatch.setattr(kernel_folders.os, "unlink", refuse_stuck)
+    for settled in (False, True):
+        tries.clear()
+        assert kernel_folders.remove(tree, settled=settled) is False
+        assert sorted(p.name for p in tree.rglob("*")) == ["d1", "stuck"]
+        assert len(tries) <= 6, len(tries)
+    monkeypatch.undo()
+    assert kernel_folders.remove(tree) and not tree.exists()
 
 
 def test_deep_trees_are_removed_with_few_descriptors(arena):

@@ -70,7 +70,7 @@ def read_work(work, student_id, remove=True):
     if log is not None:
         outcome.log = log.decode("utf-8", "replace")
     if remove:  # holds the kernel's folder: whatever it nested there, no link followed
-        kernel_folders.remove(work)
+        kernel_folders.remove(work, settled=True)
     return outcome
 
 

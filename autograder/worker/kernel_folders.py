@@ -18,6 +18,7 @@ import stat
 FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 MAX_DEPTH = 32            # folders deeper than this are moved up to be emptied on a later pass
 REMOVAL_BUDGET = 200_000  # entries one removal may visit before it gives up (the kernel refills)
+SETTLED_BUDGET = 20_000_000  # the same once the kernel has stopped: more than its disk limit lets it leave
 USAGE_MAX_DEPTH = 64      # a tree nested deeper than this counts as over any size limit
 
 
@@ -76,7 +77,20 @@ def _entries(fd):
         return [(entry.name, entry.is_dir(follow_symlinks=False)) for entry in it]
 
 
-def _remove(remove, parent_fd, name):
+class _Walk:
+    """One removal's account: entries it may still visit, entries it visited, and entries it
+    removed or moved up (a pass that changed none cannot change more)."""
+
+    def __init__(self, budget):
+        self.budget, self.visited, self.changed = budget, 0, 0
+
+    def visit(self):
+        """Count one entry visited; False once the budget is spent."""
+        self.visited += 1
+        return self.visited <= self.budget
+
+
+def _remove(remove, parent_fd, name, walk):
     """``remove(name, dir_fd=parent_fd)`` (os.unlink or os.rmdir), once more after opening up a
     folder the kernel made read-only (grader not root): True if nothing is left under ``name``,
     False if ``os.unlink`` met a folder, None if it stays (a folder refilled meanwhile, a folder
@@ -84,6 +98,7 @@ def _remove(remove, parent_fd, name):
     for _ in range(2):
         try:
             remove(name, dir_fd=parent_fd)
+            walk.changed += 1
             return True
         except FileNotFoundError:
             return True
@@ -97,48 +112,53 @@ def _remove(remove, parent_fd, name):
     return None
 
 
-def _unlink(parent_fd, name):
-    return _remove(os.unlink, parent_fd, name)
+def _unlink(parent_fd, name, walk):
+    return _remove(os.unlink, parent_fd, name, walk)
 
 
-def _rmdir(parent_fd, name):
-    return _remove(os.rmdir, parent_fd, name)
+def _rmdir(parent_fd, name, walk):
+    return _remove(os.rmdir, parent_fd, name, walk)
 
 
-def _clear(fd, top_fd, depth, budget):
+def _clear(fd, top_fd, depth, walk):
     """Remove what the folder ``fd`` holds; folders below ``MAX_DEPTH`` are moved into
     ``top_fd`` instead (the caller's next pass empties them)."""
     for name, is_folder in _entries(fd):
-        budget[0] -= 1
-        if budget[0] < 0:
+        if not walk.visit():
             return
-        if not is_folder and _unlink(fd, name) is not False:
+        if not is_folder and _unlink(fd, name, walk) is not False:
             continue
         if depth >= MAX_DEPTH:
             try:
-                os.rename(name, f".removing-{budget[0]}-{depth}", src_dir_fd=fd, dst_dir_fd=top_fd)
+                os.rename(name, f".removing-{walk.visited}-{depth}", src_dir_fd=fd, dst_dir_fd=top_fd)
+                walk.changed += 1
             except OSError:
                 pass
             continue
         try:
             inner = _open_inner(fd, name)
         except OSError:  # swapped for a file or a link meanwhile
-            _unlink(fd, name)
+            _unlink(fd, name, walk)
             continue
         try:
-            _clear(inner, top_fd, depth + 1, budget)
+            _clear(inner, top_fd, depth + 1, walk)
         finally:
             os.close(inner)
-        _rmdir(fd, name)
+        _rmdir(fd, name, walk)
 
 
-def remove_at(parent_fd, name):
+def remove_at(parent_fd, name, settled=False):
     """Remove the entry ``name`` of the folder ``parent_fd``, whatever the kernel made of it
-    (a file, a link, a FIFO, a tree); True when nothing is left under that name."""
-    budget = [REMOVAL_BUDGET]
-    while budget[0] > 0:
-        budget[0] -= 1
-        gone = _unlink(parent_fd, name)
+    (a file, a link, a FIFO, a tree); True when nothing is left under that name.
+
+    While the kernel may run it can refill the tree as fast as it is emptied: the removal gives
+    up after ``REMOVAL_BUDGET`` entries. ``settled`` says the kernel has stopped: then the
+    removal goes on through a tree of any size a stopped kernel could leave. Either way it
+    stops after a pass that removed nothing (what is left cannot be removed)."""
+    walk = _Walk(SETTLED_BUDGET if settled else REMOVAL_BUDGET)
+    while walk.visit():
+        changed = walk.changed
+        gone = _unlink(parent_fd, name, walk)
         if gone is True:
             return True
         if gone is None:
@@ -148,23 +168,28 @@ def remove_at(parent_fd, name):
         except FileNotFoundError:
             return True
         except OSError:
+            if settled:
+                return False  # a folder that cannot be opened, and nothing changes it now
             continue  # swapped for a link or a file: unlink it on the next pass
         try:
-            _clear(inner, inner, 1, budget)
+            _clear(inner, inner, 1, walk)
         finally:
             os.close(inner)
-        if _rmdir(parent_fd, name):
+        if _rmdir(parent_fd, name, walk):
             return True
+        if walk.changed == changed:
+            return False
         # refilled meanwhile, or holding what was moved up into it: another pass
     return False
 
 
-def remove(path):
-    """Remove what is at ``path`` (its parent folder reached without links); True if nothing is left."""
+def remove(path, settled=False):
+    """Remove what is at ``path`` (its parent folder reached without links); True if nothing is
+    left. ``settled``: the kernel has stopped, nothing refills the tree (see ``remove_at``)."""
     path = os.path.abspath(path)
     try:
         with folder(os.path.dirname(path)) as parent:
-            return remove_at(parent, os.path.basename(path))
+            return remove_at(parent, os.path.basename(path), settled)
     except FileNotFoundError:
         return True
     except OSError:

@@ -21,7 +21,7 @@ def prepare(notebook_dir, kernel_dir="", siblings="", fresh=True):
     if kernel_dir:
         workdir = pathlib.Path(os.path.realpath(kernel_dir))
         if fresh:  # nothing left by a kernel that was killed
-            kernel_folders.remove(workdir)
+            kernel_folders.remove(workdir, settled=True)
         workdir.mkdir(parents=True, exist_ok=True)
         copies += [path for path in notebook_dir.iterdir() if path.suffix != ".ipynb"]
     if siblings:

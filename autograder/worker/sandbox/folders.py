@@ -67,4 +67,4 @@ def make_connection_folder(settings):
 
 
 def remove_connection_folder(folder):
-    kernel_folders.remove(folder)
+    kernel_folders.remove(folder, settled=True)

@@ -202,7 +202,7 @@ def bwrap_available(timeout=5):
         return False, f"bwrap failed to start: {error}"
     finally:
         folders.release_workdir(claimed, km.log)
-        kernel_folders.remove(workdir)
+        kernel_folders.remove(workdir, settled=True)
     if done.returncode != 0:
         return False, f"bwrap test sandbox failed (rc {done.returncode}): {done.stderr.strip()[-500:]}"
     if not wrote:
