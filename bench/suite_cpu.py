@@ -5,7 +5,8 @@
 With no arguments it runs what `make test` runs (``pytest -n 3 --dist loadgroup``). It
 prints the machine's busy CPU-seconds and the wall time, the CPU by kind of process (a
 grading command with everything it starts, kernels outside grading, the test processes,
-Chromium, ...), and the grading commands by the test that started them. A process that
+Chromium, ...), the grading commands by the test that started them, and the tests that
+took the most CPU with all they started. A process that
 lives less than a sampling period (0.2 s) is missed, so the kinds add up to a little less
 than the machine's total. Run it on an otherwise idle machine.
 """
@@ -70,9 +71,12 @@ class Sampler(threading.Thread):
             key = (pid, int(fields[19]))        # pid and start time: a pid may be reused
             cpu = (int(fields[11]) + int(fields[12])) / TICK
             seen = self.processes.get(key)
+            now = time.time()
             if seen is None:
                 seen = self.processes[key] = {"pid": pid, "ppid": int(fields[1]), "cmd": _command(pid, comm),
-                                              "base": cpu if first else 0.0, "seen": time.time()}
+                                              "base": cpu if first else 0.0, "seen": now, "samples": []}
+            if seen.get("cpu") != cpu - seen["base"]:
+                seen["samples"].append((now, cpu - seen["base"]))
             seen["cpu"] = cpu - seen["base"]
 
 
@@ -118,6 +122,36 @@ def breakdown(processes, tests):
     return kinds, others, sorted(((cpu, tests_of[key]) for key, cpu in runs.items()), reverse=True)
 
 
+def cpu_by_test(processes, tests):
+    """{test: CPU-s}: its test process's own CPU while it ran, and all that process started
+    while it ran, with everything they started (a module's fixture counts to its first test)."""
+    by_pid = collections.defaultdict(list)
+    for process in processes.values():
+        by_pid[process["pid"]].append(process)
+    test_pids = {t["pid"] for t in tests}
+    totals = collections.Counter()
+    for process in processes.values():
+        if process["pid"] in test_pids:
+            last = 0.0
+            for when, cpu in process.get("samples", []):
+                totals[_test_at(tests, process["pid"], when)] += cpu - last
+                last = cpu
+            continue
+        node, chain = process, []
+        while node is not None and node["pid"] not in test_pids and len(chain) < 64:
+            chain.append(node)
+            earlier = [p for p in by_pid.get(node["ppid"], []) if p["seen"] <= node["seen"] + 1]
+            node = max(earlier, key=lambda p: p["seen"]) if earlier else None
+        if node is not None and chain and node["pid"] in test_pids:
+            totals[_test_at(tests, node["pid"], chain[-1]["seen"])] += process["cpu"]
+    return totals
+
+
+def _test_at(tests, pid, when):
+    return next((t["id"] for t in tests if t["pid"] == pid and t["start"] <= when <= t["end"] + 1),
+                "(no test)")
+
+
 def _short(command):
     """The command line with its paths cut to their last part, at most 60 characters."""
     return " ".join(os.path.basename(w) if w.startswith("/") else w for w in command.split())[:60]
@@ -126,8 +160,7 @@ def _short(command):
 def _test_of(chain, tests, test_pids, when):
     """The test that was running, at ``when``, in the test process above ``chain``."""
     pid = next((p["pid"] for p in chain if p["pid"] in test_pids), None)
-    return next((t["id"] for t in tests if t["pid"] == pid and t["start"] <= when <= t["end"] + 1),
-                "(no test)")
+    return _test_at(tests, pid, when) if pid is not None else "(no test)"
 
 
 def main(args):
@@ -160,6 +193,9 @@ def main(args):
     print(f"\n{len(runs)} grading commands, by the test that started them (CPU-s each):")
     for test, cpus in sorted(by_test.items(), key=lambda kv: -sum(kv[1])):
         print(f"{sum(cpus):8.1f}  {test}  {', '.join(f'{c:.1f}' for c in cpus)}")
+    print("\nThe 25 tests that took the most CPU (their process's own and all they started), CPU-s:")
+    for test, cpu in cpu_by_test(sampler.processes, tests).most_common(25):
+        print(f"{cpu:8.1f}  {test}")
     return done.returncode
 
 

@@ -30,3 +30,17 @@ def test_a_grading_command_takes_all_it_starts_and_is_put_to_the_test_that_ran()
                      "kernel outside grading": 1.5, "other": 0.5}
     assert others == {"[kworker/0:1]": 0.5}
     assert runs == [(10.0, "tests/test_a.py::test_two"), (1.0, "(no test)")]
+
+
+def test_cpu_by_test_splits_a_test_process_by_its_samples_and_gives_children_to_the_test_that_started_them():
+    tests = [{"id": "t::one", "pid": 10, "start": 100.0, "end": 150.0},
+             {"id": "t::two", "pid": 10, "start": 150.0, "end": 200.0}]
+    worker = process(10, 1, "python -m xdist worker", 6.0, 90.0)
+    worker["samples"] = [(95.0, 0.5), (120.0, 2.0), (170.0, 6.0)]     # 0.5 before any test
+    found = [worker,
+             process(20, 10, "python -m autograder grade subs", 3.0, 140.0),
+             process(21, 20, "zygote_server.py", 2.0, 160.0),        # started during test two, by one's command
+             process(40, 10, "python -m ipykernel_launcher", 1.5, 180.0),
+             process(50, 1, "[kworker/0:1]", 0.5, 0.0)]
+    totals = suite_cpu.cpu_by_test({(p["pid"], i): p for i, p in enumerate(found)}, tests)
+    assert totals == {"(no test)": 0.5, "t::one": 1.5 + 3.0 + 2.0, "t::two": 4.0 + 1.5}
