@@ -148,8 +148,11 @@ def cpu_by_test(processes, tests):
 
 
 def _test_at(tests, pid, when):
-    return next((t["id"] for t in tests if t["pid"] == pid and t["start"] <= when <= t["end"] + 1),
-                "(no test)")
+    """The test running in the process ``pid`` at ``when``; else one that ended less than a
+    second before (the sampler sees a process up to a period late), never the next test's."""
+    own = [t for t in tests if t["pid"] == pid]
+    return next((t["id"] for t in own if t["start"] <= when <= t["end"]),
+                next((t["id"] for t in own if t["start"] <= when <= t["end"] + 1), "(no test)"))
 
 
 def _short(command):

@@ -41,6 +41,8 @@ def test_cpu_by_test_splits_a_test_process_by_its_samples_and_gives_children_to_
              process(20, 10, "python -m autograder grade subs", 3.0, 140.0),
              process(21, 20, "zygote_server.py", 2.0, 160.0),        # started during test two, by one's command
              process(40, 10, "python -m ipykernel_launcher", 1.5, 180.0),
+             process(41, 10, "python -m ipykernel_launcher", 2.5, 150.5),  # two's, just after one ended
+             process(42, 10, "python -m ipykernel_launcher", 0.25, 200.5),  # seen late: two's still
              process(50, 1, "[kworker/0:1]", 0.5, 0.0)]
     totals = suite_cpu.cpu_by_test({(p["pid"], i): p for i, p in enumerate(found)}, tests)
-    assert totals == {"(no test)": 0.5, "t::one": 1.5 + 3.0 + 2.0, "t::two": 4.0 + 1.5}
+    assert totals == {"(no test)": 0.5, "t::one": 1.5 + 3.0 + 2.0, "t::two": 4.0 + 1.5 + 2.5 + 0.25}
