@@ -45,7 +45,6 @@ def pytest_runtest_protocol(item, nextitem):
                             "start": started, "end": time.time()}) + "\n")
 
 
-
 # ------------------------------------------------------------------ the sampler
 def busy_ticks():
     with open("/proc/stat") as f:
@@ -75,9 +74,10 @@ class Sampler(threading.Thread):
             if seen is None:
                 seen = self.processes[key] = {"pid": pid, "ppid": int(fields[1]), "cmd": _command(pid, comm),
                                               "base": cpu if first else 0.0, "seen": now, "samples": []}
-            if seen.get("cpu") != cpu - seen["base"]:
-                seen["samples"].append((now, cpu - seen["base"]))
-            seen["cpu"] = cpu - seen["base"]
+            used = cpu - seen["base"]
+            if seen.get("cpu") != used:
+                seen["samples"].append((now, used))
+            seen["cpu"] = used
 
 
 def _command(pid, comm):
@@ -90,23 +90,29 @@ def _command(pid, comm):
 
 
 # ------------------------------------------------------------------ the breakdown
-def breakdown(processes, tests):
-    """(CPU by kind, CPU of the kind "other" by command, [(CPU, test) of each grading command])."""
+def _ancestry(processes):
+    """A function giving a process's chain: itself, its parent, its parent's parent ... (at most
+    64). A parent is the latest process of the parent pid seen by a second after the child."""
     by_pid = collections.defaultdict(list)
     for process in processes.values():
         by_pid[process["pid"]].append(process)
-    test_pids = {t["pid"] for t in tests}
 
-    def parent(process):
-        earlier = [p for p in by_pid.get(process["ppid"], []) if p["seen"] <= process["seen"] + 1]
-        return max(earlier, key=lambda p: p["seen"]) if earlier else None
+    def chain(process):
+        found, node = [], process
+        while node is not None and len(found) < 64:
+            found.append(node)
+            earlier = [p for p in by_pid.get(node["ppid"], []) if p["seen"] <= node["seen"] + 1]
+            node = max(earlier, key=lambda p: p["seen"]) if earlier else None
+        return found
+    return chain
 
+
+def breakdown(processes, tests):
+    """(CPU by kind, CPU of the kind "other" by command, [(CPU, test) of each grading command])."""
+    ancestry, test_pids = _ancestry(processes), {t["pid"] for t in tests}
     kinds, others, runs, tests_of = collections.Counter(), collections.Counter(), collections.defaultdict(float), {}
     for process in processes.values():
-        chain, node = [], process
-        while node is not None and len(chain) < 64:
-            chain.append(node)
-            node = parent(node)
+        chain = ancestry(process)
         run = next((p for p in reversed(chain) if GRADING.search(p["cmd"])), None)
         if run is not None:
             kinds["grading commands (all they start)"] += process["cpu"]
@@ -125,10 +131,7 @@ def breakdown(processes, tests):
 def cpu_by_test(processes, tests):
     """{test: CPU-s}: its test process's own CPU while it ran, and all that process started
     while it ran, with everything they started (a module's fixture counts to its first test)."""
-    by_pid = collections.defaultdict(list)
-    for process in processes.values():
-        by_pid[process["pid"]].append(process)
-    test_pids = {t["pid"] for t in tests}
+    ancestry, test_pids = _ancestry(processes), {t["pid"] for t in tests}
     totals = collections.Counter()
     for process in processes.values():
         if process["pid"] in test_pids:
@@ -137,13 +140,10 @@ def cpu_by_test(processes, tests):
                 totals[_test_at(tests, process["pid"], when)] += cpu - last
                 last = cpu
             continue
-        node, chain = process, []
-        while node is not None and node["pid"] not in test_pids and len(chain) < 64:
-            chain.append(node)
-            earlier = [p for p in by_pid.get(node["ppid"], []) if p["seen"] <= node["seen"] + 1]
-            node = max(earlier, key=lambda p: p["seen"]) if earlier else None
-        if node is not None and chain and node["pid"] in test_pids:
-            totals[_test_at(tests, node["pid"], chain[-1]["seen"])] += process["cpu"]
+        chain = ancestry(process)
+        at = next((i for i, p in enumerate(chain) if p["pid"] in test_pids), None)
+        if at is not None:  # started by the test process as its child chain[at - 1]
+            totals[_test_at(tests, chain[at]["pid"], chain[at - 1]["seen"])] += process["cpu"]
     return totals
 
 
