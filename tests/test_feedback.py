@@ -102,3 +102,52 @@ def test_the_accessibility_pass_gives_nbconverts_page():
     stock, _ = HTMLExporter.from_notebook_node(FeedbackExporter(), nb, copy.deepcopy(RESOURCES))
     assert str(BeautifulSoup(ours, features="html.parser")) == stock
     assert stock.count("No description has been provided") == 2 and 'class="jp-Cell-inputWrapper"' in stock
+
+
+def _student(solution, picture):
+    """A student's page: the cells given to everyone, a solution of their own, and a markdown
+    cell whose text is everyone's but whose attachment is theirs."""
+    nb = _notebook()
+    nb.cells.append(nbformat.v4.new_code_cell("class Head(nn.Module):\n    pass  # дано"))
+    nb.cells.append(nbformat.v4.new_code_cell(solution))
+    attached = nbformat.v4.new_markdown_cell("![рисунок](attachment:p.png)")
+    attached.attachments = {"p.png": {"image/png": picture}}
+    nb.cells.append(attached)
+    return nb
+
+
+def test_cells_given_to_everyone_are_rendered_once_per_worker_and_the_pages_stay_nbconverts(monkeypatch):
+    """Code and markdown every student has are highlighted and rendered once in a worker; a page
+    made from those remembered renderings is the page made without them, and a markdown cell
+    with an attachment is rendered for its own notebook."""
+    from nbconvert.exporters import HTMLExporter
+    from nbconvert.filters import highlight
+    from autograder.worker import feedback
+    highlighted, rendered = [], []
+    pygments_highlight, markdown2html = highlight._pygments_highlight, HTMLExporter.markdown2html
+
+    def counted_highlight(source, *args, **kwargs):
+        highlighted.append(source)
+        return pygments_highlight(source, *args, **kwargs)
+
+    @jinja2.pass_context
+    def counted_markdown(self, context, source):
+        rendered.append(source)
+        return markdown2html(self, context, source)
+    monkeypatch.setattr(highlight, "_pygments_highlight", counted_highlight)
+    monkeypatch.setattr(HTMLExporter, "markdown2html", counted_markdown)
+    monkeypatch.setattr(feedback, "RENDERED_MARKDOWN", {})
+    feedback._highlighted.cache_clear()
+    red, blue = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==", \
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPj/HwADBwIAMCbHYQAAAABJRU5ErkJggg=="
+    first, _ = FeedbackExporter().from_notebook_node(_student("x = 1", red), copy.deepcopy(RESOURCES))
+    highlighted.clear(), rendered.clear()
+    theirs = _student("x = 2", blue)
+    second, _ = FeedbackExporter().from_notebook_node(copy.deepcopy(theirs), copy.deepcopy(RESOURCES))
+    assert highlighted == ["x = 2"]                                  # only the code of their own
+    assert rendered == ["![рисунок](attachment:p.png)"]              # only the cell with an attachment
+    assert red in first and blue not in first and blue in second and red not in second
+    feedback._highlighted.cache_clear()
+    monkeypatch.setattr(feedback, "RENDERED_MARKDOWN", {})
+    unremembered, _ = FeedbackExporter().from_notebook_node(theirs, copy.deepcopy(RESOURCES))
+    assert second == unremembered and "Шаг 1" in second and "x</span> <span" in second.replace("\n", " ")
