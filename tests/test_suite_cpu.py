@@ -46,3 +46,53 @@ def test_cpu_by_test_splits_a_test_process_by_its_samples_and_gives_children_to_
              process(50, 1, "[kworker/0:1]", 0.5, 0.0)]
     totals = suite_cpu.cpu_by_test({(p["pid"], i): p for i, p in enumerate(found)}, tests)
     assert totals == {"(no test)": 0.5, "t::one": 1.5 + 3.0 + 2.0, "t::two": 4.0 + 1.5 + 2.5 + 0.25}
+
+
+def test_group_seconds_adds_up_a_groups_tests_longest_first():
+    tests = [{"id": "tests/test_a.py::one", "group": "tests/test_a.py", "start": 0.0, "end": 5.0},
+             {"id": "tests/test_b.py::one", "group": "graded-class", "start": 0.0, "end": 4.0},
+             {"id": "tests/test_c.py::one", "group": "graded-class", "start": 4.0, "end": 7.5},
+             {"id": "tests/test_d.py::one", "group": None, "start": 1.0, "end": 2.0}]  # recorded by an old bench
+    seconds = suite_cpu.group_seconds(tests)
+    assert list(seconds.items()) == [("graded-class", 7.5), ("tests/test_a.py", 5.0), ("tests/test_d.py", 1.0)]
+
+
+def _root_conftest():
+    spec = importlib.util.spec_from_file_location("root_conftest", ROOT / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class _Item:
+    def __init__(self, nodeid, group):
+        import pytest
+        self.nodeid, self.mark = nodeid, pytest.mark.xdist_group(group).mark
+
+    def get_closest_marker(self, name):
+        return self.mark if name == "xdist_group" else None
+
+
+def test_groups_that_took_longest_are_run_first_and_each_keeps_its_order():
+    conftest = _root_conftest()
+    items = [_Item("tests/test_a.py::one", "tests/test_a.py"), _Item("tests/test_a.py::two", "tests/test_a.py"),
+             _Item("nb.ipynb::Cell 0", "nb.ipynb"), _Item("nb.ipynb::Cell 1", "nb.ipynb"),
+             _Item("tests/test_g.py::one", "graded-class"), _Item("tests/test_h.py::one", "graded-class"),
+             _Item("tests/test_new.py::one", "tests/test_new.py")]
+    ordered = conftest.longest_first(items, {"graded-class": 150.0, "nb.ipynb": 20.0, "tests/test_a.py": 3.0})
+    assert [i.nodeid for i in ordered] == [
+        "tests/test_g.py::one", "tests/test_h.py::one", "nb.ipynb::Cell 0", "nb.ipynb::Cell 1",
+        "tests/test_a.py::one", "tests/test_a.py::two", "tests/test_new.py::one"]
+
+
+def test_the_measured_groups_are_this_suites():
+    """Every group in tests/group_seconds.json is a file of the suite or a group a test names
+    (a renamed file would silently lose its place in the order)."""
+    import json
+    import re
+    conftest = _root_conftest()
+    named = {m for path in (ROOT / "tests").glob("*.py")
+             for m in re.findall(r'xdist_group\("([^"]+)"\)', path.read_text(encoding="utf-8"))}
+    seconds = json.loads(conftest.GROUP_SECONDS.read_text(encoding="utf-8"))["seconds"]
+    assert seconds and all(s >= 0 for s in seconds.values())
+    assert [g for g in seconds if g not in named and not (ROOT / g).is_file()] == []
