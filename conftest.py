@@ -4,7 +4,6 @@ One thread per process for torch (OpenMP, MKL, OpenBLAS): several processes at
 once would otherwise oversubscribe the cores (measured: 10x slower). The venv's
 bin goes on PATH, since nbgrader's gradebook runs ``alembic`` by name.
 """
-import json
 import os
 import pathlib
 import sys
@@ -24,33 +23,11 @@ import torch  # noqa: E402  (after the thread variables)
 torch.set_num_threads(1)
 
 
-# How long each group of tests took in one `make test` run (bench/suite_cpu.py --group-seconds)
-GROUP_SECONDS = ROOT / "tests" / "group_seconds.json"
-
-
-def group_of(item):
-    """The name of the ``xdist_group`` an item belongs to."""
-    mark = item.get_closest_marker("xdist_group")
-    return mark.args[0] if mark.args else mark.kwargs.get("name", "default")
-
-
-def longest_first(items, seconds):
-    """``items`` with the groups that took longest first; the order within a group, and of groups
-    not measured (last), kept."""
-    return sorted(items, key=lambda item: -seconds.get(group_of(item), 0))
-
-
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items):
     """Test processes take a group at a time (``--dist loadgroup``): a file is a group of its own,
     as with ``--dist loadfile``, unless its tests name one (``pytest.mark.xdist_group``), as the
-    files that read the same graded class do: one process grades it once (tests/conftest.py).
-
-    The groups come longest first (``GROUP_SECONDS``; ``make test`` keeps this order with
-    ``--no-loadscope-reorder``): a run does not end waiting for one long group started last, as
-    when pytest-xdist took the groups with most tests first (2 tests of 60 s at the very end)."""
+    files that read the same graded class do: one process grades it once (tests/conftest.py)."""
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
-    seconds = json.loads(GROUP_SECONDS.read_text(encoding="utf-8"))["seconds"] if GROUP_SECONDS.is_file() else {}
-    items[:] = longest_first(items, seconds)

@@ -1,14 +1,12 @@
 """Where the test suite's CPU goes: every process's CPU, sampled from /proc while pytest runs.
 
-    .venv/bin/python bench/suite_cpu.py [--group-seconds tests/group_seconds.json] [PYTEST ARGS ...]
+    .venv/bin/python bench/suite_cpu.py [PYTEST ARGS ...]
 
-With no pytest arguments it runs what `make test` runs (``pytest -n 3 --dist loadgroup
---no-loadscope-reorder``). It
+With no arguments it runs what `make test` runs (``pytest -n 3 --dist loadgroup``). It
 prints the machine's busy CPU-seconds and the wall time, the CPU by kind of process (a
 grading command with everything it starts, kernels outside grading, the test processes,
 Chromium, ...), the grading commands by the test that started them, and the tests that
-took the most CPU with all they started. ``--group-seconds FILE`` writes how long each group of
-tests took (the order `make test` runs them in, longest first: conftest.py). A process that
+took the most CPU with all they started. A process that
 lives less than a sampling period (0.2 s) is missed, so the kinds add up to a little less
 than the machine's total. Run it on an otherwise idle machine.
 """
@@ -42,10 +40,9 @@ def pytest_runtest_protocol(item, nextitem):
     """Record when each test ran, and in which process (loaded with ``-p suite_cpu``)."""
     started = time.time()
     yield
-    group = item.get_closest_marker("xdist_group")   # conftest.py gives every test one
     with open(os.environ["SUITE_CPU_TESTS"], "a", encoding="utf-8") as f:
-        f.write(json.dumps({"id": item.nodeid.split("@")[0], "pid": os.getpid(), "start": started,
-                            "end": time.time(), "group": group.args[0] if group else None}) + "\n")
+        f.write(json.dumps({"id": item.nodeid.split("@")[0], "pid": os.getpid(),
+                            "start": started, "end": time.time()}) + "\n")
 
 
 # ------------------------------------------------------------------ the sampler
@@ -169,19 +166,8 @@ def _test_of(chain, tests, test_pids, when):
     return _test_at(tests, pid, when) if pid is not None else "(no test)"
 
 
-def group_seconds(tests):
-    """{group: seconds its tests took, fixtures included}, longest first."""
-    seconds = collections.Counter()
-    for test in tests:
-        seconds[test["group"] or test["id"].split("::")[0]] += test["end"] - test["start"]
-    return {group: round(s, 1) for group, s in seconds.most_common()}
-
-
 def main(args):
-    seconds_file = None
-    if args[:1] == ["--group-seconds"]:
-        seconds_file, args = args[1], args[2:]
-    args = args or ["-n", "3", "--dist", "loadgroup", "--no-loadscope-reorder"]
+    args = args or ["-n", "3", "--dist", "loadgroup"]
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
         tests_file = f.name
     env = dict(os.environ, SUITE_CPU_TESTS=tests_file,
@@ -213,17 +199,6 @@ def main(args):
     print("\nThe 25 tests that took the most CPU (their process's own and all they started), CPU-s:")
     for test, cpu in cpu_by_test(sampler.processes, tests).most_common(25):
         print(f"{cpu:8.1f}  {test}")
-    seconds = group_seconds(tests)
-    print("\nThe groups of tests that took longest (a test process's seconds, fixtures included):")
-    for group, s in list(seconds.items())[:12]:
-        print(f"{s:8.1f}  {group}")
-    if seconds_file:
-        with open(seconds_file, "w", encoding="utf-8") as f:
-            json.dump({"about": "seconds each group of tests took in one make test run "
-                                "(bench/suite_cpu.py --group-seconds); conftest.py runs the longest first",
-                       "seconds": seconds}, f, indent=1, ensure_ascii=False)
-            f.write("\n")
-        print(f"written: {seconds_file}")
     return done.returncode
 
 
