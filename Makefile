@@ -52,9 +52,8 @@ student-kit: setup
 # the files that read one graded class (conftest.py). Many tests wait (kernels that time out,
 # servers and browsers starting, grading runs setting up): with two processes a core was idle
 # a fifth of the time, with three 4 % (8 min 23 s against 7 min 0 s for the same suite).
-# The groups that took longest come first (conftest.py, tests/group_seconds.json), in that order.
 test: setup
-	$(PY) -m pytest -n 3 --dist loadgroup --no-loadscope-reorder
+	$(PY) -m pytest -n 3 --dist loadgroup
 
 # The fast layer alone: in-process logic, no kernels, no grading runs (under a minute).
 test-fast: setup
