@@ -151,3 +151,27 @@ def test_cells_given_to_everyone_are_rendered_once_per_worker_and_the_pages_stay
     monkeypatch.setattr(feedback, "RENDERED_MARKDOWN", {})
     unremembered, _ = FeedbackExporter().from_notebook_node(theirs, copy.deepcopy(RESOURCES))
     assert second == unremembered and "Шаг 1" in second and "x</span> <span" in second.replace("\n", " ")
+
+
+
+def test_a_students_large_text_is_rendered_and_not_remembered(monkeypatch):
+    """A worker keeps only the small texts every student shares: a large output, code or
+    markdown cell of one student (up to a 3 MiB message each) is rendered and let go."""
+    from autograder.worker import feedback
+    monkeypatch.setattr(feedback, "RENDERED_MARKDOWN", {})
+    feedback._highlighted.cache_clear()
+    feedback._cleaned.cache_clear()
+    large = "x = 1\n" * (feedback.REMEMBERED_CHARS // 6 + 1)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# " + large),
+                nbformat.v4.new_code_cell(large, outputs=[nbformat.v4.new_output(
+                    "display_data", data={"text/html": "<b>" + large + "</b>", "text/plain": "x"})])]
+    page, _ = FeedbackExporter().from_notebook_node(nb, copy.deepcopy(RESOURCES))
+    lines = feedback.REMEMBERED_CHARS // 6
+    assert page.count("x = 1") >= 2 * lines                       # the markdown and the output in full,
+    assert page.count('<span class="mi">1</span>') >= lines       # and the code highlighted in full
+    assert feedback.RENDERED_MARKDOWN == {}
+    assert feedback._highlighted.cache_info().currsize == 0
+    assert feedback._cleaned.cache_info().currsize == 0
+    assert feedback.safe_html("<b>small</b>") == "<b>small</b>"                # a small one is kept
+    assert feedback._cleaned.cache_info().currsize == 1

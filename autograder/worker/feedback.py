@@ -40,10 +40,18 @@ def _inline_images_only(tag, attribute, value):
     return value
 
 
+# What a worker remembers is the small text every student shares (the course's largest cell has
+# 3,824 characters); a student's own large output (up to a 3 MiB message) is rendered and let go.
+REMEMBERED_CHARS = 20_000
+
+
 def safe_html(text):
     """Student HTML without scripts, handlers, styles, frames, forms, foreign schemes or images
     from elsewhere."""
-    return _cleaned(str(text)) if text else ""
+    if not text:
+        return ""
+    text = str(text)
+    return _cleaned(text) if len(text) <= REMEMBERED_CHARS else _cleaned.__wrapped__(text)
 
 
 @functools.lru_cache(maxsize=2048)
@@ -74,8 +82,9 @@ class RememberedHighlight(Highlight2HTML):
 
     def __call__(self, source, language=None, metadata=None):
         options = tuple(sorted(self.extra_formatter_options.items()))
-        if not all(isinstance(v, (str, int, float, bool, type(None))) for _, v in options):
-            return super().__call__(source, language, metadata)   # a configured option that cannot be a key
+        if len(source) > REMEMBERED_CHARS or not all(
+                isinstance(v, (str, int, float, bool, type(None))) for _, v in options):
+            return super().__call__(source, language, metadata)   # large, or an option that cannot be a key
         magics_language = metadata.get("magics_language") if metadata else None
         return _highlighted(source, self.pygments_lexer, language, magics_language, options)
 
@@ -165,7 +174,7 @@ class FeedbackExporter(HTMLExporter):
     def markdown2html(self, context, source):
         """HTMLExporter's markdown, each distinct text rendered once per worker. A text with
         attachments, or with images to embed from disk, depends on more than the text."""
-        if context.get("cell", {}).get("attachments") or self.embed_images:
+        if context.get("cell", {}).get("attachments") or self.embed_images or len(source) > REMEMBERED_CHARS:
             return super().markdown2html(context, source)
         key = (source, self.anchor_link_text, self.exclude_anchor_links, repr(sorted(self.lexer_options.items())))
         html = RENDERED_MARKDOWN.get(key)
