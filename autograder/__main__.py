@@ -1,13 +1,18 @@
 """Command line: ``python -m autograder grade|check|demo|serve``."""
 import argparse
+import os
 import sys
 import zipfile
 
 import pathlib
 
-from . import demo, selfcheck
-from .classrun import cluster, database, gradebook, grade, moodle, report, roster
-from .worker.sandbox import bwrap_available
+# One BLAS thread here, as in the grading workers and kernels: numpy's OpenBLAS starts a thread per
+# core when imported, and only a process with one thread forks its grading workers (classrun/pool.py).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from . import demo, selfcheck  # noqa: E402 (after the thread setting: they import numpy)
+from .classrun import cluster, database, gradebook, grade, moodle, report, roster  # noqa: E402
+from .worker.sandbox import bwrap_available  # noqa: E402
 
 
 def input_problem(submissions, roster_file=None, worksheet=None):

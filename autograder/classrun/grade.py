@@ -6,6 +6,7 @@ or a Dask cluster), merge each outcome into the course and its gradebook as it
 comes, and write ``grades.csv``, ``state.json`` (the result records) and the
 feedback pages. Every number shown anywhere comes from the result records.
 """
+import contextlib
 import csv
 import datetime
 import json
@@ -117,8 +118,18 @@ def grade_all(submissions, out, sandbox=True, jobs=None, cell_timeout=60, db_url
 
     ``jobs`` local workers, or the workers of the Dask cluster whose scheduler is at ``dask``
     (``cluster.ClusterProblem`` when it cannot finish; the students merged are kept).
+    The local workers are forked first, while this process has one thread (pool.py).
     """
     venv_on_path()
+    local = None if dask else executor.open_executor("", jobs)
+    with local or contextlib.nullcontext():
+        if local is not None:
+            local.fork_workers(sandbox)
+        return _grade_all(local, submissions, out, sandbox, jobs, cell_timeout, db_url, roster, dask,
+                          dask_wait)
+
+
+def _grade_all(local, submissions, out, sandbox, jobs, cell_timeout, db_url, roster, dask, dask_wait):
     started = time.time()
     out = pathlib.Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -153,7 +164,8 @@ def grade_all(submissions, out, sandbox=True, jobs=None, cell_timeout=60, db_url
         info.graded, info.reused = len(todo), len(students) - len(todo)
         log(f"студентов: {len(students)}, проверяется заново: {len(todo)}")
         if todo:
-            with executor.open_executor(dask, jobs, dask_wait) as grading, interruption.watch() as interrupted:
+            with (local or executor.open_executor(dask, jobs, dask_wait)) as grading, \
+                    interruption.watch() as interrupted:
                 for done, (sid, found) in enumerate(grading.grade(course, todo, settings), 1):
                     record = outcome.write(found, course, out / "logs")
                     scores = gradebook.merge_scores(course, sid, db_url, students[sid].name)

@@ -5,12 +5,15 @@ private course here and yields the outcomes. ``run`` yields each student's
 record as its worker finishes; ``GradingProcess`` grades students that come one
 at a time (a Dask worker's) the same way. Workers are
 forked fresh per batch (``max_tasks_per_child`` can hang: CPython gh-115634)
-from a fork server that imported the worker's modules (torch, nbgrader) once;
-a student whose worker crashed is retried once in a fresh pool, so one crash
-costs no one else. A worker error is never dropped: it comes back as the
-record's ``error``.
+from a fork server that imported the worker's modules (torch, nbgrader) once.
+The grade command's first workers are forked from the main process itself, before
+it starts a thread or runs a torch op (``fork_workers``): they inherit its modules,
+and no fork server has to import them again. A student whose worker crashed is
+retried once in a fresh pool, so one crash costs no one else. A worker error is
+never dropped: it comes back as the record's ``error``.
 """
 import concurrent.futures
+import gc
 import multiprocessing
 import multiprocessing.forkserver
 import os
@@ -66,6 +69,43 @@ def forkserver_context():
     return context
 
 
+def single_threaded():
+    """True when this process runs one thread (Linux's /proc says so): only such a process may
+    fork workers, for no other thread holds a lock then and no OpenMP team exists that a
+    child would believe it has (libgomp does not survive a fork)."""
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
+
+
+def new_workers(jobs, environment, shared, context=None):
+    """An executor of ``jobs`` grading workers (forked from the fork server unless ``context``)."""
+    return concurrent.futures.ProcessPoolExecutor(
+        jobs, mp_context=context or forkserver_context(), initializer=worker.init_pool,
+        initargs=(environment, shared))
+
+
+def fork_workers(jobs, sandbox):
+    """``jobs`` workers forked from this process now, or None where it is not single-threaded.
+
+    They inherit what this process has imported (torch, nbgrader, the worker's modules), so
+    no fork server imports them again: about 2.5 CPU-s and 2 s less before the first student.
+    Call it before this process starts a thread or runs a torch op, as ``grade_all`` does
+    first; later batches and retries come from the fork server.
+    """
+    if not single_threaded():
+        return None
+    environment = worker_environment()
+    workers = new_workers(jobs, environment, shared_zygote(sandbox, environment),
+                          multiprocessing.get_context("fork"))
+    # What exists now is left out of garbage collection, here and in the workers: a collection
+    # would write to every object and so copy every page that the fork shares (1 CPU-s a run).
+    gc.freeze()
+    workers.submit(os.getpid)  # a fork pool forks all its workers at its first task
+    return workers
+
+
 def warm(sandbox):
     """Start, before the first student, what grading forks from: the workers' fork server (it
     imports the grading modules once) and, sandboxed where kernels fork, the kernel zygote."""
@@ -74,18 +114,18 @@ def warm(sandbox):
     shared_zygote(sandbox, worker_environment())
 
 
-def run(works, secret, cell_timeout, sandbox, reference_dir, fingerprint, jobs):
-    """Yield (student id, StudentResult) as workers finish; ``works``: id -> work folder."""
-    context = forkserver_context()
+def run(works, secret, cell_timeout, sandbox, reference_dir, fingerprint, jobs, forked=None):
+    """Yield (student id, StudentResult) as workers finish; ``works``: id -> work folder.
+
+    ``forked``: workers forked beforehand (``fork_workers``), which grade the first batch."""
     queue, attempts = list(works), dict.fromkeys(works, 0)
     environment = worker_environment()
     shared = shared_zygote(sandbox, environment) if works else None
     while queue:
         batch, queue = queue[:jobs * BATCH_PER_WORKER], queue[jobs * BATCH_PER_WORKER:]
         retry = []
-        with concurrent.futures.ProcessPoolExecutor(
-                jobs, mp_context=context, initializer=worker.init_pool,
-                initargs=(environment, shared)) as pool:
+        workers, forked = forked or new_workers(jobs, environment, shared), None
+        with workers as pool:
             futures = {pool.submit(worker.grade_student, str(works[sid]), sid, secret, cell_timeout,
                                    sandbox, str(reference_dir), fingerprint, str(DATA)): sid
                        for sid in batch}
@@ -102,6 +142,8 @@ def run(works, secret, cell_timeout, sandbox, reference_dir, fingerprint, jobs):
                 except Exception as exc:  # a failed worker costs only this student, and says why
                     yield sid, failed(sid, exc)
         queue = retry + queue
+    if forked is not None:  # nothing to grade
+        forked.shutdown(wait=True, cancel_futures=True)
 
 
 CRASHED_TWICE = "worker crashed twice (BrokenProcessPool)"
@@ -126,9 +168,7 @@ class GradingProcess:
         self.close()
         environment = worker_environment()
         shared = shared_zygote(self.sandbox, environment)  # started again if it has died
-        self._pool = concurrent.futures.ProcessPoolExecutor(
-            1, mp_context=forkserver_context(), initializer=worker.init_pool,
-            initargs=(environment, shared))
+        self._pool = new_workers(1, environment, shared)
         self._graded = 0
 
     def close(self):
@@ -159,11 +199,26 @@ class LocalPool:
     def __init__(self, jobs=None):
         self.jobs = jobs
         self.description = "локально"
+        self._forked = None
+
+    def fork_workers(self, sandbox):
+        """Fork the workers now, if this process is single-threaded (``fork_workers``); True if
+        it did. Without it, or where it could not, ``grade`` starts them from the fork server."""
+        self.close()
+        self._forked = fork_workers(self.jobs or os.cpu_count() or 1, sandbox)
+        return self._forked is not None
+
+    def close(self):
+        """Let workers forked for a run that graded no one go."""
+        if self._forked is not None:
+            self._forked.shutdown(wait=True, cancel_futures=True)
+            self._forked = None
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
+        self.close()
         return False
 
     def grade(self, course, student_ids, settings):
@@ -172,8 +227,9 @@ class LocalPool:
         self.description = f"локально, процессов: {jobs}"
         template = gradebook.worker_template(course)
         works = {sid: staging.stage_work(course, sid, template) for sid in student_ids}
+        forked, self._forked = self._forked, None
         for sid, record in run(works, settings.secret, settings.cell_timeout, settings.sandbox,
-                               course / "reference", settings.grader_fingerprint, jobs):
+                               course / "reference", settings.grader_fingerprint, jobs, forked):
             found = outcome.read_work(works[sid], sid)
             if found.record is None:  # the worker wrote none: what the pool knows (a crash, say)
                 found.record = record

@@ -45,6 +45,7 @@ class Zygote:
     def __init__(self, env, socket_path=None):
         self.env = dict(env)
         self.process = self._ready = None
+        self.owner = os.getpid()  # a worker forked from this process inherits the object, not the zygote
         self._lock = threading.Lock()
         if socket_path:
             self.socket_path = socket_path
@@ -74,7 +75,7 @@ class Zygote:
                 raise RuntimeError(f"the kernel zygote did not start (exit code {self.process.poll()})")
 
     def alive(self):
-        if self.process is None:
+        if self.process is None or self.owner != os.getpid():
             return os.path.exists(self.socket_path)
         return self.process.poll() is None
 
@@ -110,7 +111,7 @@ class Zygote:
         return "running" if code is None else f"exit code {code}"
 
     def stop(self):
-        if self.process is None:  # another process's
+        if self.process is None or self.owner != os.getpid():  # another process's
             return
         if self.process.poll() is None:
             self.process.terminate()

@@ -1,0 +1,52 @@
+"""Run by tests/test_grader.py in a fresh process, as the grade command runs: does the local pool
+fork its workers from this process, and do they grade?
+
+``python tests/fork_probe.py single|threaded OUT`` prints one JSON object: what ``fork_workers``
+answered, this process's children right after it (their command lines), and the record of an
+empty submission graded by the pool. ``threaded`` starts a thread first, as a service does.
+"""
+import json
+import os
+import pathlib
+import sys
+import threading
+
+import autograder.__main__  # noqa: F401  (the command's own thread settings, before numpy is imported)
+from autograder.classrun import collect, executor, gradebook, staging
+
+
+def children():
+    """{pid: command line} of this process's children."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                parent = int(f.read().rpartition(")")[2].split()[1])
+            if parent == os.getpid():
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    found[entry] = f.read().replace(b"\0", b" ").decode().strip()
+        except (OSError, ValueError, IndexError):  # not a process, or gone meanwhile
+            continue
+    return found
+
+
+def main(mode, out):
+    stop = threading.Event()
+    if mode == "threaded":
+        threading.Thread(target=stop.wait, daemon=True).start()
+    with executor.open_executor("", 1) as local:
+        forked = local.fork_workers(sandbox=False)
+        forked_children = children()
+        course, _ = gradebook.prepare(pathlib.Path(out), "probe")
+        (course / "work").mkdir()
+        staging.stage(collect.Student("s1", {}), course)
+        settings = executor.Settings("secret", 10, False, "fp", "fp")
+        (sid, found), = local.grade(course, ["s1"], settings)
+    stop.set()
+    me = open("/proc/self/cmdline", "rb").read().replace(b"\0", b" ").decode().strip()
+    print(json.dumps({"forked": forked, "children": forked_children, "me": me,
+                      "record": found.record.to_json()}))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
