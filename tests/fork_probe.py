@@ -2,8 +2,10 @@
 fork its workers from this process, and do they grade?
 
 ``python tests/fork_probe.py single|threaded OUT`` prints one JSON object: what ``fork_workers``
-answered, this process's children right after it (their command lines), and the record of an
-empty submission graded by the pool. ``threaded`` starts a thread first, as a service does.
+answered, this process's children right after it (their command lines) and, single-threaded,
+the record of an untouched submission graded by those workers. ``threaded`` starts a thread
+first, as a service does (its workers come from the fork server, as the service's and the Dask
+workers' do in their own tests).
 """
 import json
 import os
@@ -34,18 +36,20 @@ def main(mode, out):
     stop = threading.Event()
     if mode == "threaded":
         threading.Thread(target=stop.wait, daemon=True).start()
+    record = None
     with executor.open_executor("", 1) as local:
         forked = local.fork_workers(sandbox=False)
         forked_children = children()
-        course, _ = gradebook.prepare(pathlib.Path(out), "probe")
-        (course / "work").mkdir()
-        staging.stage(collect.Student("s1", {}), course)
-        settings = executor.Settings("secret", 10, False, "fp", "fp")
-        (sid, found), = local.grade(course, ["s1"], settings)
+        if forked:
+            course, _ = gradebook.prepare(pathlib.Path(out), "probe")
+            (course / "work").mkdir()
+            staging.stage(collect.Student("s1", {}), course)
+            settings = executor.Settings("secret", 10, False, "fp", "fp")
+            (sid, found), = local.grade(course, ["s1"], settings)
+            record = found.record.to_json()
     stop.set()
     me = open("/proc/self/cmdline", "rb").read().replace(b"\0", b" ").decode().strip()
-    print(json.dumps({"forked": forked, "children": forked_children, "me": me,
-                      "record": found.record.to_json()}))
+    print(json.dumps({"forked": forked, "children": forked_children, "me": me, "record": record}))
 
 
 if __name__ == "__main__":

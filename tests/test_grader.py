@@ -172,20 +172,21 @@ def test_worker_error_reaches_the_status_and_a_log(tmp_path):
 @pytest.mark.parametrize("mode", ["single", "threaded"])
 def test_the_grade_commands_workers_are_forked_from_it_unless_it_has_threads(tmp_path, mode):
     """The grade command forks its workers from itself, so no fork server imports torch and
-    nbgrader again; a process with threads (a service) cannot fork safely and uses the fork
-    server. Either way the workers grade. The probe imports the command's module, so its
-    one-BLAS-thread setting is what keeps it single-threaded: the test leaves it unset."""
+    nbgrader again, and they grade; a process with threads (a service) cannot fork safely and
+    forks none (its workers come from the fork server, as in the service's tests). The probe
+    imports the command's module, so its one-BLAS-thread setting is what keeps it
+    single-threaded: the test leaves it unset."""
     env = {k: v for k, v in CLEAN_ENV.items() if k != "OPENBLAS_NUM_THREADS"}
     proc = subprocess.run([sys.executable, str(ROOT / "tests" / "fork_probe.py"), mode, str(tmp_path / "out")],
                           capture_output=True, text=True, cwd=tmp_path, env=dict(env, PYTHONPATH=str(ROOT)),
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     probe = json.loads(proc.stdout.strip().splitlines()[-1])
-    if mode == "single":
-        assert probe["forked"] is True
-        assert list(probe["children"].values()) == [probe["me"]], probe["children"]  # one worker, a fork of it
-    else:
+    if mode == "threaded":
         assert probe["forked"] is False and probe["children"] == {}, probe
+        return
+    assert probe["forked"] is True
+    assert list(probe["children"].values()) == [probe["me"]], probe["children"]  # one worker, a fork of it
     record = probe["record"]
     assert not record["error"], record["error"]
     assert [t["mistakes"][0][0] for t in record["tasks"].values()] == ["not_implemented"] * 5, record["tasks"]
