@@ -130,6 +130,7 @@ def grade_all(submissions, out, sandbox=True, jobs=None, cell_timeout=60, db_url
 
 
 def _grade_all(local, submissions, out, sandbox, jobs, cell_timeout, db_url, roster, dask, dask_wait):
+    """``grade_all``'s run; ``local``: the local pool, its workers forked already (None with Dask)."""
     started = time.time()
     out = pathlib.Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
