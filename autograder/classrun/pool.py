@@ -90,7 +90,8 @@ def fork_workers(jobs, sandbox):
     """``jobs`` workers forked from this process now, or None where it is not single-threaded.
 
     They inherit what this process has imported (torch, nbgrader, the worker's modules), so
-    no fork server imports them again: about 2.5 CPU-s and 2 s less before the first student.
+    no fork server imports them again (2.2-3 CPU-s, which the first student waited for): a
+    class of one took about 2 CPU-s and 2 s less.
     Call it before this process starts a thread or runs a torch op, as ``grade_all`` does
     first; later batches and retries come from the fork server.
     """
