@@ -29,7 +29,7 @@ def input_problem(submissions, roster_file=None, worksheet=None):
 
 
 def add_serve_arguments(parser):
-    from .service.cli import add_arguments  # the service's options (its web modules load on use)
+    from .service.options import add_arguments  # the service itself loads on use
     add_arguments(parser)
 
 

@@ -1,8 +1,12 @@
 """Fast tests of the instructor report and the feedback headers (no grading: made-up result records)."""
+import base64
 import html.parser
 import re
+import xml.etree.ElementTree as ET
 
-from autograder.classrun import report
+import pytest
+
+from autograder.classrun import charts, report
 from autograder.results import Event, RunInfo, StudentResult, TaskResult
 from autograder.worker.feedback import PAGE_POLICY
 
@@ -68,12 +72,52 @@ def parse(text):
     return parser
 
 
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def svg_bars(uri):
+    """{tooltip: height} of the bars of a chart's data URI (an SVG with nothing but shapes and text)."""
+    prefix = "data:image/svg+xml;base64,"
+    assert uri.startswith(prefix)
+    root = ET.fromstring(base64.b64decode(uri[len(prefix):]))
+    kinds = {el.tag.replace(SVG, "") for el in root.iter()}
+    assert kinds <= {"svg", "title", "rect", "line", "text"}, kinds
+    assert not any(name.startswith("on") or "href" in name for el in root.iter() for name in el.attrib)
+    return {el.find(SVG + "title").text: float(el.get("height")) for el in root.iter(SVG + "rect")
+            if el.get("class") == "bar"}
+
+
+def test_the_charts_are_svg_whose_bars_are_the_class(tmp_path):
+    grades, tasks = report.charts(make_results(tmp_path))
+    bars = svg_bars(grades)   # totals 10, 8.5 and 5.5: one student each, nothing else drawn
+    assert set(bars) == {"10 из 10: 1 студент", "8.5 из 10: 1 студент", "5.5 из 10: 1 студент"}
+    assert len(set(bars.values())) == 1
+    bars = svg_bars(tasks)
+    assert set(bars) == {"Head: 33% (1 из 3)", "MultiHeadAttention: 100% (3 из 3)", "FeedFoward: 67% (2 из 3)",
+                         "Block: 100% (3 из 3)", "GPTModel: 67% (2 из 3)"}
+    full = bars["Block: 100% (3 из 3)"]
+    assert bars["Head: 33% (1 из 3)"] == pytest.approx(full / 3, abs=0.1)
+    assert bars["GPTModel: 67% (2 из 3)"] == pytest.approx(full * 2 / 3, abs=0.1)
+    assert svg_bars(report.charts([])[0]) == {}   # an empty class: axes, no bars
+
+
+def test_chart_axes_count_in_whole_steps_and_students_agree_in_number():
+    assert charts.integer_ticks(0) == [0, 1]
+    assert charts.integer_ticks(3) == [0, 1, 2, 3]
+    assert charts.integer_ticks(7) == [0, 2, 4, 6, 8]
+    assert charts.integer_ticks(100, most=5) == [0, 20, 40, 60, 80, 100]
+    assert charts.integer_ticks(130) == [0, 50, 100, 150]
+    assert [charts.students(n) for n in (1, 2, 5, 11, 12, 21, 22, 25, 101, 111)] == [
+        "1 студент", "2 студента", "5 студентов", "11 студентов", "12 студентов", "21 студент",
+        "22 студента", "25 студентов", "101 студент", "111 студентов"]
+
+
 def test_report_content(tmp_path):
     results = make_results(tmp_path)
     path = report.write(tmp_path, results, INFO)
     text = path.read_text(encoding="utf-8")
     doc = parse(text)
-    assert doc.tags.count("img") == 2 and text.count('src="data:image/png;base64,') == 2
+    assert doc.tags.count("img") == 2 and text.count('src="data:image/svg+xml;base64,') == 2
     # the attention section comes first and names every problem, in Russian
     attention = text[text.index('id="attention"'):text.index('id="glance"')]
     for words in ("нет ноутбука 03_feedforward: FeedFoward получает 0", "06_training: она не оценивается",

@@ -1,7 +1,7 @@
 """Instructor report (OUT/report.html) and the header of each feedback page.
 
 One self-contained Russian page made from the result records: what needs a
-human first, the class at a glance (charts inline as data URIs, integer axes),
+human first, the class at a glance (SVG charts inline as data URIs, integer axes),
 the named mistakes per task and who made them, a student table that sorts and
 filters in the browser (inline script, no network), and the run's facts.
 Every value from a submission is escaped: ids and messages are hostile input.
@@ -10,17 +10,12 @@ import base64
 import collections
 import hashlib
 import html
-import io
 import statistics
 import urllib.parse
 
-import matplotlib
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from ..course import TASK, TASK_KEYS, TASK_OF_NOTEBOOK, TOTAL_POINTS  # noqa: E402
-from ..results import EVENTS  # noqa: E402
+from ..course import TASK, TASK_KEYS, TASK_OF_NOTEBOOK, TOTAL_POINTS
+from ..results import EVENTS
+from .charts import grade_histogram, tasks_in_full
 
 HEADER_BEGIN = "<!-- grading-summary -->"
 HEADER_END = "<!-- /grading-summary -->"
@@ -29,13 +24,6 @@ e = html.escape
 
 def _results(results):
     return list(results.values()) if isinstance(results, dict) else list(results)
-
-
-def _png(fig):
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def full_name(result):
@@ -104,24 +92,9 @@ def status_text(result):
 
 
 def charts(results):
-    """Data URIs of the grade histogram and the per-task pass rate."""
-    totals = [r.total for r in results]
-    fig, ax = plt.subplots(figsize=(6, 3.2))
-    ax.hist(totals, bins=[x / 2 - 0.25 for x in range(0, 2 * TOTAL_POINTS + 2)], color="#4c72b0", rwidth=0.9)
-    ax.set(xlabel=f"баллы (из {TOTAL_POINTS})", ylabel="студентов", title="Распределение оценок",
-           xlim=(-0.5, TOTAL_POINTS + 0.5))
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    grades = _png(fig)
-
-    fig, ax = plt.subplots(figsize=(6, 3.2))
-    rates = [100 * sum(r.task(t).points >= TASK[t].points for r in results) / max(len(results), 1)
-             for t in TASK_KEYS]
-    ax.bar([TASK[t].cls for t in TASK_KEYS], rates, color="#55a868")
-    ax.set(ylabel="% с полным баллом", ylim=(0, 100), title="Задачи, решённые полностью")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.tick_params(axis="x", rotation=20)
-    return grades, _png(fig)
+    """Data URIs of the grade histogram and the per-task pass rate (charts.py)."""
+    results = _results(results)
+    return grade_histogram([r.total for r in results]), tasks_in_full(results)
 
 
 def _link(path, text, title=""):

@@ -6,5 +6,5 @@ reached through ``grading.py`` alone. One job per module: ``policy`` (the course
 ``storage`` (the database), ``auth`` (tokens, sessions, CSRF), ``uploads`` (untrusted files
 in, notebooks out), ``queue`` (fair, durable dispatch), ``grading`` (the adapter to the
 batch grader), ``views`` (what a student and an instructor are shown), ``app`` (the web
-routes and headers), ``cli`` (``serve`` and ``--issue-tokens``).
+routes and headers), ``cli`` (``serve`` and ``--issue-tokens``), ``options`` (its command line).
 """

@@ -4,7 +4,6 @@ for a roster written to ``OUT/tokens.csv`` and exit.
 RUNS IN THE MAIN PROCESS. Checks everything it can before it starts: the policy file, the
 database (one Russian line naming the cause), the sandbox.
 """
-import argparse
 import csv
 import importlib
 import io
@@ -19,31 +18,6 @@ from . import auth, policy as course_policy
 from .storage import Store
 
 log = logging.getLogger("autograder.service")
-
-
-def add_arguments(parser):
-    parser.add_argument("--out", default="build/service", help="the service's folder (OUT)")
-    parser.add_argument("--db-url", default="",
-                        help="SQLAlchemy URL of the service's database and the course gradebook, e.g. "
-                             "postgresql://user:password@host/db (default: SQLite in OUT)")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--public-url", default="",
-                        help="the address students use, e.g. https://gpt.example.org (for links)")
-    parser.add_argument("--policy", help="TOML file with the course's policy (attempts, deadline, ...)")
-    parser.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: all cores)")
-    parser.add_argument("--cell-timeout", type=int, default=60)
-    parser.add_argument("--unsafe-no-sandbox", action="store_true")
-    parser.add_argument("--regrade", action="store_true",
-                        help="queue again every attempt graded by another version of the grader")
-    parser.add_argument("--issue-tokens", action="store_true",
-                        help="write personal links for --roster to OUT/tokens.csv and exit")
-    parser.add_argument("--roster", help="CSV of students (id, first_name, last_name, email; Moodle's exports too)")
-    parser.add_argument("--reissue", action="store_true",
-                        help="with --issue-tokens: new links for everyone on the roster (old ones stop working)")
-    parser.add_argument("--instructor-link", action="store_true",
-                        help="with --issue-tokens: a new instructor link (the old one stops working)")
-    parser.add_argument("--grader", default="", help=argparse.SUPPRESS)  # MODULE:CLASS, tests only
 
 
 def database_url(args):
