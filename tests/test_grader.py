@@ -76,7 +76,7 @@ def test_bad_submissions_get_a_reason_and_keep_the_rest(graded):
 def test_report_is_one_page_with_its_charts_inline(graded):
     out = graded[0]
     page = (out / "report.html").read_text(encoding="utf-8")
-    assert page.count("data:image/png;base64,") >= 2
+    assert page.count("data:image/svg+xml;base64,") >= 2
     assert "student_no_scale" in page and "нет масштабирования" in page
 
 
