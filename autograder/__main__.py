@@ -1,10 +1,23 @@
 """Command line: ``python -m autograder grade|check|demo|serve``."""
 import argparse
 import os
+import signal
 import sys
 import zipfile
 
 import pathlib
+
+INTERRUPTED = "\nпрервано (Ctrl+C)"
+
+
+def _interrupted_while_loading(signum, frame):
+    """Ctrl+C while the command still imports its modules (seconds): nothing has begun."""
+    print(INTERRUPTED, file=sys.stderr, flush=True)
+    os._exit(130)
+
+
+if __name__ == "__main__":  # the command, not a test importing main: its own line, no traceback
+    signal.signal(signal.SIGINT, _interrupted_while_loading)
 
 # One BLAS thread here, as in the grading workers and kernels: numpy's OpenBLAS starts a thread per
 # core when imported, and only a process with one thread forks its grading workers (classrun/pool.py).
@@ -125,4 +138,9 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # before or after grading (during it, grade_all's own line)
+        print(INTERRUPTED, file=sys.stderr)
+        sys.exit(130)

@@ -1,7 +1,12 @@
 """Fast tests of the LMS export reader (collect) and the roster: every layout, every trap."""
 import os
 import pathlib
+import signal
+import shutil
 import stat
+import subprocess
+import sys
+import time
 import zipfile
 
 import pytest
@@ -261,3 +266,52 @@ def test_grade_command_names_an_unusable_input_before_any_work(tmp_path, capsys)
         assert main(["grade", *args, "--out", str(out)]) == 2
         assert words in capsys.readouterr().err
         assert not out.exists()
+
+
+def _reached(pid, moment):
+    """Has the command ``pid`` reached ``moment``: loading torch ("imports"), or checking the
+    sandbox with a bwrap of its own ("sandbox_check")?"""
+    if moment == "imports":
+        with open(f"/proc/{pid}/maps") as f:
+            return "libtorch" in f.read()
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                parent = int(f.read().rpartition(")")[2].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if parent == pid and os.path.basename(f.read().split(b"\0")[0]) == b"bwrap":
+                    return True
+        except (OSError, ValueError, IndexError):  # not a process, or gone meanwhile
+            continue
+    return False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("moment", ["imports", "sandbox_check"])
+def test_ctrl_c_before_grading_ends_the_command_with_one_russian_line(tmp_path, moment):
+    """Ctrl+C (SIGINT to the command's process group, as a terminal sends it) while the command
+    loads its modules or checks the sandbox: exit code 130, the Russian «прервано», no
+    traceback, and no OUT folder."""
+    if moment == "sandbox_check" and not shutil.which("bwrap"):
+        pytest.skip("no bubblewrap: the command checks no sandbox")
+    (tmp_path / "class" / "student_a").mkdir(parents=True)
+    shutil.copy(course.RELEASE / "01_head.ipynb", tmp_path / "class" / "student_a")
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "autograder", "grade", str(tmp_path / "class"), "--out", str(out)],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not _reached(proc.pid, moment):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, f"the command did not reach {moment}"
+            time.sleep(0.005)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert err.strip() == "прервано (Ctrl+C)", err
+    assert not out.exists()
