@@ -1,4 +1,7 @@
 """Which zygote a kernel is forked from (fast: no zygote process is started)."""
+import subprocess
+import threading
+
 from autograder.classrun import pool
 from autograder.worker.sandbox import zygote
 from autograder.worker.sandbox import SandboxedKernelManager
@@ -33,3 +36,26 @@ def test_a_zygote_that_does_not_answer_is_named(tmp_path):
     gone = zygote.Zygote({}, str(tmp_path / "zygote"))
     with pytest.raises(RuntimeError, match="did not answer .*started by another process"):
         gone.spawn(holder=1, sandbox_config={}, argv=[], env={}, stdio=(0, 1, 2))
+
+
+def test_a_worker_waits_for_the_shared_zygote_while_it_starts_rather_than_start_its_own(tmp_path):
+    """The main process's zygote imports torch for seconds before it listens; a worker that asks
+    for a kernel meanwhile waits for it (a zygote of its own cost 1.8 CPU-s, five times a suite)."""
+    starting = subprocess.Popen(["sleep", "30"])   # stands for the zygote process, not listening yet
+    try:
+        zygotes = zygote.Zygotes()
+        env = SandboxedKernelManager().forked_kernel_env(pool.worker_environment())
+        socket_path = tmp_path / "zygote"
+        zygotes.use(env, str(socket_path), starting.pid)
+        shared = zygotes.for_env(env)
+        assert shared.alive() and shared.process is None and shared.socket_path == str(socket_path)
+        threading.Timer(0.3, socket_path.touch).start()   # it listens
+        shared._wait_socket(timeout=10)
+        assert socket_path.exists()
+        socket_path.unlink()
+        starting.kill()
+        starting.wait()
+        assert not shared.alive()   # gone before it listened: a worker would start its own
+    finally:
+        starting.kill()
+        starting.wait()

@@ -48,7 +48,7 @@ def worker_environment():
 
 
 def shared_zygote(sandbox, environment):
-    """(environment, socket) of a zygote this process starts for the kernels of workers with
+    """(environment, socket, pid) of a zygote this process starts for the kernels of workers with
     ``environment``, or None.
 
     One zygote a run instead of one a worker: it imports torch once, while the
@@ -58,7 +58,8 @@ def shared_zygote(sandbox, environment):
     if not (sandbox and zygote.supported()):
         return None
     env = SandboxedKernelManager().forked_kernel_env(environment)
-    return env, zygote.for_env(env).socket_path
+    started = zygote.for_env(env)
+    return env, started.socket_path, started.server_pid
 
 
 def forkserver_context():

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "programs", "zygote_server.py")
 KERNEL_LAUNCHER = importlib.util.find_spec("ipykernel_launcher").origin  # a forked kernel's sys.argv[0]
@@ -36,27 +37,41 @@ def supported():
     return os.geteuid() == 0 and hasattr(os, "pidfd_open") and sys.platform.startswith("linux")
 
 
+def _running(pid):
+    """Process ``pid`` exists and is no zombie (a zygote that died unreaped is not running)."""
+    if pid is None:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 class Zygote:
     """A zygote process for kernels with one environment, and the requests to it.
 
     With ``socket_path``, one that another process started and owns (``use``).
     """
 
-    def __init__(self, env, socket_path=None):
+    def __init__(self, env, socket_path=None, server_pid=None):
         self.env = dict(env)
         self.process = self._ready = None
         self.owner = os.getpid()  # a worker forked from this process inherits the object, not the zygote
         self._lock = threading.Lock()
         if socket_path:
-            self.socket_path = socket_path
+            self.socket_path, self.server_pid = socket_path, server_pid
             return
         self.folder = tempfile.mkdtemp(prefix="jzyg-")  # 0700: only the grader connects
         self.socket_path = os.path.join(self.folder, "zygote")
         ready_read, ready_write = os.pipe()
         self._ready = ready_read
+        # a session of its own: a Ctrl+C at the grader's terminal is the grader's to handle (it
+        # stops the zygote), not a KeyboardInterrupt and a traceback in the zygote's loop
         self.process = subprocess.Popen([sys.executable, SERVER, self.socket_path, str(ready_write)],
                                         env=self.env, cwd="/", stdin=subprocess.DEVNULL,
-                                        pass_fds=(ready_write,))
+                                        pass_fds=(ready_write,), start_new_session=True)
+        self.server_pid = self.process.pid
         os.close(ready_write)
 
     def wait_ready(self, timeout=START_TIMEOUT_S):
@@ -75,14 +90,26 @@ class Zygote:
                 raise RuntimeError(f"the kernel zygote did not start (exit code {self.process.poll()})")
 
     def alive(self):
+        """Running, or (another process's) still starting: its socket appears once it is ready."""
         if self.process is None or self.owner != os.getpid():
-            return os.path.exists(self.socket_path)
+            return os.path.exists(self.socket_path) or _running(self.server_pid)
         return self.process.poll() is None
+
+    def _wait_socket(self, timeout=START_TIMEOUT_S):
+        """Until another process's zygote, still starting, listens (its socket exists); one that
+        is gone is not waited for (``spawn`` then says it did not answer)."""
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(self.socket_path) and _running(self.server_pid):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the kernel zygote did not start in {timeout} s ({self._state()})")
+            time.sleep(0.01)
 
     def spawn(self, holder, sandbox_config, argv, env, stdio):
         """Fork a kernel into the sandbox of ``holder`` (host pid) with ``stdio`` (three
         descriptors); (its host pid, its pid in the sandbox)."""
         self.wait_ready()
+        if self.process is None:
+            self._wait_socket()
         request = json.dumps({"holder": holder, "sandbox": sandbox_config, "argv": argv, "env": env}).encode()
         chunks = []
         try:
@@ -145,10 +172,11 @@ class Zygotes:
                 zygote = self._by_env[key] = Zygote(dict(key))
             return zygote
 
-    def use(self, env, socket_path):
-        """Kernels with ``env`` come from the zygote at ``socket_path`` (another process's)."""
+    def use(self, env, socket_path, server_pid=None):
+        """Kernels with ``env`` come from the zygote at ``socket_path``, another process's (its pid
+        ``server_pid``): while it starts, kernels wait for it rather than start a zygote of their own."""
         with self._lock:
-            self._by_env[self.key(env)] = Zygote(env, socket_path)
+            self._by_env[self.key(env)] = Zygote(env, socket_path, server_pid)
 
     def stop_all(self):
         with self._lock:

@@ -193,9 +193,12 @@ def serve(socket_path, ready_fd):
     listener.listen(64)
     parent = os.getppid()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # entrants are reaped by Linux
-    os.write(ready_fd, b"ready")
-    os.close(ready_fd)
     try:
+        try:
+            os.write(ready_fd, b"ready")
+        except BrokenPipeError:  # the process that started it has gone meanwhile: nothing to serve
+            return
+        os.close(ready_fd)
         while os.getppid() == parent:  # the process that started it is alive
             if not select.select([listener], [], [], 1.0)[0]:
                 continue
