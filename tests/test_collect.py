@@ -9,6 +9,7 @@ import sys
 import time
 import zipfile
 
+import nbformat
 import pytest
 
 from autograder import course
@@ -268,34 +269,58 @@ def test_grade_command_names_an_unusable_input_before_any_work(tmp_path, capsys)
         assert not out.exists()
 
 
-def _reached(pid, moment):
-    """Has the command ``pid`` reached ``moment``: loading torch ("imports"), or checking the
-    sandbox with a bwrap of its own ("sandbox_check")?"""
-    if moment == "imports":
-        with open(f"/proc/{pid}/maps") as f:
-            return "libtorch" in f.read()
+def _processes():
+    """{pid: (parent pid, program name)} of every process."""
+    found = {}
     for entry in os.listdir("/proc"):
         try:
             with open(f"/proc/{entry}/stat") as f:
                 parent = int(f.read().rpartition(")")[2].split()[1])
             with open(f"/proc/{entry}/cmdline", "rb") as f:
-                if parent == pid and os.path.basename(f.read().split(b"\0")[0]) == b"bwrap":
-                    return True
+                found[int(entry)] = (parent, os.path.basename(f.read().split(b"\0")[0]).decode())
         except (OSError, ValueError, IndexError):  # not a process, or gone meanwhile
             continue
-    return False
+    return found
+
+
+def _descendants(pid):
+    """The pids of every process ``pid`` started, and theirs."""
+    processes, found, more = _processes(), set(), {pid}
+    while more:
+        more = {p for p, (parent, _) in processes.items() if parent in more} - found
+        found |= more
+    return found
+
+
+def _reached(pid, moment):
+    """Has the command ``pid`` reached ``moment``: loading torch ("imports"), checking the
+    sandbox with a bwrap of its own ("sandbox_check"), or grading in a worker's sandbox
+    ("grading")?"""
+    if moment == "imports":
+        with open(f"/proc/{pid}/maps") as f:
+            return "libtorch" in f.read()
+    processes = _processes()
+    children = {child for child, (parent, _) in processes.items() if parent == pid}
+    if moment == "sandbox_check":
+        return any(processes[child][1] == "bwrap" for child in children)
+    workers = {child for child in children if processes[child][1] != "bwrap"}  # bwrap forks itself
+    return any(parent in workers and name == "bwrap" for parent, name in processes.values())
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("moment", ["imports", "sandbox_check"])
-def test_ctrl_c_before_grading_ends_the_command_with_one_russian_line(tmp_path, moment):
+@pytest.mark.parametrize("moment", ["imports", "sandbox_check", "grading"])
+def test_ctrl_c_ends_the_command_with_one_russian_line(tmp_path, moment):
     """Ctrl+C (SIGINT to the command's process group, as a terminal sends it) while the command
-    loads its modules or checks the sandbox: exit code 130, the Russian «прервано», no
-    traceback, and no OUT folder."""
-    if moment == "sandbox_check" and not shutil.which("bwrap"):
-        pytest.skip("no bubblewrap: the command checks no sandbox")
-    (tmp_path / "class" / "student_a").mkdir(parents=True)
-    shutil.copy(course.RELEASE / "01_head.ipynb", tmp_path / "class" / "student_a")
+    loads its modules, checks the sandbox or grades (a student's kernel waits in a loop): exit
+    code 130 and the Russian «прервано» line, no traceback (of the command, its workers or the
+    kernel zygote), nothing left running; before grading, no OUT folder."""
+    if moment != "imports" and not shutil.which("bwrap"):
+        pytest.skip("no bubblewrap: the command checks and uses no sandbox")
+    student = tmp_path / "class" / "student_a"
+    student.mkdir(parents=True)
+    nb = nbformat.read(str(course.RELEASE / "01_head.ipynb"), as_version=4)
+    nb.cells.insert(0, nbformat.v4.new_code_cell("import time\nwhile True:\n    time.sleep(0.05)"))
+    nbformat.write(nb, str(student / "01_head.ipynb"))
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "autograder", "grade", str(tmp_path / "class"), "--out", str(out)],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -306,6 +331,7 @@ def test_ctrl_c_before_grading_ends_the_command_with_one_russian_line(tmp_path, 
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, f"the command did not reach {moment}"
             time.sleep(0.005)
+        started = _descendants(proc.pid)
         os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:
@@ -313,5 +339,16 @@ def test_ctrl_c_before_grading_ends_the_command_with_one_russian_line(tmp_path, 
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     assert proc.returncode == 130, err
-    assert err.strip() == "прервано (Ctrl+C)", err
-    assert not out.exists()
+    if moment == "grading":
+        assert err.strip().splitlines()[-1] == ("прервано: проверенные студенты сохранены; "
+                                                "та же команда проверит только остальных"), err
+        assert not (out / "state.json").exists()
+    else:
+        assert err.strip() == "прервано (Ctrl+C)", err
+        assert not out.exists()
+    for english in ("Traceback", "Exception", "Error"):
+        assert english not in err, err
+    deadline = time.monotonic() + 10   # whatever it started is gone: workers, zygote, kernels
+    while set(_processes()) & started and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not set(_processes()) & started

@@ -6,9 +6,11 @@ recorded become ``result.json`` in the student's work folder, read by the main
 process. An error is recorded there too (its traceback in ``grading.log``),
 never swallowed.
 """
+import logging
 import os
 import pathlib
 import re
+import signal
 import traceback
 
 from nbgrader.apps import NbGraderAPI
@@ -67,6 +69,15 @@ def grade_student(course, student, secret, cell_timeout=60, sandbox=False, refer
     in) is also written to ``COURSE/result.json``; the main process adds what it
     knows (the submission's problems, repairs, digest, name).
     """
+    global _grading
+    _grading = True
+    try:
+        return _grade_student(course, student, secret, cell_timeout, sandbox, reference_dir, fingerprint, data_file)
+    finally:
+        _grading = False
+
+
+def _grade_student(course, student, secret, cell_timeout, sandbox, reference_dir, fingerprint, data_file):
     course = os.path.abspath(course)
     record = Record()
     session = KernelSession(record, reuse=True)
@@ -112,10 +123,27 @@ def _reason(api_result):
     return lines[-1].strip()[:300] if lines else "failed"
 
 
+_grading = False  # this worker is grading a student now (grade_student)
+
+
+def _interrupted(signum, frame):
+    """Ctrl+C at the grader's terminal reaches its workers too; the main process stops the run.
+
+    A worker grading a student unwinds (its kernel is shut down on the way), quietly: the
+    tasks asyncio is left with are not reported. A worker waiting for a student has nothing
+    to finish and leaves, without the traceback of a queue read cut short."""
+    if not _grading:
+        os._exit(0)
+    logging.getLogger("asyncio").disabled = True
+    raise KeyboardInterrupt
+
+
 def init_pool(environment, shared_zygote=None):
     """Pool initializer: kernels inherit ``environment``; one torch thread; kernels are forked
-    from the main process's zygote, given as (its environment, its socket)."""
+    from the main process's zygote, given as (its environment, its socket, its pid); Ctrl+C as
+    ``_interrupted`` says."""
     import torch
+    signal.signal(signal.SIGINT, _interrupted)
     os.environ.clear()
     os.environ.update(environment)
     torch.set_num_threads(1)
