@@ -15,6 +15,8 @@ import pytest
 from autograder import course
 from autograder.classrun import collect, roster
 
+import processes  # tests/processes.py
+
 NB = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
 
 
@@ -269,29 +271,6 @@ def test_grade_command_names_an_unusable_input_before_any_work(tmp_path, capsys)
         assert not out.exists()
 
 
-def _processes():
-    """{pid: (parent pid, program name)} of every process."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                parent = int(f.read().rpartition(")")[2].split()[1])
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                found[int(entry)] = (parent, os.path.basename(f.read().split(b"\0")[0]).decode())
-        except (OSError, ValueError, IndexError):  # not a process, or gone meanwhile
-            continue
-    return found
-
-
-def _descendants(pid):
-    """The pids of every process ``pid`` started, and theirs."""
-    processes, found, more = _processes(), set(), {pid}
-    while more:
-        more = {p for p, (parent, _) in processes.items() if parent in more} - found
-        found |= more
-    return found
-
-
 def _reached(pid, moment):
     """Has the command ``pid`` reached ``moment``: loading torch ("imports"), checking the
     sandbox with a bwrap of its own ("sandbox_check"), or grading in a worker's sandbox
@@ -299,12 +278,14 @@ def _reached(pid, moment):
     if moment == "imports":
         with open(f"/proc/{pid}/maps") as f:
             return "libtorch" in f.read()
-    processes = _processes()
-    children = {child for child, (parent, _) in processes.items() if parent == pid}
+    now = processes.table()
+    name = {p: os.path.basename(argv[0]) if argv else "" for p, (_, argv) in now.items()}
+    parent_of = {p: parent for p, (parent, _) in now.items()}
+    children = {child for child, parent in parent_of.items() if parent == pid}
     if moment == "sandbox_check":
-        return any(processes[child][1] == "bwrap" for child in children)
-    workers = {child for child in children if processes[child][1] != "bwrap"}  # bwrap forks itself
-    return any(parent in workers and name == "bwrap" for parent, name in processes.values())
+        return any(name.get(child) == "bwrap" for child in children)
+    workers = {child for child in children if name.get(child) != "bwrap"}  # bwrap forks itself
+    return any(parent_of[p] in workers and name[p] == "bwrap" for p in now)
 
 
 @pytest.mark.slow
@@ -331,7 +312,7 @@ def test_ctrl_c_ends_the_command_with_one_russian_line(tmp_path, moment):
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, f"the command did not reach {moment}"
             time.sleep(0.005)
-        started = _descendants(proc.pid)
+        started = processes.descendants(proc.pid)
         os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:
@@ -349,6 +330,6 @@ def test_ctrl_c_ends_the_command_with_one_russian_line(tmp_path, moment):
     for english in ("Traceback", "Exception", "Error"):
         assert english not in err, err
     deadline = time.monotonic() + 10   # whatever it started is gone: workers, zygote, kernels
-    while set(_processes()) & started and time.monotonic() < deadline:
+    while set(processes.table()) & started and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not set(_processes()) & started
+    assert not set(processes.table()) & started
