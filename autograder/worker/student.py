@@ -29,6 +29,7 @@ from .sandbox import zygote
 
 RESULT_FILE = "result.json"
 LOG_FILE = "grading.log"
+_grading = False  # this process is grading a student now (grade_student), for ``_interrupted``
 
 
 def grading_config(course, student, secret, cell_timeout, sandbox, reference_dir="",
@@ -121,9 +122,6 @@ def _reason(api_result):
             return found[-1][:300]
     lines = [line for line in str(api_result.get("error") or "").splitlines() if line.strip()]
     return lines[-1].strip()[:300] if lines else "failed"
-
-
-_grading = False  # this worker is grading a student now (grade_student)
 
 
 def _interrupted(signum, frame):
