@@ -292,18 +292,22 @@ def _reached(pid, moment):
 @pytest.mark.parametrize("moment", ["imports", "sandbox_check", "grading"])
 def test_ctrl_c_ends_the_command_with_one_russian_line(tmp_path, moment):
     """Ctrl+C (SIGINT to the command's process group, as a terminal sends it) while the command
-    loads its modules, checks the sandbox or grades (a student's kernel waits in a loop): exit
-    code 130 and the Russian «прервано» line, no traceback (of the command, its workers or the
-    kernel zygote), nothing left running; before grading, no OUT folder."""
+    loads its modules, checks the sandbox or grades (one worker; the first student's kernel waits
+    in a loop, two more are queued): exit code 130 and the Russian «прервано» line, no traceback
+    (of the command, its workers or the kernel zygote), nothing left running, and no student
+    graded after it (the pool queues one ahead of its worker); before grading, no OUT folder."""
     if moment != "imports" and not shutil.which("bwrap"):
         pytest.skip("no bubblewrap: the command checks and uses no sandbox")
-    student = tmp_path / "class" / "student_a"
-    student.mkdir(parents=True)
     nb = nbformat.read(str(course.RELEASE / "01_head.ipynb"), as_version=4)
+    for sid in ("student_b", "student_c"):
+        (tmp_path / "class" / sid).mkdir(parents=True)
+        nbformat.write(nb, str(tmp_path / "class" / sid / "01_head.ipynb"))
+    (tmp_path / "class" / "student_a").mkdir()
     nb.cells.insert(0, nbformat.v4.new_code_cell("import time\nwhile True:\n    time.sleep(0.05)"))
-    nbformat.write(nb, str(student / "01_head.ipynb"))
+    nbformat.write(nb, str(tmp_path / "class" / "student_a" / "01_head.ipynb"))
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "autograder", "grade", str(tmp_path / "class"), "--out", str(out)],
+    proc = subprocess.Popen([sys.executable, "-m", "autograder", "grade", str(tmp_path / "class"), "--out", str(out),
+                             "--jobs", "1"],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:
@@ -314,6 +318,12 @@ def test_ctrl_c_ends_the_command_with_one_russian_line(tmp_path, moment):
             time.sleep(0.005)
         started = processes.descendants(proc.pid)
         os.killpg(proc.pid, signal.SIGINT)
+        sandboxes_after = set()   # kernels' sandboxes started after the interrupt
+        while proc.poll() is None and time.monotonic() < deadline:
+            now = processes.table()
+            sandboxes_after |= {p for p in processes.descendants(proc.pid) - started
+                                if p in now and now[p][1] and os.path.basename(now[p][1][0]) == "bwrap"}
+            time.sleep(0.01)
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
@@ -324,6 +334,7 @@ def test_ctrl_c_ends_the_command_with_one_russian_line(tmp_path, moment):
         assert err.strip().splitlines()[-1] == ("прервано: проверенные студенты сохранены; "
                                                 "та же команда проверит только остальных"), err
         assert not (out / "state.json").exists()
+        assert not sandboxes_after   # the students queued behind the interrupted one never start
     else:
         assert err.strip() == "прервано (Ctrl+C)", err
         assert not out.exists()

@@ -131,18 +131,22 @@ def run(works, secret, cell_timeout, sandbox, reference_dir, fingerprint, jobs, 
             futures = {pool.submit(worker.grade_student, str(works[sid]), sid, secret, cell_timeout,
                                    sandbox, str(reference_dir), fingerprint, str(DATA)): sid
                        for sid in batch}
-            for future in concurrent.futures.as_completed(futures):
-                sid = futures[future]
-                attempts[sid] += 1
-                try:
-                    yield sid, future.result()
-                except concurrent.futures.process.BrokenProcessPool:
-                    if attempts[sid] < 2:
-                        retry.append(sid)
-                    else:
-                        yield sid, StudentResult(sid, error=CRASHED_TWICE)
-                except Exception as exc:  # a failed worker costs only this student, and says why
-                    yield sid, failed(sid, exc)
+            try:
+                for future in concurrent.futures.as_completed(futures):
+                    sid = futures[future]
+                    attempts[sid] += 1
+                    try:
+                        yield sid, future.result()
+                    except concurrent.futures.process.BrokenProcessPool:
+                        if attempts[sid] < 2:
+                            retry.append(sid)
+                        else:
+                            yield sid, StudentResult(sid, error=CRASHED_TWICE)
+                    except Exception as exc:  # a failed worker costs only this student, and says why
+                        yield sid, failed(sid, exc)
+            except BaseException:  # Ctrl+C, or the run stopped taking records: no one else is started
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
         queue = retry + queue
     if forked is not None:  # nothing to grade
         forked.shutdown(wait=True, cancel_futures=True)

@@ -30,6 +30,7 @@ from .sandbox import zygote
 RESULT_FILE = "result.json"
 LOG_FILE = "grading.log"
 _grading = False  # this process is grading a student now (grade_student), for ``_interrupted``
+_stopping = False  # Ctrl+C came (``_interrupted``): students already queued here are not started
 
 
 def grading_config(course, student, secret, cell_timeout, sandbox, reference_dir="",
@@ -71,6 +72,8 @@ def grade_student(course, student, secret, cell_timeout=60, sandbox=False, refer
     knows (the submission's problems, repairs, digest, name).
     """
     global _grading
+    if _stopping:
+        raise KeyboardInterrupt
     _grading = True
     try:
         return _grade_student(course, student, secret, cell_timeout, sandbox, reference_dir, fingerprint, data_file)
@@ -128,10 +131,13 @@ def _interrupted(signum, frame):
     """Ctrl+C at the grader's terminal reaches its workers too; the main process stops the run.
 
     A worker grading a student unwinds (its kernel is shut down on the way), quietly: the
-    tasks asyncio is left with are not reported. A worker waiting for a student has nothing
-    to finish and leaves, without the traceback of a queue read cut short."""
+    tasks asyncio is left with are not reported, and a student already queued for it (the
+    pool queues one ahead) is not started. A worker waiting for a student has nothing to
+    finish and leaves, without the traceback of a queue read cut short."""
+    global _stopping
     if not _grading:
         os._exit(0)
+    _stopping = True
     logging.getLogger("asyncio").disabled = True
     raise KeyboardInterrupt
 
