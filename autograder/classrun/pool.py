@@ -126,27 +126,25 @@ def run(works, secret, cell_timeout, sandbox, reference_dir, fingerprint, jobs, 
     while queue:
         batch, queue = queue[:jobs * BATCH_PER_WORKER], queue[jobs * BATCH_PER_WORKER:]
         retry = []
-        workers, forked = forked or new_workers(jobs, environment, shared), None
-        with workers as pool:
+        pool, forked = forked or new_workers(jobs, environment, shared), None
+        try:
             futures = {pool.submit(worker.grade_student, str(works[sid]), sid, secret, cell_timeout,
                                    sandbox, str(reference_dir), fingerprint, str(DATA)): sid
                        for sid in batch}
-            try:
-                for future in concurrent.futures.as_completed(futures):
-                    sid = futures[future]
-                    attempts[sid] += 1
-                    try:
-                        yield sid, future.result()
-                    except concurrent.futures.process.BrokenProcessPool:
-                        if attempts[sid] < 2:
-                            retry.append(sid)
-                        else:
-                            yield sid, StudentResult(sid, error=CRASHED_TWICE)
-                    except Exception as exc:  # a failed worker costs only this student, and says why
-                        yield sid, failed(sid, exc)
-            except BaseException:  # Ctrl+C, or the run stopped taking records: no one else is started
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
+            for future in concurrent.futures.as_completed(futures):
+                sid = futures[future]
+                attempts[sid] += 1
+                try:
+                    yield sid, future.result()
+                except concurrent.futures.process.BrokenProcessPool:
+                    if attempts[sid] < 2:
+                        retry.append(sid)
+                    else:
+                        yield sid, StudentResult(sid, error=CRASHED_TWICE)
+                except Exception as exc:  # a failed worker costs only this student, and says why
+                    yield sid, failed(sid, exc)
+        finally:  # a run stopped early (Ctrl+C, or no longer taking records) starts no one else
+            pool.shutdown(wait=True, cancel_futures=True)
         queue = retry + queue
     if forked is not None:  # nothing to grade
         forked.shutdown(wait=True, cancel_futures=True)

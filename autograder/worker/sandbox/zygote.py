@@ -74,6 +74,10 @@ class Zygote:
         self.server_pid = self.process.pid
         os.close(ready_write)
 
+    def _owned(self):
+        """This process started it (a forked worker inherits the object, not the zygote)."""
+        return self.process is not None and self.owner == os.getpid()
+
     def wait_ready(self, timeout=START_TIMEOUT_S):
         if self._ready is None:
             return
@@ -91,7 +95,7 @@ class Zygote:
 
     def alive(self):
         """Running, or (another process's) still starting: its socket appears once it is ready."""
-        if self.process is None or self.owner != os.getpid():
+        if not self._owned():
             return os.path.exists(self.socket_path) or _running(self.server_pid)
         return self.process.poll() is None
 
@@ -107,8 +111,9 @@ class Zygote:
     def spawn(self, holder, sandbox_config, argv, env, stdio):
         """Fork a kernel into the sandbox of ``holder`` (host pid) with ``stdio`` (three
         descriptors); (its host pid, its pid in the sandbox)."""
-        self.wait_ready()
-        if self.process is None:
+        if self._owned():
+            self.wait_ready()
+        else:  # never read another process's ready pipe: its byte is the owner's
             self._wait_socket()
         request = json.dumps({"holder": holder, "sandbox": sandbox_config, "argv": argv, "env": env}).encode()
         chunks = []
@@ -132,13 +137,13 @@ class Zygote:
         return reply["pid"], reply["sandbox_pid"]
 
     def _state(self):
-        if self.process is None:
+        if not self._owned():
             return f"started by another process, at {self.socket_path}"
         code = self.process.poll()
         return "running" if code is None else f"exit code {code}"
 
     def stop(self):
-        if self.process is None or self.owner != os.getpid():  # another process's
+        if not self._owned():  # another process's
             return
         if self.process.poll() is None:
             self.process.terminate()
