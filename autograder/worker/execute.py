@@ -69,7 +69,8 @@ class ProbingExecute(GuardedExecute):
         """Fresh state for the notebook ``name``."""
         self.notebook, self.deadline = name, time.monotonic() + self.notebook_timeout
         self.cap, self.pending, self.final_outputs = OutputCap(self.max_output_bytes), [], {}
-        self.dead, self.death_index, self.current_index, self.reset_first = False, None, -1, False
+        self.dead, self.death_index, self.current_index = False, None, -1
+        self.first_code = None  # hidden code to run before the notebook's first cell
         self.died_in_hidden_checks = False  # the task's own class killed the kernel when probed
 
     # ---- one notebook
@@ -78,14 +79,16 @@ class ProbingExecute(GuardedExecute):
             raise RuntimeError("sandbox requested but the kernel manager is not sandboxed")
         self.begin_notebook(resources.get("nbgrader", {}).get("notebook", "") or "notebook")
         self.cell_timeout = self.timeout
+        reused = False  # the session's kernel ran an earlier notebook
         if km is None:
             km = self.session.manager(self.notebook, lambda: self.kernel_manager_class(
                 kernel_name=self.kernel_name or "python3", parent=self))
-            self.reset_first = km is not None and self.session.ran_before
+            reused = km is not None and self.session.ran_before
+        self.first_code = self.session.reset_code if reused else self.session.setup_code
         self.student = self.student or resources.get("nbgrader", {}).get("student", "")
         self.notebook_dir = resources.get("metadata", {}).get("path") or "."
         self.workdir = kernel_workdir.prepare(self.notebook_dir, self.kernel_dir, self.siblings,
-                                              fresh=not self.reset_first)
+                                              fresh=not reused)
         resources.setdefault("metadata", {})["path"] = str(self.workdir)
         try:
             nb, resources = super().preprocess(nb, resources, km)
@@ -159,9 +162,9 @@ class ProbingExecute(GuardedExecute):
 
     def execute_own_cell(self, cell, resources, index, left):
         self.timeout = max(1, min(self.cell_timeout, left))
-        if self.reset_first:
-            self.reset_first = False
-            self.run_hidden_cell(self.session.reset_code(self.workdir), index)
+        if self.first_code is not None:
+            first_code, self.first_code = self.first_code, None
+            self.run_hidden_cell(first_code(self.workdir), index)
         meta = rescue.grade_meta(cell)
         spec = TASK_OF_GRADE_ID.get(meta.get("grade_id"))
         if cell.cell_type != "code" or not meta.get("grade") or spec is None or spec.tests_id != meta["grade_id"]:

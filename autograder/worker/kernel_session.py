@@ -43,6 +43,11 @@ class KernelSession:
         """Kernel code that readies a kernel that ran another notebook for this one."""
         return kernel_calls.call("between_notebooks", "reset_for_next_notebook", str(folder))
 
+    @staticmethod
+    def setup_code(folder):
+        """Kernel code that readies a new kernel (``folder`` is already its working folder)."""
+        return kernel_calls.call("fresh_kernel", "skip_stored_tracebacks")
+
     def shut_down(self):
         """Stop the kernel, if any; a limit it hit after its last notebook ended is recorded there."""
         km, notebook, self.km, self.notebook = self.km, self.notebook, None, None
