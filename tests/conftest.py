@@ -100,7 +100,7 @@ def _add_robustness_students(folder):
     _edit(student("student_output_flood"), "03_feedforward",
           lambda nb: nb.cells.append(_code("for i in range(200000):\n    print('x' * 100)")))
     _edit(student("student_endless_loop"), "02_multihead_attention",
-          lambda nb: nb.cells.append(_code("while True:\n    pass")))
+          lambda nb: nb.cells.append(_code("import time\nwhile True:\n    time.sleep(0.05)")))  # spinning: test_sandbox.py
     _edit(student("student_kernel_dies"), "04_block",
           lambda nb: nb.cells.append(_code("import os\nos._exit(1)")))
 

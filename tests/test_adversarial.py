@@ -755,8 +755,8 @@ KILL_PKILL = ("import subprocess\nfor cmd in (['pkill', '-9', '-f', 'autograder'
 KILL_ALL = "import os\nos.kill(-1, 9)"
 # Endless, in a class cell: the grader interrupts it. Both loops here wait rather than spin:
 # the timeout is wall-clock, an interrupt reaches a waiting loop as it reaches a spinning one,
-# and a spinning loop is student_endless_loop's in tests/test_grader.py; spinning here took
-# 13 to 20 CPU-seconds each from the rest of the suite.
+# and a spinning loop is test_interrupt_on_timeout's in tests/test_sandbox.py (3 s timeout);
+# spinning here took 13 to 20 CPU-seconds each from the rest of the suite.
 LOOP = "\n\nimport time\nwhile True:\n    time.sleep(0.05)\n"
 # Deaf to interrupts: the grader must kill the kernel.
 STUBBORN_LOOP = '''
