@@ -282,8 +282,8 @@ def _reached(pid, moment):
     name = {p: os.path.basename(argv[0]) if argv else "" for p, (_, argv) in now.items()}
     parent_of = {p: parent for p, (parent, _) in now.items()}
     children = {child for child, parent in parent_of.items() if parent == pid}
-    if moment == "sandbox_check":
-        return any(name.get(child) == "bwrap" for child in children)
+    if moment == "sandbox_check":   # the test's slow bwrap: a shell script while it waits
+        return any(any(os.path.basename(arg) == "bwrap" for arg in now[child][1][:2]) for child in children)
     workers = {child for child in children if name.get(child) != "bwrap"}  # bwrap forks itself
     return any(parent_of[p] in workers and name[p] == "bwrap" for p in now)
 
@@ -306,10 +306,17 @@ def test_ctrl_c_ends_the_command_with_one_russian_line(tmp_path, moment):
     nb.cells.insert(0, nbformat.v4.new_code_cell("import time\nwhile True:\n    time.sleep(0.05)"))
     nbformat.write(nb, str(tmp_path / "class" / "student_a" / "01_head.ipynb"))
     out = tmp_path / "out"
+    env = dict(os.environ)
+    if moment == "sandbox_check":   # a check of a few milliseconds, made to last: a Ctrl+C can't miss it
+        slow = tmp_path / "bin" / "bwrap"
+        slow.parent.mkdir()
+        slow.write_text(f"#!/bin/sh\nsleep 2\nexec {shutil.which('bwrap')} \"$@\"\n")
+        slow.chmod(0o755)
+        env["PATH"] = f"{slow.parent}{os.pathsep}{env['PATH']}"
     proc = subprocess.Popen([sys.executable, "-m", "autograder", "grade", str(tmp_path / "class"), "--out", str(out),
                              "--jobs", "1"],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, env=env)
     try:
         deadline = time.monotonic() + 120
         while not _reached(proc.pid, moment):
