@@ -1,6 +1,6 @@
 """Run in a new kernel before its first cell (RUNS IN THE STUDENT'S KERNEL, sent as source).
 
-IPython (8.33 and later) formats every error of a cell twice: once for the error output,
+IPython 9 (pinned here: 9.19) formats every error of a cell twice: once for the error output,
 and once more, verbosely (every frame's source parsed by stack_data), for its history's
 record of exceptions, which nothing reads in a grading kernel. The second is skipped:
 0.3 to 0.5 CPU-s less for each student whose cells fail.
