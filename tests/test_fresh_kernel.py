@@ -25,7 +25,7 @@ def failing_cells():
     shell.user_ns["Odd"] = Odd
     shell.run_cell("raise Odd()", store_history=True)
     return [shell.history_manager.exceptions.get(n) for n in sorted(shell.history_manager.exceptions)]
-results["before"] = failing_cells() if "--compare" in sys.argv else None
+results["before"] = failing_cells()
 shell.history_manager.exceptions.clear()
 assert shell.run_cell(setup, store_history=False).success
 results["after"] = failing_cells()
@@ -33,8 +33,8 @@ print("RESULTS " + json.dumps(results, default=str))
 '''
 
 
-def _run(*flags):
-    done = subprocess.run([sys.executable, "-c", SHELL, *flags], input=KernelSession.setup_code("/tmp"),
+def _run():
+    done = subprocess.run([sys.executable, "-c", SHELL], input=KernelSession.setup_code(),
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     line = next(line for line in done.stdout.splitlines() if line.startswith("RESULTS "))
@@ -42,7 +42,7 @@ def _run(*flags):
 
 
 def test_errors_are_shown_in_full_and_stored_without_their_traceback():
-    results, shown = _run("--compare")
+    results, shown = _run()
     before, after = results["before"], results["after"]
     # IPython itself stores the verbose traceback (what the setup skips)
     assert before[0]["ename"] == "ValueError" and any("inner" in line for line in before[0]["traceback"])

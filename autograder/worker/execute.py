@@ -84,11 +84,11 @@ class ProbingExecute(GuardedExecute):
             km = self.session.manager(self.notebook, lambda: self.kernel_manager_class(
                 kernel_name=self.kernel_name or "python3", parent=self))
             reused = km is not None and self.session.ran_before
-        self.first_code = self.session.reset_code if reused else self.session.setup_code
         self.student = self.student or resources.get("nbgrader", {}).get("student", "")
         self.notebook_dir = resources.get("metadata", {}).get("path") or "."
         self.workdir = kernel_workdir.prepare(self.notebook_dir, self.kernel_dir, self.siblings,
                                               fresh=not reused)
+        self.first_code = self.session.reset_code(self.workdir) if reused else self.session.setup_code()
         resources.setdefault("metadata", {})["path"] = str(self.workdir)
         try:
             nb, resources = super().preprocess(nb, resources, km)
@@ -164,7 +164,7 @@ class ProbingExecute(GuardedExecute):
         self.timeout = max(1, min(self.cell_timeout, left))
         if self.first_code is not None:
             first_code, self.first_code = self.first_code, None
-            self.run_hidden_cell(first_code(self.workdir), index)
+            self.run_hidden_cell(first_code, index)
         meta = rescue.grade_meta(cell)
         spec = TASK_OF_GRADE_ID.get(meta.get("grade_id"))
         if cell.cell_type != "code" or not meta.get("grade") or spec is None or spec.tests_id != meta["grade_id"]:

@@ -44,8 +44,8 @@ class KernelSession:
         return kernel_calls.call("between_notebooks", "reset_for_next_notebook", str(folder))
 
     @staticmethod
-    def setup_code(folder):
-        """Kernel code that readies a new kernel (``folder`` is already its working folder)."""
+    def setup_code():
+        """Kernel code that readies a new kernel (it starts in its notebook's folder)."""
         return kernel_calls.call("fresh_kernel", "skip_stored_tracebacks")
 
     def shut_down(self):
