@@ -23,12 +23,14 @@ from students import class_namespace, reference_bodies
 pytestmark = GROUP
 SEED = 12345
 _CASES = {}
+_SNAPSHOTS = {}  # a copy of each reference output as made: grading must not change them
 
 
 def _cases(task, own_deps):
     if (task, own_deps) not in _CASES:
         made = cases.make_cases(task, SEED, own_deps)
         _CASES[task, own_deps] = made, scoring.reference.run_reference(task, made)
+        _SNAPSHOTS[task, own_deps] = _copy(_CASES[task, own_deps][1])
     return _CASES[task, own_deps]
 
 
@@ -198,3 +200,23 @@ def test_scoring_is_total_over_what_the_exchange_lets_through(task):
                 verdict = scoring.grade(task, made, got, want)
                 assert 0 <= verdict.points <= verdict.max_points, (key, verdict)
                 assert verdict.points < verdict.max_points or not verdict.mistakes
+
+
+
+def _copy(outputs):
+    return [{k: v.clone() if torch.is_tensor(v) else v for k, v in w.items()} for w in outputs]
+
+
+def test_grading_leaves_the_reference_outputs_as_they_were():
+    """A worker reads each reference output file once and grades every student against the same
+    outputs (checks/reference.py). Every verdict of this file was given against the shared outputs
+    of ``_cases``; after them (and two wrong bodies of each task here) they hold what they held."""
+    for task in TASK_KEYS:
+        for body in [entry[1] for entry in BUGS.values() if entry[0] == task][:2]:
+            grade(task, body)
+    assert len(_CASES) >= len(TASKS)
+    for (task, own_deps), (made, want) in _CASES.items():
+        for old, now in zip(_SNAPSHOTS[task, own_deps], want, strict=True):
+            assert old.keys() == now.keys(), (task, own_deps)
+            for k, v in old.items():
+                assert torch.equal(v, now[k]) if torch.is_tensor(v) else v == now[k], (task, own_deps, k)

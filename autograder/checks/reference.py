@@ -3,6 +3,7 @@
 The ``__init__`` methods are the seed's given code; the ``forward`` methods
 are the reference solutions. This module never enters a student's kernel.
 """
+import functools
 import os
 import pathlib
 
@@ -150,6 +151,14 @@ def cache_key(seed, grader_fingerprint):
     return f"{seed}-{grader_fingerprint[:16]}"
 
 
+@functools.lru_cache(maxsize=32)
+def _read_outputs(path):
+    """A reference output file, read once per process: its name holds the run's key, so it never
+    changes, and scoring only reads the outputs (tests/test_scoring.py). A worker grading many
+    students unpickles each file once (about 15 ms a task each time before)."""
+    return torch.load(path, weights_only=True)
+
+
 def cached_outputs(task, cases, cache_dir, key):
     """``run_reference(task, cases)``, cached in ``cache_dir`` under ``key``.
 
@@ -159,7 +168,7 @@ def cached_outputs(task, cases, cache_dir, key):
         return run_reference(task, cases)
     path = pathlib.Path(cache_dir) / f"{task}-{key}{'-own' if cases and cases[0]['own_deps'] else ''}.pt"
     if path.is_file():
-        return torch.load(path, weights_only=True)
+        return _read_outputs(str(path))
     want = run_reference(task, cases)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.tmp")
