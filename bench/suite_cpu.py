@@ -6,7 +6,7 @@ With no arguments it runs what `make test` runs (``pytest -n 3 --dist loadgroup`
 prints the machine's busy CPU-seconds and the wall time, the CPU by kind of process (a
 grading command with everything it starts, kernels outside grading, the test processes,
 Chromium, ...), the grading commands by the test that started them, and the tests that
-took the most CPU with all they started. A process that
+took the most CPU with all they started, then the CPU by test file. A process that
 lives less than a sampling period (0.2 s) is missed, so the kinds add up to a little less
 than the machine's total. Run it on an otherwise idle machine.
 """
@@ -197,8 +197,15 @@ def main(args):
     for test, cpus in sorted(by_test.items(), key=lambda kv: -sum(kv[1])):
         print(f"{sum(cpus):8.1f}  {test}  {', '.join(f'{c:.1f}' for c in cpus)}")
     print("\nThe 25 tests that took the most CPU (their process's own and all they started), CPU-s:")
-    for test, cpu in cpu_by_test(sampler.processes, tests).most_common(25):
+    per_test = cpu_by_test(sampler.processes, tests)
+    for test, cpu in per_test.most_common(25):
         print(f"{cpu:8.1f}  {test}")
+    per_file = collections.Counter()
+    for test, cpu in per_test.items():
+        per_file[test.split("::")[0]] += cpu
+    print("\nBy file (its tests' CPU with all they started), CPU-s:")
+    for name, cpu in per_file.most_common():
+        print(f"{cpu:8.1f}  {name}")
     return done.returncode
 
 
