@@ -76,8 +76,13 @@ def _import_debugger():
     ~0.07 CPU-s a kernel. The import starts no thread; it sets ``sys.breakpointhook``, as it does
     in a fresh kernel. Its one output, pydevd's warning that frozen modules are in use, goes
     nowhere here: the grader's terminal is not a kernel's stderr."""
-    sys.stderr.flush()
-    saved, quiet = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (AttributeError, OSError):  # started without a stderr: there is nothing to keep quiet
+        import ipykernel.debugger  # noqa: F401
+        return
+    quiet = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(quiet, 2)
         import ipykernel.debugger  # noqa: F401
