@@ -175,3 +175,21 @@ def test_a_students_large_text_is_rendered_and_not_remembered(monkeypatch):
     assert feedback._cleaned.cache_info().currsize == 0
     assert feedback.safe_html("<b>small</b>") == "<b>small</b>"                # a small one is kept
     assert feedback._cleaned.cache_info().currsize == 1
+
+
+def test_the_page_speaks_russian_where_nbgrader_wrote_english():
+    """The headings nbgrader's feedback template writes (the notebook's and each graded cell's
+    score, the table of contents, the labels) are Russian, as the rest of the page is."""
+    nb = nbformat.v4.new_notebook()
+    solution = nbformat.v4.new_code_cell("class Head: pass")
+    solution.metadata["nbgrader"] = {"solution": True, "grade": False, "grade_id": "head_solution"}
+    tests = nbformat.v4.new_code_cell("assert True")
+    tests.metadata["nbgrader"] = {"solution": False, "grade": True, "grade_id": "head_tests",
+                                  "points": 2, "score": 1.5, "comment": "почти"}
+    nb.cells = [nbformat.v4.new_markdown_cell("# Шаг 1"), solution, tests]
+    page, _ = FeedbackExporter().from_notebook_node(nb, RESOURCES)
+    for english in ("Score", "Test cell", "Student's answer", "(Top)", "Comments", "Grade cell"):
+        assert english not in page, english
+    assert "01_head (баллы: 1.0 из 2.0)" in page
+    assert '<a href="#head_tests">Проверочная ячейка</a> (баллы: 1.5 из 2.0)' in page
+    assert "Ваше решение" in page and "Баллы: 1.5 из 2.0" in page and "(к началу)" in page
