@@ -34,6 +34,10 @@ def _cases(task, own_deps):
     return _CASES[task, own_deps]
 
 
+def _copy(outputs):
+    return [{k: v.clone() if torch.is_tensor(v) else v for k, v in w.items()} for w in outputs]
+
+
 def grade(task, body):
     """The verdict the grader gives ``body``: the second probe and the diagnosis, as in the kernel."""
     namespace = class_namespace(task, body)
@@ -200,11 +204,6 @@ def test_scoring_is_total_over_what_the_exchange_lets_through(task):
                 verdict = scoring.grade(task, made, got, want)
                 assert 0 <= verdict.points <= verdict.max_points, (key, verdict)
                 assert verdict.points < verdict.max_points or not verdict.mistakes
-
-
-
-def _copy(outputs):
-    return [{k: v.clone() if torch.is_tensor(v) else v for k, v in w.items()} for w in outputs]
 
 
 def test_grading_leaves_the_reference_outputs_as_they_were():
