@@ -680,6 +680,31 @@ x = gpt_selfcheck._block_program(self, x, self.sa, self.ffwd, "post", "post", Tr
         "import gpt_selfcheck",
         "wei = gpt_selfcheck._attention(q @ k.transpose(-2, -1), 'ok', -1, self.head_size ** -0.5)",
         "out = self.dropout(wei) @ v"), "exception"),
+
+    # Head: what the attention weights show once read off the output (rows that do not sum
+    # to 1, a factor after softmax, a mask one diagonal too wide, scores from the values)
+    "head_no_softmax_inf_mask": ("head", _head(
+        "wei = q @ k.transpose(-2, -1) * self.head_size ** -0.5",
+        "wei = wei.masked_fill(self.tril[:T, :T] == 0, float('-inf'))",
+        "out = self.dropout(wei) @ v"), "no_softmax"),
+    "head_no_softmax_zero_mask": ("head", _head(
+        "wei = q @ k.transpose(-2, -1) * self.head_size ** -0.5",
+        "wei = wei.masked_fill(self.tril[:T, :T] == 0, 0.0)",
+        "out = self.dropout(wei) @ v"), "no_softmax"),
+    "head_scale_after_softmax": ("head", _head(
+        "wei = q @ k.transpose(-2, -1)",
+        "wei = wei.masked_fill(self.tril[:T, :T] == 0, float('-inf'))",
+        "wei = F.softmax(wei, dim=-1) * self.head_size ** -0.5",
+        "out = self.dropout(wei) @ v"), "scale_after_softmax"),
+    "head_mask_hides_the_token_itself": ("head", _head(
+        "wei = q @ k.transpose(-2, -1) * self.head_size ** -0.5",
+        "wei = wei.masked_fill(torch.triu(torch.ones(T, T), diagonal=0) == 1, float('-inf'))",
+        "out = self.dropout(F.softmax(wei, dim=-1)) @ v"), "mask_diagonal"),
+    "head_key_from_value": ("head", _head(
+        "k = self.value(x)",
+        "wei = q @ k.transpose(-2, -1) * self.head_size ** -0.5",
+        "wei = wei.masked_fill(self.tril[:T, :T] == 0, float('-inf'))",
+        "out = self.dropout(F.softmax(wei, dim=-1)) @ v"), "wrong_role"),
 }
 
 # Partial credit by part: for each part of a task with parts (course.py), a body wrong in

@@ -131,14 +131,20 @@ def selfcheck(task, namespace):
 HEAD_FORM = {  # property: {what was observed: mistake keys}; the first entry is the task's
     "multiplies": {"v": (), "k": ("value_is_key",), "q": ("value_is_query",), "x": ("no_value_projection",)},
     "mask": {"causal": (), "none": ("no_mask",), "zero": ("mask_with_zero",),
-             "after_softmax": ("mask_after_softmax",), "inverted": ("inverted_mask",), "next": ("future_leak",)},
-    "softmax": {"rows": (), "columns": ("softmax_wrong_dim",)},
-    "scores": {"q @ k^T": (), "k @ q^T": ("q_k_swapped",), "k @ k^T": ("wrong_role",), "q @ q^T": ("wrong_role",)},
+             "after_softmax": ("mask_after_softmax",), "inverted": ("inverted_mask",), "next": ("future_leak",),
+             "diagonal": ("mask_diagonal",)},
+    "softmax": {"rows": (), "columns": ("softmax_wrong_dim",), "none": ("no_softmax",)},
+    "scores": {"q @ k^T": (), "k @ q^T": ("q_k_swapped",), "k @ k^T": ("wrong_role",), "q @ q^T": ("wrong_role",),
+               "q @ v^T": ("wrong_role",), "v @ k^T": ("wrong_role",)},
     "scale": {"head_size ** -0.5": (), "1": ("no_scale",), "n_embd ** -0.5": ("scale_n_embd",),
               "head_size ** 0.5": ("scale_multiplied",)},
+    "weights_times": {"1": (), "head_size ** -0.5": ("scale_after_softmax",),  # a factor after softmax
+                      "n_embd ** -0.5": ("scale_after_softmax",), "head_size ** 0.5": ("scale_after_softmax",)},
 }
 ROLE_DETAIL = {"k @ k^T": "оценки внимания посчитаны из self.key(x) дважды: запросы — это self.query(x)",
-               "q @ q^T": "оценки внимания посчитаны из self.query(x) дважды: ключи — это self.key(x)"}
+               "q @ q^T": "оценки внимания посчитаны из self.query(x) дважды: ключи — это self.key(x)",
+               "q @ v^T": "ключи посчитаны через self.value(x): k = self.key(x)",
+               "v @ k^T": "запросы посчитаны через self.value(x): q = self.query(x)"}
 
 
 def _head_setup(config, T, B=2, seed=7):
@@ -191,8 +197,13 @@ def _head_probe(cls, config, T, stand_ins=True):
         wei = o @ torch.linalg.pinv(src)
         fits.append(((o - wei @ src).norm().item() / max(o.norm().item(), 1e-12), name, wei))
     residual, source, wei = min(fits, key=lambda f: f[0])
+    scores = {"q @ k^T": q @ k.transpose(-2, -1), "k @ q^T": k @ q.transpose(-2, -1),
+              "k @ k^T": k @ k.transpose(-2, -1), "q @ q^T": q @ q.transpose(-2, -1),
+              "q @ v^T": q @ v.transpose(-2, -1), "v @ k^T": v @ k.transpose(-2, -1)}
+    scales = {"head_size ** -0.5": hs ** -0.5, "1": 1.0, "n_embd ** -0.5": C ** -0.5, "head_size ** 0.5": hs ** 0.5}
     if residual > 1e-3:
-        return _Result([("wrong_output", "")])
+        form = _without_softmax(out, scores["q @ k^T"], v, scales)
+        return _Result(_form_keys(form) if form else [("wrong_output", "")])
     found = [(key, "") for key in HEAD_FORM["multiplies"][source]]
     if source == "x":
         found = [(key, f"выход формы {tuple(o.shape)} вместо {(x.shape[0], T, hs)}") for key, _ in found]
@@ -201,17 +212,38 @@ def _head_probe(cls, config, T, stand_ins=True):
         wei = o[..., :T]  # read off exactly (v's first T coordinates are one-hot)
     if _close(wei, torch.eye(T, dtype=wei.dtype).expand_as(wei)):
         return _Result(found + [("weights_not_applied", "")])
-    form = _attention_form(wei, {"q @ k^T": q @ k.transpose(-2, -1), "k @ q^T": k @ q.transpose(-2, -1),
-                                 "k @ k^T": k @ k.transpose(-2, -1), "q @ q^T": q @ q.transpose(-2, -1)},
-                           {"head_size ** -0.5": hs ** -0.5, "1": 1.0, "n_embd ** -0.5": C ** -0.5,
-                            "head_size ** 0.5": hs ** 0.5}, precise=direct)
+    form = _attention_form(wei, scores, scales, precise=direct)
+    if form is None and direct:
+        form = _without_softmax(out, scores["q @ k^T"], v, scales)
     if form is None:
         leak = wei.triu(1).abs().max().item() > 1e-6
         return _Result(found + [("future_leak" if leak else "wrong_output", "")])
+    return _Result(found + _form_keys(form))
+
+
+def _form_keys(form):
+    """[(mistake key, detail)] for what ``_attention_form`` observed. A scale put after softmax
+    (the weights times head_size ** -0.5) is that one mistake, not also a missing scale."""
+    found = []
     for prop, observed in form.items():
+        if prop == "scale" and observed == "1" and form.get("weights_times", "1") != "1":
+            continue
         for key in HEAD_FORM[prop].get(observed, ("scale_wrong",) if prop == "scale" else ()):
             found.append((key, ROLE_DETAIL.get(observed, "")))
-    return _Result(found)
+    return found
+
+
+def _without_softmax(out, scores, v, scales):
+    """The form of ``out`` if it is the masked, scaled scores times v with no softmax at all
+    (the mask filling -inf, which makes NaN and inf, or 0), else None."""
+    T = scores.shape[-1]
+    future = torch.ones(T, T, dtype=torch.bool).triu(1)
+    got = out.detach().double()
+    for label, scale in scales.items():
+        for fill in (float("-inf"), 0.0):
+            if _close(got, (scores * scale).masked_fill(future, fill) @ v):
+                return {"mask": "causal", "softmax": "none", "scores": "q @ k^T", "scale": label}
+    return None
 
 
 def _attention_form(wei, scores, scales, precise=True):
@@ -237,7 +269,17 @@ def _attention_form(wei, scores, scales, precise=True):
         return bool(live.any()) and bool(((total - 1).abs()[live] < 1e-4).all())
 
     softmax = "rows" if sums_to_one(-1) else "columns" if sums_to_one(-2) else None
-    if all_zero(~lower) and not all_zero(lower):
+    times = "1"
+    if softmax is None:  # rows that sum to a known factor: softmax, then multiplied by it
+        total, live = wei.sum(-1), ~zero.all(-1)
+        for label, value in scales.items():
+            if value != 1.0 and bool(live.any()) and bool(((total - value).abs()[live] < 1e-4 * value).all()):
+                wei, softmax, times = wei / value, "rows", label
+                break
+    strict = torch.ones(T, T, dtype=torch.bool).tril(-1)
+    if all_zero(~strict) and not all_zero(strict):
+        mask, allowed = "diagonal", strict   # the token does not see itself either
+    elif all_zero(~lower) and not all_zero(lower):
         mask, allowed = "causal", lower
     elif all_zero(~nearly) and not all_zero(~lower):
         mask, allowed = "next", nearly
@@ -276,7 +318,7 @@ def _attention_form(wei, scores, scales, precise=True):
         return None
     name, a = best[0], best[1]
     scale = next((label for label, value in scales.items() if abs(a - value) < 1e-3 * abs(value)), "?")
-    return {"mask": mask, "softmax": softmax, "scores": name, "scale": scale}
+    return {"mask": mask, "softmax": softmax, "scores": name, "scale": scale, "weights_times": times}
 
 
 def _log_fit(y, S, usable, group):
@@ -925,6 +967,11 @@ def _dropout_check(task, cls, config, findings):
         return
     stack = torch.stack(outs).double()
     if task == "head":
+        undefined = ~torch.isfinite(want)  # NaN or inf in eval too: a mistake named already
+        if bool(undefined.any()):
+            if not bool((~torch.isfinite(stack) == undefined).all()):
+                return  # they move with dropout (no softmax): nothing to say of the dropout
+            stack, want = stack.masked_fill(undefined, 0.0), want.masked_fill(undefined, 0.0)
         T = x.shape[1]
         v_rest = (x @ weights["value"].T)[..., T:].double()
         verdict = harness.dropout_pattern(stack[..., :T], want[..., :T], DROPOUT)
