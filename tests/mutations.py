@@ -705,6 +705,18 @@ x = gpt_selfcheck._block_program(self, x, self.sa, self.ffwd, "post", "post", Tr
         "wei = q @ k.transpose(-2, -1) * self.head_size ** -0.5",
         "wei = wei.masked_fill(self.tril[:T, :T] == 0, float('-inf'))",
         "out = self.dropout(F.softmax(wei, dim=-1)) @ v"), "wrong_role"),
+    # one head, but not the first; the blocks, each once, in the wrong order
+    "mha_last_head_repeated": ("multihead", """
+out = torch.cat([self.heads[-1](x)] * len(self.heads), dim=-1)
+out = self.dropout(self.proj(out))
+""", "one_head_repeated"),
+    "gpt_blocks_reversed": ("gpt_model", """
+B, T = idx.shape
+x = self.token_embedding_table(idx) + self.position_embedding_table(torch.arange(T, device=idx.device))
+for block in reversed(self.blocks):
+    x = block(x)
+logits = self.lm_head(self.ln_f(x))
+""" + _GPT_FLAT_LOSS + "    loss = F.cross_entropy(logits, targets)\n", "blocks_not_applied"),
 }
 
 # Partial credit by part: for each part of a task with parts (course.py), a body wrong in

@@ -356,7 +356,7 @@ MULTIHEAD_JOIN = {  # what self.proj receives: {how the heads' outputs are joine
     "sum(heads).repeat": ("summed_heads",), "torch.cat(heads, dim=1).reshape": ("concat_wrong_dim",),
     "torch.cat(heads)": ("concat_wrong_dim",), "torch.cat(heads, dim=1)": ("concat_wrong_dim",),
     "torch.stack(heads, dim=-1).reshape": ("interleaved_heads",),
-    "torch.cat([heads[0]] * n_head, dim=-1)": ("one_head_repeated",),
+    "torch.cat([one head] * n_head, dim=-1)": ("one_head_repeated",),
 }
 MULTIHEAD_OUTPUT = {  # what forward returns: {expression: keys}
     "proj": (), "x + proj": ("extra_residual",), "join": ("no_projection",), "x + join": ("no_projection", "extra_residual"),
@@ -368,8 +368,10 @@ def _joins(heads, x):
     B, T, C = x.shape
     n = len(heads)
     out = {"x": x}
-    if heads and heads[0] is not None:
-        out["torch.cat([heads[0]] * n_head, dim=-1)"] = torch.cat([heads[0]] * n, -1)
+    called = [h for h in heads if h is not None]
+    if called:  # the only head called (any of them), else the first
+        one = called[0] if len(called) == 1 or heads[0] is None else heads[0]
+        out["torch.cat([one head] * n_head, dim=-1)"] = torch.cat([one] * n, -1)
     if not heads or any(h is None for h in heads):
         return out
     out.update({"torch.cat(heads, dim=-1)": torch.cat(heads, -1), "sum(heads)": sum(heads),
@@ -731,7 +733,8 @@ def _gpt_flow(trace, module, idx, logits, with_targets):
         if point in ("tok", "pos"):
             return found
         if point == "blocks" and (len(blocks) != len(module.blocks) or any(
-                not _close(after.input, before.output) for before, after in zip(blocks, blocks[1:]))):
+                not _close(after.input, before.output) for before, after in zip(blocks, blocks[1:]))
+                or [c.role for c in blocks] != [f"block{i}" for i in range(len(module.blocks))]):
             found.append(("blocks_not_applied", "применены не все блоки self.blocks, по одному разу и по порядку"))
         expected = order[order.index(point) - 1]
         got = inputs[expected]
