@@ -6,6 +6,7 @@ the report, the feedback headers and the Moodle worksheet are all made from it:
 nothing is recovered by searching notebook text.
 """
 import dataclasses
+import itertools
 import json
 
 from .course import TASK, TASK_KEYS
@@ -29,6 +30,67 @@ EVENTS = {
     "bad_message": EventKind("malformed kernel message dropped in {notebook}",
                              "ядро прислало сообщение не по протоколу (пропущено)", "сообщение ядра"),
 }
+
+
+# What staging found in a notebook handed in (missing, not a notebook, how it was repaired):
+# grades.csv's English words and the Russian words people read (the report, the service's
+# pages), with the note's fields. The one table of their words.
+NOTES = {
+    "missing": EventKind("missing {notebook}", "нет ноутбука {notebook}", "нет ноутбука"),
+    "invalid": EventKind("invalid notebook {notebook}: {reason}",
+                         "негодный файл {notebook} ({reason_words}): проверен нетронутый ноутбук, 0 за задачу",
+                         "негодный файл"),
+    "metadata_restored": EventKind("nbgrader metadata restored by content ({count} cell{s})",
+                                   "разметка nbgrader восстановлена по содержимому (ячеек: {count})", "исправлен"),
+    "export_restored": EventKind("export tags restored ({count} cell{s})",
+                                 "метки export восстановлены (ячеек: {count})", "исправлен"),
+    "class_inserted": EventKind("class {cls} not found: release cell inserted",
+                                "класс {cls} не найден: вставлена ячейка из выданного ноутбука", "исправлен"),
+    "tests_inserted": EventKind("test cell missing: release cell inserted",
+                                "нет ячейки с тестами: вставлена ячейка из выданного ноутбука", "исправлен"),
+    "foreign_cell": EventKind("cell {grade_id!r} not in the assignment: graded as a plain cell",
+                              "ячейка {grade_id!r} не из задания: проверена как обычная", "исправлен"),
+    "repeated_cell": EventKind("cell {grade_id!r} repeated: the last one kept",
+                               "ячейка {grade_id!r} повторена: взята последняя", "исправлен"),
+    "late": EventKind("late (submitted {when})", "сдано после срока ({when})", "после срока"),  # the service's
+    "as_recorded": EventKind("{text}", "{text}", "работа"),   # a record from before these kinds
+}
+REPAIRS = ("metadata_restored", "export_restored", "class_inserted", "tests_inserted", "foreign_cell",
+           "repeated_cell")
+
+
+@dataclasses.dataclass
+class Note:
+    """One thing staging found in a notebook handed in (a key of ``NOTES`` and its fields)."""
+
+    notebook: str
+    kind: str
+    fields: dict = dataclasses.field(default_factory=dict)
+
+    def _format(self, text):
+        count = self.fields.get("count", 1)
+        return text.format(notebook=self.notebook, s="s" if count != 1 else "", **self.fields)
+
+    @property
+    def status(self):
+        return self._format(NOTES[self.kind].status)
+
+    @property
+    def words(self):
+        return self._format(NOTES[self.kind].words)
+
+    @property
+    def repair(self):
+        return self.kind in REPAIRS
+
+
+def submission_status(notes):
+    """grades.csv's words for ``notes``: a notebook's repairs in one item ("repaired NAME: a, b")."""
+    items = []
+    for (notebook, repair), group in itertools.groupby(notes, key=lambda n: (n.notebook, n.repair)):
+        words = [note.status for note in group]
+        items += [f"repaired {notebook}: " + ", ".join(words)] if repair else words
+    return items
 
 
 @dataclasses.dataclass
@@ -74,7 +136,7 @@ class StudentResult:
     student_id: str
     tasks: dict = dataclasses.field(default_factory=dict)      # task key -> TaskResult
     events: list = dataclasses.field(default_factory=list)     # [Event]
-    submission: list = dataclasses.field(default_factory=list)  # status words: missing / invalid notebooks
+    submission: list = dataclasses.field(default_factory=list)  # [Note]: missing, invalid, repaired notebooks
     notes: list = dataclasses.field(default_factory=list)      # repairs and file matching, for people
     error: str = ""        # why grading failed (empty when it did not); traceback in the log
     digest: str = ""       # fingerprint of the input this result was computed from
@@ -94,7 +156,7 @@ class StudentResult:
 
     @property
     def status_items(self):
-        items = list(self.submission) + [e.status for e in self.events]
+        items = submission_status(self.submission) + [e.status for e in self.events]
         if self.error:
             items.append("grading error: " + self.error.strip().splitlines()[-1][:200]
                          if self.error.strip() else "grading error")
@@ -112,6 +174,8 @@ class StudentResult:
         data = dict(data)
         data["tasks"] = {k: TaskResult(**v) for k, v in data.get("tasks", {}).items()}
         data["events"] = [Event(**e) for e in data.get("events", [])]
+        data["submission"] = [Note(**n) if isinstance(n, dict) else Note("", "as_recorded", {"text": str(n)})
+                              for n in data.get("submission", [])]
         return cls(**data)
 
 

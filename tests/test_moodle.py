@@ -6,7 +6,7 @@ import pathlib
 import pytest
 
 from autograder.classrun import moodle
-from autograder.results import StudentResult, TaskResult
+from autograder.results import Note, StudentResult, TaskResult
 from lms import EN, formgrader_students  # tests/ is on sys.path (pytest's rootdir insertion)
 
 pytestmark = pytest.mark.xdist_group("moodle-class")  # reads the graded Moodle class of conftest.py
@@ -21,7 +21,7 @@ RU = ("Идентификатор,\"Полное имя\",\"Адрес элек�
 def results():
     full = {k: TaskResult(k, points=p) for k, p in
             dict(head=2, multihead=1, feedforward=1, block=2, gpt_model=4).items()}
-    anna = StudentResult("1001", tasks=dict(full), submission=["missing 03_feedforward"])
+    anna = StudentResult("1001", tasks=dict(full), submission=[Note("03_feedforward", "missing")])
     anna.tasks["head"] = TaskResult("head", 1.5, [["no_scale", "Веса внимания не делятся на √head_size."]])
     anna.tasks["feedforward"] = TaskResult("feedforward", 0.0)
     locked = StudentResult("1003", tasks=dict(full))

@@ -9,6 +9,7 @@ from nbgrader.nbgraderformat import MetadataValidator
 from autograder.classrun import repair
 from autograder.course import GRADED_NOTEBOOKS, NOTEBOOKS, RELEASE, SOURCE, TASK_OF_NOTEBOOK
 from autograder.notebooks import paste_body, solution_body
+from autograder.results import Note
 
 TASK_NOTEBOOKS = list(GRADED_NOTEBOOKS)
 
@@ -60,7 +61,7 @@ def as_bytes(nb):
 def repaired(nb, name):
     """load + restore, as the grader does; also checks nbgrader accepts the metadata."""
     loaded = repair.load(as_bytes(nb) if not isinstance(nb, bytes) else nb)
-    notes = repair.restore(loaded, release(name))
+    notes = [Note(name, kind, fields).status for kind, fields in repair.restore(loaded, release(name))]
     MetadataValidator().validate_nb(loaded)
     return loaded, notes
 

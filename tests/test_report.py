@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from autograder.classrun import charts, report
-from autograder.results import Event, RunInfo, StudentResult, TaskResult
+from autograder.results import Event, Note, RunInfo, StudentResult, TaskResult
 from autograder.worker.feedback import PAGE_POLICY
 
 HOSTILE = '<img src=x onerror="alert(1)">'
@@ -28,7 +28,8 @@ def make_results(out):
             dict(head=2, multihead=1, feedforward=1, block=2, gpt_model=4).items()}
     good = StudentResult("s_good", tasks=dict(full), name={"first_name": "Анна", "last_name": "Петрова"})
     good.feedback = {"01_head": page("s_good", "01_head")}
-    weak = StudentResult("s_weak", tasks=dict(full), submission=["missing 03_feedforward", "missing 06_training"],
+    weak = StudentResult("s_weak", tasks=dict(full), submission=[Note("03_feedforward", "missing"),
+                                                                 Note("06_training", "missing")],
                          notes=["'01_Head (1).ipynb' принят как 01_head"])
     weak.tasks["head"] = TaskResult("head", 1.5, [["no_scale", "Веса внимания не делятся на √head_size."]])
     weak.tasks["feedforward"] = TaskResult("feedforward", 0.0, [["not_implemented", "не решено"]])
@@ -200,3 +201,43 @@ def test_notes_on_files_come_below_the_problems(tmp_path):
     assert report.status_text(extra) == "ок"
     only_notes = report.write(tmp_path, {"s_extra": extra}, INFO).read_text(encoding="utf-8")
     assert "ничего не требует внимания" in only_notes and "solution.py" in only_notes
+
+
+def test_every_note_kind_is_worded_in_russian(tmp_path):
+    """What staging notes (results.NOTES: a missing, unusable or repaired notebook, a late
+    attempt) reaches the report in Russian, long and short; grades.csv keeps its English words."""
+    from autograder.results import NOTES
+    fields = {"reason": "not JSON", "reason_words": "файл повреждён или обрезан: это не JSON", "count": 2,
+              "cls": "Head", "grade_id": "my_head", "when": "01.12.2026 10:00", "text": "старая запись"}
+    for kind in NOTES:
+        result = StudentResult("s", submission=[Note("01_head", kind, fields)])
+        short = report.status_text(result)
+        said = " ".join(text for _, text in report.problems(result))
+        assert any("а" <= ch <= "я" for ch in short) and kind not in short, (kind, short)
+        assert any("а" <= ch <= "я" for ch in said), (kind, said)
+        for english in ("repaired", "restored", "inserted", "missing", "invalid", "not JSON", "late", "cell"):
+            assert english not in said and english not in short, (kind, english, said, short)
+    repaired = StudentResult("s", submission=[Note("00_data", "export_restored", {"count": 10}),
+                                              Note("01_head", "metadata_restored", {"count": 2}),
+                                              Note("01_head", "export_restored", {"count": 1}),
+                                              Note("02_multihead_attention", "invalid", fields)])
+    assert repaired.status == ("repaired 00_data: export tags restored (10 cells); repaired 01_head: nbgrader "
+                               "metadata restored by content (2 cells), export tags restored (1 cell); "
+                               "invalid notebook 02_multihead_attention: not JSON")
+    assert report.problems(repaired) == [
+        ("repaired", "00_data исправлен: метки export восстановлены (ячеек: 10)"),
+        ("repaired", "01_head исправлен: разметка nbgrader восстановлена по содержимому (ячеек: 2); "
+                     "метки export восстановлены (ячеек: 1)"),
+        ("invalid", "негодный файл 02_multihead_attention (файл повреждён или обрезан: это не JSON): "
+                    "проверен нетронутый ноутбук, 0 за задачу")]
+    assert report.status_text(repaired) == "исправлен, негодный файл"
+    shown = parse(report.write(tmp_path, {"s": repaired}, INFO).read_text(encoding="utf-8")).text
+    assert "01_head исправлен" in shown and "repaired" not in shown and "restored" not in shown
+
+
+def test_a_record_written_before_the_note_kinds_still_reads():
+    """state.json and the service's stored results from an older grader held plain status words."""
+    old = StudentResult.from_json({"student_id": "s", "submission": ["missing 03_feedforward"]})
+    assert old.status == "missing 03_feedforward" and report.problems(old) == [("as_recorded", "missing 03_feedforward")]
+    again = StudentResult.from_json(StudentResult("s", submission=[Note("01_head", "missing")]).to_json())
+    assert again.submission == [Note("01_head", "missing")] and again.status == "missing 01_head"

@@ -43,7 +43,7 @@ def comment(result):
         if task.points < TASK[key].points or named:
             line = f"{TASK[key].cls}: {task.points:g} из {TASK[key].points}"
             parts.append(line + (" — " + " ".join(named) if named else "") + ".")
-    missing = [w.split(" ", 1)[1] for w in result.submission if w.startswith("missing ")]
+    missing = [note.notebook for note in result.submission if note.kind == "missing"]
     if missing:
         parts.append("Не найдены ноутбуки: " + ", ".join(missing) + ".")
     parts.append("Подробный отзыв — в файлах отзывов по каждому ноутбуку.")

@@ -2,7 +2,8 @@
 
 ``load`` turns the bytes of a submitted file into a clean nbformat v4 notebook
 without outputs (UTF-8 BOM, CRLF, sources as lists, nbformat 3, missing keys
-are all accepted) or raises ``InvalidNotebook`` with a short English reason.
+are all accepted) or raises ``InvalidNotebook`` with a short reason (English for grades.csv,
+and Russian).
 
 ``restore`` makes such a notebook gradable against its release copy. Cells
 re-created in Colab or VS Code carry no nbgrader metadata and no tags; they
@@ -12,7 +13,8 @@ visible asserts, and the ``export`` cells are those closest to the release's.
 Each match gets its release cell's metadata. Without this, nbgrader's
 ``OverwriteCells.add_missing_cells`` fails on the whole student (it places a
 missing test cell after the solution cell, and raises ``KeyError`` when that
-one is missing too).
+one is missing too). What it did comes back as ``(kind, fields)``, whose words
+(grades.csv's English, the report's Russian) are ``results.NOTES``.
 
 Main-process side: standard library and nbformat only.
 """
@@ -34,11 +36,15 @@ _CELL_TYPES = ("code", "markdown", "raw")
 
 
 class InvalidNotebook(ValueError):
-    """The file cannot be graded; ``reason`` says why, for the status."""
+    """The file cannot be graded; ``reason`` says why (grades.csv's status), ``words`` in Russian."""
 
-    def __init__(self, reason):
+    def __init__(self, reason, words):
         super().__init__(reason)
-        self.reason = reason
+        self.reason, self.words = reason, words
+
+
+def _not_a_notebook(detail=""):
+    return InvalidNotebook("not a notebook" + detail, "в файле нет ячеек ноутбука Jupyter")
 
 
 # ---- load
@@ -46,17 +52,17 @@ class InvalidNotebook(ValueError):
 def load(raw):
     """A clean v4 notebook without outputs from the submitted bytes."""
     if len(raw) > MAX_BYTES:
-        raise InvalidNotebook("over 100 MB")
+        raise InvalidNotebook("over 100 MB", "больше 100 МБ")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise InvalidNotebook("not UTF-8") from None
+        raise InvalidNotebook("not UTF-8", "текст не в кодировке UTF-8") from None
     try:
         data = json.loads(text, strict=False)
     except (ValueError, RecursionError):
-        raise InvalidNotebook("not JSON") from None
+        raise InvalidNotebook("not JSON", "файл повреждён или обрезан: это не JSON") from None
     if not isinstance(data, dict) or not isinstance(data.get("cells", data.get("worksheets")), list):
-        raise InvalidNotebook("not a notebook")
+        raise _not_a_notebook()
     if "cells" not in data:
         data = _upgrade_v3(data)
     metadata = data.get("metadata")
@@ -64,7 +70,7 @@ def load(raw):
     seen = set()
     for index, cell in enumerate(data["cells"]):
         if not isinstance(cell, dict):
-            raise InvalidNotebook("not a notebook")
+            raise _not_a_notebook()
         nb.cells.append(_clean_cell(cell, index, seen))
     return nbformat.from_dict(nb)
 
@@ -74,12 +80,12 @@ def _upgrade_v3(data):
     worksheets = data.get("worksheets")
     if not isinstance(worksheets, list) or not all(
             isinstance(ws, dict) and isinstance(ws.get("cells", []), list) for ws in worksheets):
-        raise InvalidNotebook("not a notebook")
+        raise _not_a_notebook()
     for ws in worksheets:
         ws.setdefault("cells", [])
         for cell in ws["cells"]:
             if not isinstance(cell, dict):
-                raise InvalidNotebook("not a notebook")
+                raise _not_a_notebook()
             if not isinstance(cell.get("metadata"), dict):
                 cell["metadata"] = {}
             for key in ("input", "source"):
@@ -93,7 +99,7 @@ def _upgrade_v3(data):
     try:
         return nbformat.convert(nbformat.from_dict(data), 4)
     except Exception as exc:
-        raise InvalidNotebook(f"not a notebook ({type(exc).__name__})") from None
+        raise _not_a_notebook(f" ({type(exc).__name__})") from None
 
 
 def _text(value):
@@ -103,7 +109,7 @@ def _text(value):
     if isinstance(value, list) and all(isinstance(part, str) for part in value):
         value = "".join(value)
     if not isinstance(value, str):
-        raise InvalidNotebook("not a notebook")
+        raise _not_a_notebook()
     return value.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -253,17 +259,18 @@ def _drop_foreign_ids(nb, known):
         if grade_id not in known:
             del cell.metadata["nbgrader"]
             if grade_id is not None:
-                notes.append(f"cell {grade_id!r} not in the assignment: graded as a plain cell")
+                notes.append(("foreign_cell", {"grade_id": grade_id}))
             continue
         if grade_id in last:
             del nb.cells[last[grade_id]].metadata["nbgrader"]
-            notes.append(f"cell {grade_id!r} repeated: the last one kept")
+            notes.append(("repeated_cell", {"grade_id": grade_id}))
         last[grade_id] = index
     return notes, last
 
 
 def restore(nb, release_nb):
-    """Make ``nb`` gradable against ``release_nb`` (in place); return notes on what was repaired."""
+    """Make ``nb`` gradable against ``release_nb`` (in place); return what was repaired,
+    ``[(kind, fields)]`` (``results.NOTES``)."""
     release = {_grade_id(c): c for c in release_nb.cells if _grade_id(c)}
     notes, found = _drop_foreign_ids(nb, set(release))
     restored = inserted = 0
@@ -292,20 +299,19 @@ def restore(nb, release_nb):
             where = tests if tests is not None else min(
                 release_nb.cells.index(release[solution_id]), len(nb.cells))
             nb.cells.insert(where, _release_copy(release[solution_id], nb))
-            notes.append(f"class {task.cls} not found: release cell inserted")
+            notes.append(("class_inserted", {"cls": task.cls}))
             solution = where
             tests = None if tests is None else tests + 1
         if tests is None and task.tests_id in release:
             nb.cells.insert(solution + 1, _release_copy(release[task.tests_id], nb))
             inserted += 1
     if restored:
-        notes.insert(0, f"nbgrader metadata restored by content ({restored} "
-                        f"cell{'s' if restored > 1 else ''})")
+        notes.insert(0, ("metadata_restored", {"count": restored}))
     if inserted:
-        notes.append("test cell missing: release cell inserted")
+        notes.append(("tests_inserted", {}))
     tagged = _restore_export_tags(nb, release_nb)
     if tagged:
-        notes.append(f"export tags restored ({tagged} cell{'s' if tagged > 1 else ''})")
+        notes.append(("export_restored", {"count": tagged}))
     return notes
 
 

@@ -10,11 +10,12 @@ import base64
 import collections
 import hashlib
 import html
+import itertools
 import statistics
 import urllib.parse
 
 from ..course import TASK, TASK_KEYS, TASK_OF_NOTEBOOK, TOTAL_POINTS
-from ..results import EVENTS
+from ..results import EVENTS, NOTES
 from .charts import grade_histogram, tasks_in_full
 
 HEADER_BEGIN = "<!-- grading-summary -->"
@@ -57,17 +58,16 @@ def mistake_groups(results):
 def problems(result):
     """[(kind, Russian text)] of what a person should look at for this student."""
     items = []
-    for word in result.submission:
-        if word.startswith("missing "):
-            notebook = word[len("missing "):]
-            spec = TASK_OF_NOTEBOOK.get(notebook)
-            items.append(("missing", f"нет ноутбука {notebook}: " + (
-                f"{spec.cls} получает 0" if spec else "она не оценивается, но нужна для обучения модели")))
-        elif word.startswith("invalid notebook "):
-            items.append(("invalid", "негодный файл " + word[len("invalid notebook "):]
-                          + ": проверен нетронутый ноутбук, 0 за задачу"))
-        else:
-            items.append(("submission", word))
+    for (notebook, repaired), group in itertools.groupby(result.submission, key=lambda n: (n.notebook, n.repair)):
+        if repaired:  # a notebook's repairs in one line
+            items.append(("repaired", f"{notebook} исправлен: " + "; ".join(note.words for note in group)))
+            continue
+        for note in group:
+            text = note.words
+            if note.kind == "missing":
+                spec = TASK_OF_NOTEBOOK.get(notebook)
+                text += ": " + (f"{spec.cls} получает 0" if spec else "она не оценивается, но нужна для обучения модели")
+            items.append((note.kind, text))
     for event in result.events:
         text = f"{event.notebook}: {event.words}"
         items.append((event.kind, text + (f" ({event.detail})" if event.detail else "")))
@@ -86,7 +86,7 @@ def status_text(result):
     if not kinds:
         unsolved = [t for t in TASK_KEYS if "not_implemented" in result.task(t).mistake_keys]
         return f"не решено задач: {len(unsolved)}" if unsolved else "ок"
-    words = {"missing": "нет ноутбука", "invalid": "негодный файл",
+    words = {**{kind: note.short for kind, note in NOTES.items()}, "repaired": "исправлен",
              **{kind: event.short for kind, event in EVENTS.items()}}
     return ", ".join(dict.fromkeys(words.get(k, k) for k in kinds))
 

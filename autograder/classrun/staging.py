@@ -13,49 +13,50 @@ import tempfile
 import nbformat
 
 from ..course import ASSIGNMENT, NOTEBOOKS
+from ..results import Note
 from . import repair
 
 
 def normalize(path):
-    """(notebook, problem): a v4 notebook without outputs, or the reason it is unusable."""
+    """(notebook, problem): a v4 notebook without outputs, or why it is unusable (``InvalidNotebook``)."""
     try:
         if path.stat().st_size > repair.MAX_BYTES:
-            return None, "over 100 MB"
+            return None, repair.InvalidNotebook("over 100 MB", "больше 100 МБ")
         return repair.load(path.read_bytes()), None
     except repair.InvalidNotebook as exc:
-        return None, exc.reason
+        return None, exc
     except OSError as exc:
-        return None, f"unreadable: {exc.strerror}"
+        return None, repair.InvalidNotebook(f"unreadable: {exc.strerror}", f"файл не читается ({exc.strerror})")
 
 
 def stage(student, course):
-    """Copy a student's notebooks into submitted/; return (status words, notes, digest of the input)."""
+    """Copy a student's notebooks into submitted/; return (``results.Note`` of each missing,
+    unusable or repaired notebook, the file notes, the digest of the input)."""
     folder = course / "submitted" / student.student_id / ASSIGNMENT
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     notes = list(student.notes)
-    status = []
+    found = []
     digest = hashlib.sha256()
     release = course / "release" / ASSIGNMENT
     for name in NOTEBOOKS:
         path = student.notebooks.get(name)
         nb, problem = (None, None) if path is None else normalize(path)
         if path is None:
-            status.append(f"missing {name}")
+            found.append(Note(name, "missing"))
         elif problem:
-            status.append(f"invalid notebook {name}: {problem}")
+            found.append(Note(name, "invalid", {"reason": problem.reason, "reason_words": problem.words}))
         if nb is None:
             nb = nbformat.read(str(release / f"{name}.ipynb"), as_version=4)
         else:
             repaired = repair.restore(nb, nbformat.read(str(release / f"{name}.ipynb"), as_version=4))
-            if repaired:
-                status.append(f"repaired {name}: " + ", ".join(repaired))
+            found += [Note(name, kind, fields) for kind, fields in repaired]
         digest.update(name.encode() + (path.read_bytes() if path and not problem else b"release"))
         (folder / f"{name}.ipynb").write_text(nbformat.writes(nb), encoding="utf-8")
     for extra in release.iterdir():  # course files; the corpus reaches kernels read-only
         if extra.is_file() and extra.suffix != ".ipynb":
             shutil.copy(extra, folder / extra.name)
-    return status, notes, digest.hexdigest()
+    return found, notes, digest.hexdigest()
 
 
 def stage_work(course, student_id, gradebook):

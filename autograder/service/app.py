@@ -30,7 +30,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..classrun import grade as batch_grade, moodle, report
 from ..course import NOTEBOOKS, TASK, TASK_KEYS
-from ..results import RunInfo, StudentResult
+from ..results import Note, RunInfo, StudentResult
 from ..worker.feedback import PAGE_POLICY
 from . import auth, uploads, views
 
@@ -396,7 +396,7 @@ def counted_results(service):
         result.name = {k: student.get(k, "") for k in ("first_name", "last_name", "email")}
         if counted["late"]:
             result.submission = [*result.submission,
-                                 f"late (submitted {service.policy.shown(counted['created_at'])})"]
+                                 Note("", "late", {"when": service.policy.shown(counted["created_at"])})]
         is_held = held.get(sid, {}).get("submission_id") == counted["id"]
         result.feedback = ({nb: f"feedback/{sid}/{nb}.html" for nb in result.feedback
                             if (service.out / "feedback" / sid / f"{nb}.html").is_file()} if is_held else {})
@@ -427,7 +427,7 @@ def desk_context(service):
             "total": f"{result.total:g}" if result else "—",
             "last": views.when(last["created_at"], service.policy) if last else "—",
             "state": views.STATES.get(last["state"], last["state"]) if last else "нет попыток",
-            "late": bool(result and any(w.startswith("late") for w in result.submission))})
+            "late": bool(result and any(note.kind == "late" for note in result.submission))})
     return {"counts": counts, "students": table, "classes": [TASK[k].cls for k in TASK_KEYS],
             "version": service.dispatcher.version}
 
