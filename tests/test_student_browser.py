@@ -62,7 +62,11 @@ SCENARIOS = {
     "05-earlier-step-broken": ("05_gpt_model", None, None,
                                {"head": HEAD.replace("wei = self.dropout(wei)\n", "")},
                                ["Сначала исправьте шаг 01 (Head)", "dropout не применяется", "01_head.ipynb, ячейка"]),
+    # the cells above the class cell run, then the test cell alone: the class cell never ran
+    "01-class-cell-not-run": ("01_head", None, None, {},
+                              ["Класс Head не определён", "ячейку с class Head", "Shift+Enter"]),
 }
+NOT_RUN = "01-class-cell-not-run"
 CORRECT = ("01-correct", "01_head", "head", HEAD)   # a correct step: no error, the heatmap shows
 NEWS_OFF = {"@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
             "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"}}
@@ -208,6 +212,18 @@ def run_all(page):
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
 
 
+def run_above_then(page, panel, index, then):
+    """Run → Run All Above Selected Cell with cell ``index`` selected, then cell ``then`` alone
+    (Shift+Enter): cell ``index`` never runs."""
+    cells = page.locator(f"{panel} .jp-Notebook .jp-Cell")
+    cells.nth(index).locator(".jp-InputPrompt").click()
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Above Selected Cell$")).click()
+    wait_done(page, panel)
+    cells.nth(then).locator(".jp-InputPrompt").click()
+    page.keyboard.press("Shift+Enter")
+
+
 PROMPTS = "[...document.querySelectorAll('{panel} .jp-CodeCell .jp-InputPrompt')].map(p => p.textContent.trim())"
 
 
@@ -226,9 +242,9 @@ def first_message(page, panel):
     return output.inner_text(), output
 
 
-def index_of(notebook, task):
+def index_of(notebook, task, cell="solution"):
     nb = notebooks.read(course.RELEASE / f"{notebook}.ipynb")
-    return next(i for i, c in enumerate(nb.cells) if notebooks.grade_id(c) == f"{task}_solution")
+    return next(i for i, c in enumerate(nb.cells) if notebooks.grade_id(c) == f"{task}_{cell}")
 
 
 @pytest.fixture(scope="module")
@@ -254,7 +270,10 @@ def scenarios(lab, browser):
             save(page)
             saved = notebooks.find_cell(notebooks.read(kit / f"{notebook}.ipynb"), f"{task}_solution").source
             assert saved == typed, "what was typed is what was saved"
-        run_all(page)   # the scenarios run side by side, each in its own kernel
+        if name == NOT_RUN:
+            run_above_then(page, panel, index_of(notebook, "head"), index_of(notebook, "head", "tests"))
+        else:
+            run_all(page)   # the scenarios run side by side, each in its own kernel
     SHOTS.mkdir(parents=True, exist_ok=True)
     return page, {name: panel for name, (panel, _) in opened.items()}
 
@@ -274,10 +293,17 @@ def test_a_students_mistake_is_shown_first_in_russian_in_jupyterlab(scenarios, n
         assert word in said, (word, said)
     for english in ("Traceback", "most recent call", "Error:", "File \"", "site-packages", "torch/nn"):
         assert english not in said, (english, said)
-    # Run All stopped at this error: the cells after it did not run
     prompts = page.evaluate(f"() => {PROMPTS.format(panel=panel)}")
-    ran = [p for p in prompts if re.search(r"\[\d+\]", p)]
-    assert prompts[len(ran):] and not any(re.search(r"\[\d+\]", p) for p in prompts[len(ran):]), prompts
+    numbered = [bool(re.search(r"\[\d+\]", p)) for p in prompts]
+    if name == NOT_RUN:   # the class cell did not run, the test cell did
+        code = [i for i, c in enumerate(notebooks.read(course.RELEASE / f"{notebook}.ipynb").cells)
+                if c.cell_type == "code"]
+        assert not numbered[code.index(index_of(notebook, "head"))], prompts
+        assert numbered[code.index(index_of(notebook, "head", "tests"))], prompts
+        return
+    # Run All stopped at this error: the cells after it did not run
+    ran = sum(numbered)
+    assert prompts[ran:] and not any(numbered[ran:]) and all(numbered[:ran]), prompts
 
 
 def test_a_correct_step_runs_clean_and_draws_its_attention(scenarios):

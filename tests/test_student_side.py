@@ -273,8 +273,28 @@ def test_an_error_elsewhere_is_not_blamed_on_the_class():
 
 def test_a_course_class_an_earlier_import_did_not_define_is_named():
     error = failure("Head(**config)\n", {"__name__": "__main__", "config": CONFIG})
-    lines = plain(gpt_errors.explain(error, error.__traceback__, {}))
+    later_step = {"__session__": "/home/student/gpt/02_multihead_attention.ipynb"}   # as JupyterLab sets it
+    lines = plain(gpt_errors.explain(error, error.__traceback__, later_step))
     assert lines[0].startswith("Класс Head не загружен из шага 01: выполните ячейку с import_notebook")
+
+
+@pytest.mark.parametrize("namespace", [{"__session__": "gpt/01_head.ipynb"},
+                                       {"__session__": "/home/s/Загрузки/01_head (1).ipynb"},
+                                       {"__vsc_ipynb_file__": "c:\\Users\\s\\gpt\\01_head.ipynb"}])
+def test_a_class_whose_own_cell_was_not_run_is_named(namespace):
+    """In the class's own notebook (the test cell run before the class cell) the fix is that
+    cell, not an import."""
+    error = failure("Head(**config)\n", {"__name__": "__main__", "config": CONFIG})
+    lines = plain(gpt_errors.explain(error, error.__traceback__, namespace))
+    assert lines[0] == "Класс Head не определён: выполните выше ячейку с class Head (Shift+Enter), затем эту ячейку снова."
+
+
+def test_a_missing_class_in_an_unknown_notebook_names_both_ways_it_comes():
+    error = failure("Head(**config)\n", {"__name__": "__main__", "config": CONFIG})
+    for namespace in ({}, {"__session__": "/content/Копия блокнота.ipynb"}):
+        lines = plain(gpt_errors.explain(error, error.__traceback__, namespace))
+        assert lines[0].startswith("Класс Head не определён: выполните выше ячейку с class Head (в ноутбуке шага 01) "
+                                   "или с import_notebook"), lines
 
 
 def test_course_errors_and_syntax_errors_are_shown_without_a_traceback():

@@ -290,7 +290,7 @@ def explain(error, tb=None, namespace=None, shell=None):
     if isinstance(error, SyntaxError):
         return _syntax_lines(error, shell)
     frames = student_frames(tb, shell)
-    missing = _missing_course_class(error)
+    missing = _missing_course_class(error, namespace)
     if missing:
         return missing
     earlier = _earlier_step_frame(frames)
@@ -317,8 +317,9 @@ def _syntax_lines(error, shell):
     return lines
 
 
-def _missing_course_class(error):
-    """Lines for a NameError of a course class that an earlier step's import did not define, or None."""
+def _missing_course_class(error, namespace):
+    """Lines for a NameError of a course class: its cell was not run (in its own step's notebook),
+    or an earlier step's import did not define it; None for any other error."""
     match = re.search(r"name '(\w+)' is not defined", str(error)) if isinstance(error, NameError) else None
     if match is None:
         return None
@@ -326,13 +327,31 @@ def _missing_course_class(error):
         kit = _course()["kit"]
     except Exception:
         return None
-    task = _course()["task_of_class"].get(match.group(1))
+    cls, task = match.group(1), _course()["task_of_class"].get(match.group(1))
     if task is None:
         return None
-    step = step_of(kit.NOTEBOOK_OF_TASK[task])
-    return [f"{RED}{BOLD}Класс {match.group(1)} не загружен из шага {step}: выполните ячейку с import_notebook "
-            f"выше и исправьте ошибку, о которой она сообщит.{RESET}",
-            f"({TB_HINT}.)"]
+    notebook = kit.NOTEBOOK_OF_TASK[task]
+    here = current_notebook(namespace)
+    step, here_step = step_of(notebook), step_of(here) if here else ""   # '01_head (1)' is step 01 too
+    if here_step == step:
+        first = f"Класс {cls} не определён: выполните выше ячейку с class {cls} (Shift+Enter), затем эту ячейку снова."
+    elif here_step.isdigit():
+        first = (f"Класс {cls} не загружен из шага {step}: выполните ячейку с import_notebook выше и исправьте "
+                 "ошибку, о которой она сообщит.")
+    else:  # the notebook is not known (Colab, nbclient): both ways a class comes into a notebook
+        first = (f"Класс {cls} не определён: выполните выше ячейку с class {cls} (в ноутбуке шага {step}) или с "
+                 f"import_notebook (в следующих шагах) и исправьте ошибку, о которой она сообщит.")
+    return [f"{RED}{BOLD}{first}{RESET}", f"({TB_HINT}.)"]
+
+
+def current_notebook(namespace):
+    """The name of the notebook the kernel runs ('01_head'), where the front end tells it
+    (JupyterLab's ``__session__``, VS Code's ``__vsc_ipynb_file__``); else None."""
+    for key in ("__session__", "__vsc_ipynb_file__"):
+        path = namespace.get(key) if hasattr(namespace, "get") else None
+        if isinstance(path, str) and path.endswith(".ipynb"):
+            return re.split(r"[\\/]", path)[-1][:-len(".ipynb")]
+    return None
 
 
 def _earlier_step_frame(frames):
