@@ -297,6 +297,20 @@ def test_a_missing_class_in_an_unknown_notebook_names_both_ways_it_comes():
                                    "или с import_notebook"), lines
 
 
+def test_a_stopped_cell_says_so_where_it_stopped_and_that_nothing_is_lost():
+    """■ (Kernel → Interrupt) in the middle of training: KeyboardInterrupt, in Russian, at the cell's line."""
+    def stopper():
+        raise KeyboardInterrupt
+    namespace = {"__name__": "__main__", "stop": stopper}
+    try:
+        cell("history = []\nfor step in range(3):\n    history.append(step)\n    stop()\n", namespace)
+    except KeyboardInterrupt as error:
+        lines = plain(gpt_errors.explain(error, error.__traceback__, namespace))
+    assert lines[0].startswith("Выполнение ячейки остановлено (ячейка, строка 4: stop())"), lines
+    assert "сохранилось" in lines[1] and not [line for line in lines if "KeyboardInterrupt" in line]
+    assert namespace["history"] == [0]
+
+
 def test_course_errors_and_syntax_errors_are_shown_without_a_traceback():
     error = gpt_course.EarlierStepError("Сначала исправьте шаг 01 (Head): ...\nИсправьте 01_head.ipynb.")
     assert plain(gpt_errors.explain(error)) == ["Сначала исправьте шаг 01 (Head): ...", "Исправьте 01_head.ipynb."]
@@ -351,7 +365,7 @@ class FakeShell:
 
 def test_the_handler_shows_russian_lines_keeps_the_original_and_falls_back_when_it_fails(monkeypatch):
     shell = FakeShell()
-    assert gpt_errors.install(shell) and shell.custom[0] == (Exception,)
+    assert gpt_errors.install(shell) and shell.custom[0] == (Exception, KeyboardInterrupt)
     error = ValueError("bad")
     gpt_errors._handler(shell, ValueError, error, None)
     (ename, evalue, stb, cause), = shell.shown

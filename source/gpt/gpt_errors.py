@@ -290,6 +290,8 @@ def explain(error, tb=None, namespace=None, shell=None):
     if isinstance(error, SyntaxError):
         return _syntax_lines(error, shell)
     frames = student_frames(tb, shell)
+    if isinstance(error, KeyboardInterrupt):
+        return _interrupt_lines(frames)
     missing = _missing_course_class(error, namespace)
     if missing:
         return missing
@@ -352,6 +354,15 @@ def current_notebook(namespace):
         if isinstance(path, str) and path.endswith(".ipynb"):
             return re.split(r"[\\/]", path)[-1][:-len(".ipynb")]
     return None
+
+
+def _interrupt_lines(frames):
+    """The cell was stopped (■, Kernel → Interrupt, or a time limit): where, and that nothing is lost."""
+    here = [f for f in frames if f[3] == "<module>"] or frames
+    where = f" ({where_text(*here[-1][:3])})" if here else ""
+    return [f"{RED}{BOLD}Выполнение ячейки остановлено{where}.{RESET}",
+            "Всё, что посчитано до остановки, сохранилось (например, модель и история потерь при обучении); "
+            "выполните ячейку снова, чтобы начать её заново."]
 
 
 def _earlier_step_frame(frames):
@@ -482,5 +493,5 @@ def install(shell=None):
         shell = get_ipython()
     if shell is None or not hasattr(shell, "set_custom_exc") or not hasattr(shell, "_showtraceback"):
         return False
-    shell.set_custom_exc((Exception,), _handler)
+    shell.set_custom_exc((Exception, KeyboardInterrupt), _handler)
     return True
