@@ -705,6 +705,14 @@ x = gpt_selfcheck._block_program(self, x, self.sa, self.ffwd, "post", "post", Tr
         "wei = q @ k.transpose(-2, -1) * self.head_size ** -0.5",
         "wei = wei.masked_fill(self.tril[:T, :T] == 0, float('-inf'))",
         "out = self.dropout(F.softmax(wei, dim=-1)) @ v"), "wrong_role"),
+    # FeedFoward with another activation than the task's ReLU (GELU has its own words)
+    "ff_tanh": ("feedforward", """
+lin1, relu, lin2, drop = self.net
+return drop(lin2(torch.tanh(lin1(x))))
+""", "activation_not_relu"),
+    "ff_silu": ("feedforward", """
+return self.net[3](self.net[2](F.silu(self.net[0](x))))
+""", "activation_not_relu"),
     # one head, but not the first; the blocks, each once, in the wrong order
     "mha_last_head_repeated": ("multihead", """
 out = torch.cat([self.heads[-1](x)] * len(self.heads), dim=-1)

@@ -104,6 +104,8 @@ SPECIFIC = {
     "feedforward": {
         "no_relu": "пропущена ReLU: используйте self.net целиком",
         "gelu_instead_of_relu": "GELU вместо ReLU: в задании функция активации — ReLU (self.net[1])",
+        "activation_not_relu": "функция активации не ReLU (tanh, sigmoid, SiLU, ...): в задании — ReLU "
+                               "(self.net[1]), используйте self.net целиком",
         "extra_residual": "лишнее residual-соединение: x + ... делается в Block, а не в FeedFoward",
         "no_second_linear": "пропущен второй линейный слой",
         "relu_at_end": "лишняя ReLU на выходе",

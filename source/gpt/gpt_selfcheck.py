@@ -434,7 +434,9 @@ def _multihead_probe(cls, config, T, stand_ins=True):
 
 FEEDFORWARD_HIDDEN = {  # what the second linear layer receives: {expression: keys}
     "relu(lin1)": (), "lin1": ("no_relu",), "gelu(lin1)": ("gelu_instead_of_relu",),
-    "gelu_tanh(lin1)": ("gelu_instead_of_relu",),
+    "gelu_tanh(lin1)": ("gelu_instead_of_relu",), "tanh(lin1)": ("activation_not_relu",),
+    "sigmoid(lin1)": ("activation_not_relu",), "silu(lin1)": ("activation_not_relu",),
+    "leaky_relu(lin1)": ("activation_not_relu",), "elu(lin1)": ("activation_not_relu",),
 }
 FEEDFORWARD_OUTPUT = {  # what forward returns: {expression: keys}
     "lin2": (), "relu(lin2)": ("relu_at_end",), "x + lin2": ("extra_residual",),
@@ -456,7 +458,9 @@ def _feedforward_probe(cls, config, T, stand_ins=True):
     if lin1 is not None and lin1.output is not None:
         h = lin1.output
         values.update({"lin1": h, "relu(lin1)": F.relu(h), "gelu(lin1)": F.gelu(h),
-                       "gelu_tanh(lin1)": F.gelu(h, approximate="tanh")})
+                       "gelu_tanh(lin1)": F.gelu(h, approximate="tanh"), "tanh(lin1)": torch.tanh(h),
+                       "sigmoid(lin1)": torch.sigmoid(h), "silu(lin1)": F.silu(h),
+                       "leaky_relu(lin1)": F.leaky_relu(h), "elu(lin1)": F.elu(h)})
         values["relu(lin1)[..., :n_embd]"] = F.relu(h)[..., :x.shape[-1]]
     if lin2 is not None:
         _, keys = _first_match(lin2.input, FEEDFORWARD_HIDDEN, values)
