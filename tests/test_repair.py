@@ -302,6 +302,24 @@ def test_oversized_file_is_refused(monkeypatch):
     assert info.value.reason == "over 100 MB"
 
 
+@pytest.mark.parametrize("version", [4, 3])
+def test_a_notebook_of_too_many_cells_is_refused_before_its_cells_are_read(version):
+    """Each cell costs the grader time: over MAX_CELLS the file is refused at once, with its reason."""
+    cells = [nbformat.v4.new_code_cell(f"x = {i}") for i in range(repair.MAX_CELLS)]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    def raw(nb):
+        if version == 4:
+            return as_bytes(nb)
+        v3 = [{"cell_type": "code", "input": c.source, "language": "python", "outputs": [], "metadata": {}}
+              for c in nb.cells]
+        return json.dumps({"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": [{"cells": v3}]}).encode()
+    assert len(repair.load(raw(nb)).cells) == repair.MAX_CELLS
+    nb.cells.append(nbformat.v4.new_code_cell("one more"))
+    with pytest.raises(repair.InvalidNotebook) as info:
+        repair.load(raw(nb))
+    assert info.value.reason == f"over {repair.MAX_CELLS} cells" and "удалите лишние ячейки" in info.value.words
+
+
 def test_export_tags_go_to_the_closest_cell_not_to_a_later_scratch_cell():
     original = reference("01_head")
     student = colab(original)

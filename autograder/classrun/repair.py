@@ -29,6 +29,9 @@ import nbformat
 from ..course import TASK_OF_GRADE_ID
 
 MAX_BYTES = 100 * 2**20
+# A notebook of the course has some 20 cells; each costs the grader time (20,000 one-line cells
+# took one student 260 CPU-s, on one notebook): more than this is not a submission to grade.
+MAX_CELLS = 2000
 EXPORT_TAG = "export"
 MATCH_THRESHOLD = 0.6   # similarity of normalised text a by-content match needs
 _CELL_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -63,6 +66,11 @@ def load(raw):
         raise InvalidNotebook("not JSON", "файл повреждён или обрезан: это не JSON") from None
     if not isinstance(data, dict) or not isinstance(data.get("cells", data.get("worksheets")), list):
         raise _not_a_notebook()
+    cells = data["cells"] if "cells" in data else [cell for ws in data["worksheets"] if isinstance(ws, dict)
+                                                   for cell in (ws.get("cells") or [])]
+    if len(cells) > MAX_CELLS:
+        raise InvalidNotebook(f"over {MAX_CELLS} cells", f"больше {MAX_CELLS} ячеек, а в ноутбуке задания их около "
+                                                         "20: удалите лишние ячейки")
     if "cells" not in data:
         data = _upgrade_v3(data)
     metadata = data.get("metadata")
