@@ -11,6 +11,8 @@ from .course import HIDDEN_BEGIN, SOLUTION_BEGIN, SOLUTION_END, STUB_BEGIN, STUB
 
 _REGION = re.compile(rf"^([ \t]*){SOLUTION_BEGIN}\n(.*?)^[ \t]*{SOLUTION_END}(?:\n|\Z)", re.S | re.M)
 _STUB = re.compile(rf"^([ \t]*){STUB_BEGIN}\n.*?^[ \t]*{STUB_END}(?:\n|\Z)", re.S | re.M)
+# An image inline in a cell's text (Colab keeps images pasted into text cells so)
+_DATA_URL = re.compile(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=\s]+")
 
 
 def grade_id(cell):
@@ -22,6 +24,11 @@ def find_cell(nb, wanted):
         if grade_id(cell) == wanted:
             return cell
     raise KeyError(f"no cell {wanted!r}")
+
+
+def text_size(source):
+    """The characters of a cell's source that are code or text: inline images do not count."""
+    return len(_DATA_URL.sub("", source)) if "data:" in source else len(source)
 
 
 def visible_part(source):

@@ -177,6 +177,27 @@ def test_a_students_large_text_is_rendered_and_not_remembered(monkeypatch):
     assert feedback._cleaned.cache_info().currsize == 1
 
 
+def test_a_cell_of_megabytes_is_shown_cut_unhighlighted_and_inline_images_do_not_count():
+    """Highlighting took some 20 CPU-s a megabyte of code (markdown 10), with no limit but the
+    file's 100 MB: a cell's text over SHOWN_CHARS is shown cut, as text. A markdown cell whose
+    length is an inline image (Colab keeps pasted images so) is rendered as ever."""
+    import base64
+    from autograder.worker import feedback
+    code = "x = [1, 2, 3]  # " + "padding " * 250_000 + "<script>" + SCRIPTED + "</script>\n"
+    notes = "*заметка* " * 50_000 + "<img src=x onerror=alert(1)>"
+    image = "![скриншот](data:image/png;base64," + base64.b64encode(bytes(300_000)).decode() + ")"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(code), nbformat.v4.new_markdown_cell(notes),
+                nbformat.v4.new_markdown_cell(image)]
+    page, _ = FeedbackExporter().from_notebook_node(nb, copy.deepcopy(RESOURCES))
+    cut = f"показаны первые {feedback.SHOWN_CHARS:,}".replace(",", " ")
+    assert page.count(cut) == 2 and f"длиной {len(code):,} символов".replace(",", " ") in page
+    assert len(page) < 2 * feedback.SHOWN_CHARS + 3 * len(image) + 1_000_000, len(page)
+    assert SCRIPTED not in page and "onerror" not in page and "<script>" not in page.split("</head>")[1]
+    assert page.count("&lt;em&gt;") == 0 and "*заметка* *заметка*" in page   # shown as text, not rendered
+    assert '<img src="data:image/png;base64,' in page and 'alt="скриншот"' in page   # the image still shown
+
+
 def test_the_page_speaks_russian_where_nbgrader_wrote_english():
     """The headings nbgrader's feedback template writes (the notebook's and each graded cell's
     score, the table of contents, the labels) are Russian, as the rest of the page is."""

@@ -320,6 +320,20 @@ def test_a_notebook_of_too_many_cells_is_refused_before_its_cells_are_read(versi
     assert info.value.reason == f"over {repair.MAX_CELLS} cells" and "удалите лишние ячейки" in info.value.words
 
 
+def test_a_notebook_of_too_much_text_is_refused_and_inline_images_do_not_count():
+    """A million characters of code and text (the course's notebooks have at most 14,000) is not a
+    submission to tokenise and highlight; images pasted into text cells (Colab: data: URLs) are not text."""
+    import base64
+    image = "![скриншот](data:image/png;base64," + base64.b64encode(bytes(1_500_000)).decode() + ")"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(image),
+                                         nbformat.v4.new_code_cell("x = 1\n" * ((repair.MAX_TEXT_CHARS - 100) // 6))])
+    assert len(repair.load(as_bytes(nb)).cells) == 2
+    nb.cells.append(nbformat.v4.new_code_cell("y = 2\n" * 100))
+    with pytest.raises(repair.InvalidNotebook) as info:
+        repair.load(as_bytes(nb))
+    assert info.value.reason == "over 1,000,000 characters of code and text" and "удалите лишнее" in info.value.words
+
+
 def test_export_tags_go_to_the_closest_cell_not_to_a_later_scratch_cell():
     original = reference("01_head")
     student = colab(original)

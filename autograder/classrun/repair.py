@@ -27,11 +27,15 @@ import re
 import nbformat
 
 from ..course import TASK_OF_GRADE_ID
+from ..notebooks import text_size
 
 MAX_BYTES = 100 * 2**20
 # A notebook of the course has some 20 cells; each costs the grader time (20,000 one-line cells
 # took one student 260 CPU-s, on one notebook): more than this is not a submission to grade.
 MAX_CELLS = 2000
+# ... and at most 14,000 characters of code and text: a notebook's cells are tokenised by the kernel
+# and highlighted on the feedback page, some 30 CPU-s a megabyte (inline images do not count).
+MAX_TEXT_CHARS = 1_000_000
 EXPORT_TAG = "export"
 MATCH_THRESHOLD = 0.6   # similarity of normalised text a by-content match needs
 _CELL_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -80,6 +84,10 @@ def load(raw):
         if not isinstance(cell, dict):
             raise _not_a_notebook()
         nb.cells.append(_clean_cell(cell, index, seen))
+    if sum(text_size(cell.source) for cell in nb.cells) > MAX_TEXT_CHARS:
+        raise InvalidNotebook("over 1,000,000 characters of code and text",
+                              "больше 1 000 000 символов кода и текста, а в ноутбуке задания их не больше 14 000: "
+                              "удалите лишнее")
     return nbformat.from_dict(nb)
 
 

@@ -7,6 +7,7 @@ RUNS IN A GRADING WORKER (nbgrader's generate_feedback).
 import functools
 import os
 import re
+from html import escape
 
 import jinja2
 import nbgrader
@@ -17,7 +18,7 @@ from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from ..course import HIDDEN_BEGIN
-from ..notebooks import visible_part
+from ..notebooks import text_size, visible_part
 
 TEMPLATE_DIR = os.path.join(os.path.dirname(__file__), "templates")
 FORMGRADER = os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader")
@@ -69,6 +70,31 @@ def _highlighted(source, lexer, language, magics_language, formatter_options):
         source, language, metadata)
 
 
+# One cell's text on a page. The course's longest cell has 3,824 characters; a student's cell of
+# megabytes took the worker some 20 CPU-s a megabyte to highlight (markdown: 10), with no limit
+# but the file's 100 MB: such a cell is shown cut, unhighlighted. Images inline in markdown
+# (Colab keeps pasted ones as data: URLs) do not count.
+SHOWN_CHARS = 100_000
+
+
+def _cut_note(total):
+    return f"… ячейка длиной {total:,} символов, показаны первые {SHOWN_CHARS:,}".replace(",", " ")
+
+
+def cut_code(source, language):
+    """A long cell's code as the page shows it: its start, escaped, unhighlighted, and how much is left out."""
+    return (f'<div class="highlight hl-{escape(language or "ipython3")}"><pre><span></span>'
+            f'{escape(source[:SHOWN_CHARS])}\n<span class="c1"># {_cut_note(len(source))}</span></pre></div>')
+
+
+def cut_markdown(source):
+    """A long markdown cell's text as the page shows it (as text, not rendered), or None if it is
+    short enough to render."""
+    if len(source) <= SHOWN_CHARS or text_size(source) <= SHOWN_CHARS:
+        return None
+    return f"<pre>{escape(source[:SHOWN_CHARS])}</pre><p><em>{_cut_note(len(source))}</em></p>"
+
+
 # Markdown rendered by ``FeedbackExporter.markdown2html``, by text and settings, for the worker's
 # next students (written by that method only; emptied when it holds RENDERED_MAX texts)
 RENDERED_MARKDOWN = {}
@@ -81,6 +107,8 @@ class RememberedHighlight(Highlight2HTML):
     instead of 0.17 (five students of one class)."""
 
     def __call__(self, source, language=None, metadata=None):
+        if len(source) > SHOWN_CHARS:
+            return cut_code(source, language)
         options = tuple(sorted(self.extra_formatter_options.items()))
         if len(source) > REMEMBERED_CHARS or not all(
                 isinstance(v, (str, int, float, bool, type(None))) for _, v in options):
@@ -173,7 +201,11 @@ class FeedbackExporter(HTMLExporter):
     @jinja2.pass_context
     def markdown2html(self, context, source):
         """HTMLExporter's markdown, each distinct text rendered once per worker. A text with
-        attachments, or with images to embed from disk, depends on more than the text."""
+        attachments, or with images to embed from disk, depends on more than the text. A text
+        over SHOWN_CHARS is shown as text (``cut_markdown``)."""
+        cut = cut_markdown(source)
+        if cut is not None:
+            return cut
         if context.get("cell", {}).get("attachments") or self.embed_images or len(source) > REMEMBERED_CHARS:
             return super().markdown2html(context, source)
         key = (source, self.anchor_link_text, self.exclude_anchor_links, repr(sorted(self.lexer_options.items())))
