@@ -32,9 +32,9 @@ EVENTS = {
 }
 
 
-# What staging found in a notebook handed in (missing, not a notebook, how it was repaired):
-# grades.csv's English words and the Russian words people read (the report, the service's
-# pages), with the note's fields. The one table of their words.
+# What staging found in a notebook handed in (missing, not a notebook, how it was repaired) and
+# the service's late attempts: grades.csv's English words and the Russian words people read
+# (the report, the service's pages), with the note's fields. The one table of their words.
 NOTES = {
     "missing": EventKind("missing {notebook}", "нет ноутбука {notebook}", "нет ноутбука"),
     "invalid": EventKind("invalid notebook {notebook}: {reason}",
@@ -137,7 +137,7 @@ class StudentResult:
     tasks: dict = dataclasses.field(default_factory=dict)      # task key -> TaskResult
     events: list = dataclasses.field(default_factory=list)     # [Event]
     submission: list = dataclasses.field(default_factory=list)  # [Note]: missing, invalid, repaired notebooks
-    notes: list = dataclasses.field(default_factory=list)      # repairs and file matching, for people
+    notes: list = dataclasses.field(default_factory=list)      # file matching (renamed, repeated, unknown files)
     error: str = ""        # why grading failed (empty when it did not); traceback in the log
     digest: str = ""       # fingerprint of the input this result was computed from
     name: dict = dataclasses.field(default_factory=dict)       # first_name, last_name, email
