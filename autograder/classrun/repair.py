@@ -33,8 +33,8 @@ MAX_BYTES = 100 * 2**20
 # A notebook of the course has some 20 cells; each costs the grader time (20,000 one-line cells
 # took one student 260 CPU-s, on one notebook): more than this is not a submission to grade.
 MAX_CELLS = 2000
-# ... and at most 14,000 characters of code and text: a notebook's cells are tokenised by the kernel
-# and highlighted on the feedback page, some 30 CPU-s a megabyte (inline images do not count).
+# ... and at most 14,000 characters of code and text, which the kernel tokenises and the feedback
+# page highlights, some 30 CPU-s a megabyte (images inline in text cells do not count).
 MAX_TEXT_CHARS = 1_000_000
 EXPORT_TAG = "export"
 MATCH_THRESHOLD = 0.6   # similarity of normalised text a by-content match needs
