@@ -334,6 +334,19 @@ def test_a_notebook_of_too_much_text_is_refused_and_inline_images_do_not_count()
     assert info.value.reason == "over 1,000,000 characters of code and text" and "удалите лишнее" in info.value.words
 
 
+def test_a_notebook_of_too_much_metadata_is_refused(monkeypatch):
+    """nbgrader copies, reads and writes a notebook's metadata throughout: megabytes of it (widget
+    state, a tool's cell metadata) cost the grader more than the student's code."""
+    monkeypatch.setattr(repair, "MAX_METADATA_BYTES", 10_000)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1", metadata={"junk": "z" * 4_000})],
+                                  metadata={"widgets": {"state": "y" * 4_000}})
+    assert len(repair.load(as_bytes(nb)).cells) == 1
+    nb.cells.append(nbformat.v4.new_code_cell("y = 2", metadata={"junk": "z" * 4_000}))
+    with pytest.raises(repair.InvalidNotebook) as info:
+        repair.load(as_bytes(nb))
+    assert info.value.reason == "over 10 MB of metadata" and "чистую копию выданного ноутбука" in info.value.words
+
+
 def test_export_tags_go_to_the_closest_cell_not_to_a_later_scratch_cell():
     original = reference("01_head")
     student = colab(original)

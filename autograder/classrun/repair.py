@@ -36,6 +36,9 @@ MAX_CELLS = 2000
 # ... and at most 14,000 characters of code and text, which the kernel tokenises and the feedback
 # page highlights, some 30 CPU-s a megabyte (images inline in text cells do not count).
 MAX_TEXT_CHARS = 1_000_000
+# ... and metadata of some kilobytes (progress bars' widget state included); 37 MB of it took
+# 66 CPU-s more to grade than an honest student (nbgrader copies, reads and writes it throughout).
+MAX_METADATA_BYTES = 10 * 2**20
 EXPORT_TAG = "export"
 MATCH_THRESHOLD = 0.6   # similarity of normalised text a by-content match needs
 _CELL_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -75,6 +78,12 @@ def load(raw):
     if len(cells) > MAX_CELLS:
         raise InvalidNotebook(f"over {MAX_CELLS} cells", f"больше {MAX_CELLS} ячеек, а в ноутбуке задания их около "
                                                          "20: удалите лишние ячейки")
+    metadata_bytes = sum(len(json.dumps(part, default=str)) for part in
+                         [data.get("metadata")] + [cell.get("metadata") for cell in cells if isinstance(cell, dict)])
+    if metadata_bytes > MAX_METADATA_BYTES:
+        raise InvalidNotebook("over 10 MB of metadata", "больше 10 МБ служебных данных (metadata), а в ноутбуке "
+                                                        "задания их несколько килобайт: перенесите решение в чистую "
+                                                        "копию выданного ноутбука")
     if "cells" not in data:
         data = _upgrade_v3(data)
     metadata = data.get("metadata")
