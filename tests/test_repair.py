@@ -286,6 +286,7 @@ def test_outputs_and_counts_are_cleared_widget_state_and_colab_metadata_kept():
     (b'{"cells": [{"cell_type": "code", "source": 42}]}', "not a notebook"),
     (b'{"cells": ["text"]}', "not a notebook"),
     (b'{"worksheets": [{"cells": [1]}], "nbformat": 3}', "not a notebook"),
+    (b'{"worksheets": [{"cells": 5}, 7], "nbformat": 3}', "not a notebook"),
 ])
 def test_invalid_files_give_their_reason(raw, reason):
     with pytest.raises(repair.InvalidNotebook) as info:
@@ -345,6 +346,23 @@ def test_a_notebook_of_too_much_metadata_is_refused(monkeypatch):
     with pytest.raises(repair.InvalidNotebook) as info:
         repair.load(as_bytes(nb))
     assert info.value.reason == "over 10 MB of metadata" and "чистую копию выданного ноутбука" in info.value.words
+
+
+@pytest.mark.parametrize("where", ["notebook", "cell", "attachments"])
+def test_deeply_nested_metadata_is_refused_not_a_crash(where):
+    """600 nested lists in a 1 KB file overflowed nbformat's reader: a RecursionError that stopped
+    the whole run. Now the file is refused with its reason; 64 levels are read."""
+    def notebook(depth):
+        deep = "[" * depth + "]" * depth
+        cell = {"cell_type": "markdown", "source": "x", "metadata": {}}
+        if where == "notebook":
+            return f'{{"cells": [], "metadata": {{"a": {deep}}}}}'.encode()
+        cell["metadata" if where == "cell" else "attachments"] = {"a": "DEEP"}
+        return json.dumps({"cells": [cell], "metadata": {}}).replace('"DEEP"', deep).encode()
+    repair.load(notebook(repair.MAX_METADATA_DEPTH - 2))
+    with pytest.raises(repair.InvalidNotebook) as info:
+        repair.load(notebook(600))
+    assert info.value.reason == f"metadata nested over {repair.MAX_METADATA_DEPTH} levels"
 
 
 def test_export_tags_go_to_the_closest_cell_not_to_a_later_scratch_cell():

@@ -39,6 +39,9 @@ MAX_TEXT_CHARS = 1_000_000
 # ... and metadata of some kilobytes (progress bars' widget state included); 37 MB of it took
 # 66 CPU-s more to grade than an honest student (nbgrader copies, reads and writes it throughout).
 MAX_METADATA_BYTES = 10 * 2**20
+# ... nested a few levels: 500 levels made nbformat's reader overflow the stack (a RecursionError
+# that stopped the whole run, from a file of one kilobyte).
+MAX_METADATA_DEPTH = 64
 EXPORT_TAG = "export"
 MATCH_THRESHOLD = 0.6   # similarity of normalised text a by-content match needs
 _CELL_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -74,13 +77,17 @@ def load(raw):
     if not isinstance(data, dict) or not isinstance(data.get("cells", data.get("worksheets")), list):
         raise _not_a_notebook()
     cells = data["cells"] if "cells" in data else [cell for ws in data["worksheets"] if isinstance(ws, dict)
-                                                   for cell in (ws.get("cells") or [])]
+                                                   and isinstance(ws.get("cells"), list) for cell in ws["cells"]]
     if len(cells) > MAX_CELLS:
         raise InvalidNotebook(f"over {MAX_CELLS} cells", f"больше {MAX_CELLS} ячеек, а в ноутбуке задания их около "
                                                          "20: удалите лишние ячейки")
-    metadata_bytes = sum(len(json.dumps(part, default=str)) for part in
-                         [data.get("metadata")] + [cell.get("metadata") for cell in cells if isinstance(cell, dict)])
-    if metadata_bytes > MAX_METADATA_BYTES:
+    kept = [data.get("metadata")] + [cell.get(key) for cell in cells if isinstance(cell, dict)
+                                     for key in ("metadata", "attachments")]   # what load keeps of JSON
+    if _deeper_than(kept, MAX_METADATA_DEPTH):
+        raise InvalidNotebook(f"metadata nested over {MAX_METADATA_DEPTH} levels",
+                              f"служебные данные (metadata) вложены глубже {MAX_METADATA_DEPTH} уровней: "
+                              "перенесите решение в чистую копию выданного ноутбука")
+    if sum(len(json.dumps(part)) for part in kept) > MAX_METADATA_BYTES:
         raise InvalidNotebook("over 10 MB of metadata", "больше 10 МБ служебных данных (metadata), а в ноутбуке "
                                                         "задания их несколько килобайт: перенесите решение в чистую "
                                                         "копию выданного ноутбука")
@@ -98,6 +105,18 @@ def load(raw):
                               "больше 1 000 000 символов кода и текста, а в ноутбуке задания их не больше 14 000: "
                               "удалите лишнее")
     return nbformat.from_dict(nb)
+
+
+def _deeper_than(value, limit):
+    """True if ``value`` (parsed JSON) nests lists and dicts deeper than ``limit`` (no recursion)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth >= limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
 
 
 def _upgrade_v3(data):
