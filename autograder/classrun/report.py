@@ -66,7 +66,7 @@ def problems(result):
             text = note.words
             if note.kind == "missing":
                 spec = TASK_OF_NOTEBOOK.get(notebook)
-                text += ": " + (f"{spec.cls} получает 0" if spec else "она не оценивается, но нужна для обучения модели")
+                text += ": " + (f"{spec.cls} получает 0" if spec else "он не оценивается, но нужен для обучения модели")
             items.append((note.kind, text))
     for event in result.events:
         text = f"{event.notebook}: {event.words}"
