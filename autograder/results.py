@@ -84,13 +84,21 @@ class Note:
         return self.kind in REPAIRS
 
 
+def grouped(notes):
+    """(notebook, repaired, [notes]) of ``notes`` in order: a notebook's repairs together, each
+    other note alone. Said in one item by grades.csv and by the report."""
+    for (notebook, repaired), group in itertools.groupby(notes, key=lambda n: (n.notebook, n.repair)):
+        group = list(group)
+        if repaired:
+            yield notebook, True, group
+        else:
+            yield from ((notebook, False, [note]) for note in group)
+
+
 def submission_status(notes):
     """grades.csv's words for ``notes``: a notebook's repairs in one item ("repaired NAME: a, b")."""
-    items = []
-    for (notebook, repair), group in itertools.groupby(notes, key=lambda n: (n.notebook, n.repair)):
-        words = [note.status for note in group]
-        items += [f"repaired {notebook}: " + ", ".join(words)] if repair else words
-    return items
+    return [f"repaired {notebook}: " + ", ".join(n.status for n in group) if repaired else group[0].status
+            for notebook, repaired, group in grouped(notes)]
 
 
 @dataclasses.dataclass

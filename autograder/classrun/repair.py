@@ -56,6 +56,11 @@ class InvalidNotebook(ValueError):
         self.reason, self.words = reason, words
 
 
+def too_large():
+    """A file over MAX_BYTES (checked on the bytes here, and on the file's size before reading it)."""
+    return InvalidNotebook("over 100 MB", "больше 100 МБ")
+
+
 def _not_a_notebook(detail=""):
     return InvalidNotebook("not a notebook" + detail, "в файле нет ячеек ноутбука Jupyter")
 
@@ -65,7 +70,7 @@ def _not_a_notebook(detail=""):
 def load(raw):
     """A clean v4 notebook without outputs from the submitted bytes."""
     if len(raw) > MAX_BYTES:
-        raise InvalidNotebook("over 100 MB", "больше 100 МБ")
+        raise too_large()
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:

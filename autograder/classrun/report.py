@@ -10,12 +10,11 @@ import base64
 import collections
 import hashlib
 import html
-import itertools
 import statistics
 import urllib.parse
 
 from ..course import TASK, TASK_KEYS, TASK_OF_NOTEBOOK, TOTAL_POINTS
-from ..results import EVENTS, NOTES
+from ..results import EVENTS, NOTES, grouped
 from .charts import grade_histogram, tasks_in_full
 
 HEADER_BEGIN = "<!-- grading-summary -->"
@@ -58,16 +57,16 @@ def mistake_groups(results):
 def problems(result):
     """[(kind, Russian text)] of what a person should look at for this student."""
     items = []
-    for (notebook, repaired), group in itertools.groupby(result.submission, key=lambda n: (n.notebook, n.repair)):
+    for notebook, repaired, group in grouped(result.submission):
         if repaired:  # a notebook's repairs in one line
             items.append(("repaired", f"{notebook} исправлен: " + "; ".join(note.words for note in group)))
             continue
-        for note in group:
-            text = note.words
-            if note.kind == "missing":
-                spec = TASK_OF_NOTEBOOK.get(notebook)
-                text += ": " + (f"{spec.cls} получает 0" if spec else "он не оценивается, но нужен для обучения модели")
-            items.append((note.kind, text))
+        note, = group
+        text = note.words
+        if note.kind == "missing":
+            spec = TASK_OF_NOTEBOOK.get(notebook)
+            text += ": " + (f"{spec.cls} получает 0" if spec else "он не оценивается, но нужен для обучения модели")
+        items.append((note.kind, text))
     for event in result.events:
         text = f"{event.notebook}: {event.words}"
         items.append((event.kind, text + (f" ({event.detail})" if event.detail else "")))

@@ -21,7 +21,7 @@ def normalize(path):
     """(notebook, problem): a v4 notebook without outputs, or why it is unusable (``InvalidNotebook``)."""
     try:
         if path.stat().st_size > repair.MAX_BYTES:
-            return None, repair.InvalidNotebook("over 100 MB", "больше 100 МБ")
+            return None, repair.too_large()
         return repair.load(path.read_bytes()), None
     except repair.InvalidNotebook as exc:
         return None, exc
