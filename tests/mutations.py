@@ -725,6 +725,33 @@ for block in reversed(self.blocks):
     x = block(x)
 logits = self.lm_head(self.ln_f(x))
 """ + _GPT_FLAT_LOSS + "    loss = F.cross_entropy(logits, targets)\n", "blocks_not_applied"),
+    # softmax without dim (a 3-d tensor's implicit dim is 0, the batch); a mask filling a number
+    "head_softmax_without_dim": ("head", _head(
+        "wei = q @ k.transpose(-2, -1) * self.head_size ** -0.5",
+        "wei = wei.masked_fill(self.tril[:T, :T] == 0, float('-inf'))",
+        "wei = F.softmax(wei, dim=0)  # what F.softmax(wei) does, without its deprecation warning",
+        "out = self.dropout(wei) @ v"), "softmax_wrong_dim"),
+    "head_mask_with_minus_one": ("head", _head(
+        "wei = q @ k.transpose(-2, -1) * self.head_size ** -0.5",
+        "wei = wei.masked_fill(self.tril[:T, :T] == 0, -1.0)",
+        "out = self.dropout(F.softmax(wei, dim=-1)) @ v"), "mask_finite"),
+    "head_mask_before_scale_with_minus_five": ("head", _head(
+        "wei = (q @ k.transpose(-2, -1)).masked_fill(self.tril[:T, :T] == 0, -5.0)",
+        "out = self.dropout(F.softmax(wei * self.head_size ** -0.5, dim=-1)) @ v"), "mask_finite"),
+    # the tokens embedded are the targets when they are given: logits that depend on targets
+    "gpt_embeds_targets": ("gpt_model", """
+B, T = idx.shape
+tokens = idx if targets is None else targets
+x = self.token_embedding_table(tokens) + self.position_embedding_table(torch.arange(T, device=idx.device))
+logits = self.lm_head(self.ln_f(self.blocks(x)))
+""" + _GPT_FLAT_LOSS + "    loss = F.cross_entropy(logits, targets)\n", "logits_depend_on_targets"),
+    "gpt_targets_added_to_input": ("gpt_model", """
+B, T = idx.shape
+x = self.token_embedding_table(idx) + self.position_embedding_table(torch.arange(T, device=idx.device))
+if targets is not None:
+    x = x + self.token_embedding_table(targets)
+logits = self.lm_head(self.ln_f(self.blocks(x)))
+""" + _GPT_FLAT_LOSS + "    loss = F.cross_entropy(logits, targets)\n", "logits_depend_on_targets"),
 }
 
 # Partial credit by part: for each part of a task with parts (course.py), a body wrong in

@@ -132,8 +132,9 @@ HEAD_FORM = {  # property: {what was observed: mistake keys}; the first entry is
     "multiplies": {"v": (), "k": ("value_is_key",), "q": ("value_is_query",), "x": ("no_value_projection",)},
     "mask": {"causal": (), "none": ("no_mask",), "zero": ("mask_with_zero",),
              "after_softmax": ("mask_after_softmax",), "inverted": ("inverted_mask",), "next": ("future_leak",),
-             "diagonal": ("mask_diagonal",)},
-    "softmax": {"rows": (), "columns": ("softmax_wrong_dim",), "none": ("no_softmax",)},
+             "diagonal": ("mask_diagonal",), "finite": ("mask_finite",)},
+    "softmax": {"rows": (), "columns": ("softmax_wrong_dim",), "batch": ("softmax_wrong_dim",),
+                "none": ("no_softmax",)},
     "scores": {"q @ k^T": (), "k @ q^T": ("q_k_swapped",), "k @ k^T": ("wrong_role",), "q @ q^T": ("wrong_role",),
                "q @ v^T": ("wrong_role",), "v @ k^T": ("wrong_role",)},
     "scale": {"head_size ** -0.5": (), "1": ("no_scale",), "n_embd ** -0.5": ("scale_n_embd",),
@@ -144,7 +145,9 @@ HEAD_FORM = {  # property: {what was observed: mistake keys}; the first entry is
 ROLE_DETAIL = {"k @ k^T": "оценки внимания посчитаны из self.key(x) дважды: запросы — это self.query(x)",
                "q @ q^T": "оценки внимания посчитаны из self.query(x) дважды: ключи — это self.key(x)",
                "q @ v^T": "ключи посчитаны через self.value(x): k = self.key(x)",
-               "v @ k^T": "запросы посчитаны через self.value(x): q = self.query(x)"}
+               "v @ k^T": "запросы посчитаны через self.value(x): q = self.query(x)",
+               "batch": "softmax посчитан по оси пакета (dim=0): так делает F.softmax(wei) без dim "
+                        "у трёхмерного тензора"}
 
 
 def _head_setup(config, T, B=2, seed=7):
@@ -269,6 +272,8 @@ def _attention_form(wei, scores, scales, precise=True):
         return bool(live.any()) and bool(((total - 1).abs()[live] < 1e-4).all())
 
     softmax = "rows" if sums_to_one(-1) else "columns" if sums_to_one(-2) else None
+    if softmax is None and wei.shape[0] > 1 and sums_to_one(0):
+        return {"softmax": "batch"}  # F.softmax(wei) without dim: a 3-d tensor's implicit dim is 0
     times = "1"
     if softmax is None:  # rows that sum to a known factor: softmax, then multiplied by it
         total, live = wei.sum(-1), ~zero.all(-1)
@@ -305,15 +310,16 @@ def _attention_form(wei, scores, scales, precise=True):
     if softmax is None:
         return None
     if mask == "none" and (best is None or best[2] > 1e-3):
-        # a mask that fills with 0, not -inf: the past fits, the future's logit is exactly 0
-        best = None
+        # a mask that fills with a number, not -inf: the past fits, the future's logit is that
+        # number (0 or another: -1, -1e-9 for -1e9), the same in every row
+        best, fill = None, None
         for name, S in scores.items():
             fit = _log_fit(y, S, usable & lower, group)
             if fit is not None and fit[1] < 1e-3 and (best is None or fit[1] < best[2]):
-                upper_ok = bool(((y - fit[2]).abs()[..., ~lower] < 1e-3).all())
-                if upper_ok:
-                    best = (name, fit[0], fit[1], fit[2])
-        mask = "zero"
+                future = (y - fit[2])[..., ~lower]
+                if future.numel() and float(future.max() - future.min()) < 1e-3:
+                    best, fill = (name, fit[0], fit[1], fit[2]), float(future.mean())
+        mask = "zero" if fill is not None and abs(fill) < 1e-3 else "finite"
     if best is None or best[2] > 1e-3:
         return None
     name, a = best[0], best[1]
@@ -618,9 +624,13 @@ def _block_first_wrong_step(observed, observed_out):
             continue
         want = _expression(terms, expected)
         if name == "out":
+            if got is None:  # not a sum of what the block computed (2 * x, x * sa(x), ...)
+                return "wrong_output", f"forward возвращает не {want}"
             return "wrong_output", f"forward возвращает {_expression(got, observed)}, а по заданию — {want}"
-        if got is None:
+        if name not in observed:
             return "wrong_input", f"{_BLOCK_CODE[name]} не вызывается, а по заданию получает {want}"
+        if got is None:
+            return "wrong_input", f"{_BLOCK_CODE[name]} получает не {want}"
         return "wrong_input", f"{_BLOCK_CODE[name]} получает {_expression(got, observed)}, а по заданию — {want}"
     return "wrong_output", ""
 
@@ -646,10 +656,14 @@ def _gpt_probe(cls, config, T, stand_ins=True):
     B, V = 2, config["vocab_size"]
     idx = torch.randint(V, (B, T), generator=gen)
     targets = torch.randint(V, (B, T), generator=gen)
-    found = []
+    found, logits_of = [], {}
     for with_targets in (True, False):
         with _traced(module, _parts("gpt_model", module)) as trace:
             result, crash = _forward(module, idx, targets) if with_targets else _forward(module, idx)
+        tok = trace.of("tok")
+        if with_targets and tok is not None and torch.is_tensor(tok.input) and tok.input.shape == targets.shape \
+                and bool((tok.input == targets).all()):
+            found.append(("logits_depend_on_targets", "в self.token_embedding_table переданы targets, а нужны idx"))
         pos = trace.of("pos")
         for key, detail in _positions_keys(pos.input if pos is not None else None, idx, config["n_ctx"]):
             if key not in [f[0] for f in found]:
@@ -662,8 +676,10 @@ def _gpt_probe(cls, config, T, stand_ins=True):
         if not isinstance(result, (tuple, list)) or len(result) != 2:
             return _Result(found + [("not_pair", f"forward вернул {type(result).__name__}")])
         logits, loss = result
+        logits_of[with_targets] = logits
         flow = _gpt_flow(trace, module, idx, logits, with_targets)
         if with_targets:
+            flow_with_targets = flow
             found += flow
             if not {"logits_last_only", "wrong_output"} & {key for key, _ in flow}:
                 found += _loss_keys(module, logits, loss, targets)
@@ -671,7 +687,23 @@ def _gpt_probe(cls, config, T, stand_ins=True):
         if loss is not None:
             found.append(("loss_without_targets", "", AT_NO_TARGETS))
         found += [(key, detail, AT_NO_TARGETS) for key, detail in flow if key not in [f[0] for f in found]]
+    if "logits_depend_on_targets" not in [f[0] for f in found] and _differ(*logits_of.values()):
+        again, _ = _forward(module, idx)  # the same call twice gives the same logits: not random
+        if isinstance(again, (tuple, list)) and len(again) == 2 and not _differ(again[0], logits_of[False]):
+            # what the data flow saw with targets only is this mistake's consequence
+            clean = not [f for f in found if len(f) > 2 and f[2] == AT_NO_TARGETS and f[0] in FLOW_KEYS]
+            found = [("logits_depend_on_targets", "")] + [
+                f for f in found if not (clean and f in flow_with_targets and f[0] in FLOW_KEYS)]
     return _Result(found)
+
+
+FLOW_KEYS = {"wrong_input", "wrong_output"}  # what _gpt_flow says when it cannot name the step
+
+
+def _differ(a, b):
+    """Logits of one input that are not the same numbers (either may be flat)."""
+    return torch.is_tensor(a) and torch.is_tensor(b) and a.numel() == b.numel() \
+        and not _close(a.detach().reshape(-1), b.detach().reshape(-1))
 
 
 def _positions_keys(positions, idx, n_ctx):

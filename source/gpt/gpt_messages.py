@@ -66,6 +66,8 @@ SPECIFIC = {
         "no_mask": "маска не применена: каждый токен видит будущие токены",
         "inverted_mask": "маска перевёрнута: закрыто прошлое, а не будущее (используйте tril == 0)",
         "mask_with_zero": "маскирование нулём вместо -inf: после softmax будущие токены всё равно получают вес",
+        "mask_finite": "маска заполняет будущие позиции числом, а не -inf: после softmax будущие токены "
+                       "всё равно получают вес (заполняйте float('-inf'))",
         "mask_after_softmax": "маска применена после softmax: веса строк больше не суммируются в 1",
         "mask_diagonal": "маска закрывает и сам токен (диагональ): токен видит себя и прошлое, маска — "
                          "self.tril[:T, :T] == 0; иначе у первого токена все оценки -inf и выход NaN",
@@ -76,7 +78,7 @@ SPECIFIC = {
                         "(C = x.shape[-1] — это n_embd, а не head_size)",
         "scale_multiplied": "масштаб применён наоборот: нужно делить на sqrt(head_size), а не умножать",
         "scale_wrong": "неверный масштаб оценок внимания: умножьте q @ k.transpose(-2, -1) на head_size ** -0.5",
-        "softmax_wrong_dim": "softmax по неверной оси: нормируйте по последней оси (dim=-1)",
+        "softmax_wrong_dim": "softmax по неверной оси: нормируйте по последней оси, F.softmax(wei, dim=-1)",
         "no_softmax": "softmax не применён: веса внимания — F.softmax(wei, dim=-1) после маски, "
                       "иначе -inf из маски даёт в выходе NaN и веса строк не суммируются в 1",
         "scale_after_softmax": "масштаб применён после softmax: умножайте на head_size ** -0.5 оценки "
@@ -134,6 +136,8 @@ SPECIFIC = {
                            "T = idx.shape[1] (T бывает меньше n_ctx)",
         "no_final_layernorm": "не применён финальный LayerNorm self.ln_f",
         "blocks_not_applied": "блоки трансформера не применены: пропустите x через self.blocks",
+        "logits_depend_on_targets": "логиты зависят от targets: с targets и без них forward должен давать "
+                                    "одни и те же логиты, targets нужны только для loss",
         "logits_last_only": "логиты посчитаны только для последней позиции (x[:, -1, :]): нужны логиты "
                             "для всех T позиций, формы (B, T, vocab_size); последнюю позицию выбирает generate",
         "probabilities_returned": "forward возвращает вероятности (softmax), а не логиты: верните выход self.lm_head "
