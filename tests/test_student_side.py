@@ -13,6 +13,7 @@ import pathlib
 import re
 import subprocess
 import sys
+import warnings
 
 import nbformat
 import pytest
@@ -364,6 +365,7 @@ class FakeShell:
 
 
 def test_the_handler_shows_russian_lines_keeps_the_original_and_falls_back_when_it_fails(monkeypatch):
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)   # install sets it
     shell = FakeShell()
     assert gpt_errors.install(shell) and shell.custom[0] == (Exception, KeyboardInterrupt)
     error = ValueError("bad")
@@ -374,6 +376,48 @@ def test_the_handler_shows_russian_lines_keeps_the_original_and_falls_back_when_
     monkeypatch.setattr(gpt_errors, "explain", lambda *a: 1 / 0)
     gpt_errors._handler(shell, ValueError, error, None)
     assert shell.fallback == [(ValueError, error, None)] and len(shell.shown) == 1
+
+
+def test_a_warning_a_course_mistake_gives_is_russian_at_the_students_line(monkeypatch, capsys):
+    """F.softmax(wei) without dim: PyTorch's English deprecation warning becomes one Russian line
+    naming the fix and the cell's line; a warning the course does not know is shown as Python shows it."""
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)
+    monkeypatch.setattr(gpt_errors, "GRADING", False)
+    passed_on = []   # what goes to Python's own showwarning (under pytest it records, not prints)
+    monkeypatch.setattr(gpt_errors, "_SHOWWARNING", lambda message, *rest: passed_on.append(str(message)))
+    assert gpt_errors.install(FakeShell()) and warnings.showwarning is gpt_errors._show_warning
+    namespace = task_notebook("head", HEAD.replace("F.softmax(wei, dim=-1)", "F.softmax(wei)"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = gpt_errors._show_warning   # catch_warnings restores what it found
+        cell("head = Head(**config)\nout = head(torch.randn(2, 5, 64))\n", namespace)
+        cell("import warnings\nwarnings.warn('something else entirely')\n", namespace)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert re.match(r"Предупреждение \(ячейка, строка \d+: wei = F\.softmax\(wei\)\): F\.softmax вызван без dim: .*"
+                    r"F\.softmax\(wei, dim=-1\)$", lines[0]), lines
+    assert "Implicit dimension" not in err and len(lines) == 1
+    assert passed_on == ["something else entirely"]
+
+
+def test_in_grading_warnings_stay_pythons(monkeypatch):
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)
+    monkeypatch.setattr(gpt_errors, "GRADING", True)
+    before = warnings.showwarning
+    assert gpt_errors.install(FakeShell()) and warnings.showwarning is before
+
+
+@pytest.mark.parametrize("make", [
+    lambda: torch.tensor(torch.ones(2)),
+    lambda: torch.nn.functional.mse_loss(torch.ones(3, 1), torch.ones(3)),
+    lambda: (torch.ones(2, requires_grad=True) * 2).grad,
+], ids=["tensor_copy", "target_size", "non_leaf_grad"])
+def test_each_known_warning_is_one_that_pytorch_gives(make):
+    """The Russian table matches PyTorch's own words (a newer torch that rewords one shows it in English)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        make()
+    assert caught and all(gpt_errors.russian_warning(w.message) for w in caught), [str(w.message) for w in caught]
 
 
 def test_attention_weights_are_the_students_own(monkeypatch):

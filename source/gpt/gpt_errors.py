@@ -16,6 +16,7 @@ import os
 import re
 import sys
 import traceback
+import warnings
 
 RED, BOLD, RESET = "\x1b[31m", "\x1b[1m", "\x1b[0m"
 TB_HINT = "полный traceback исходной ошибки Python покажет %tb в новой ячейке"
@@ -459,6 +460,45 @@ def _plain_lines(error, frames, task):
     return lines
 
 
+# ------------------------------------------------------------ warnings
+
+# Warnings that a mistake in this course's code makes PyTorch print, said in Russian with the
+# student's line; any other warning is shown as Python shows it.
+_WARNINGS = [
+    (r"Implicit dimension choice for softmax",
+     "F.softmax вызван без dim: у трёхмерного тензора он нормирует по оси 0 (оси пакета), а не по "
+     "строкам; укажите ось: F.softmax(wei, dim=-1)"),
+    (r"To copy construct from a tensor",
+     "torch.tensor(...) от тензора делает лишнюю копию: используйте сам тензор или t.clone().detach()"),
+    (r"Using a target size .* that is different to the input size",
+     "формы выхода и целей функции потерь не совпадают: PyTorch растянет их (broadcasting), и loss "
+     "получится неверным; приведите их к одной форме"),
+    (r"\.grad attribute of a Tensor that is not a leaf Tensor",
+     ".grad заполняется только у параметров модели (листьев графа вычислений): смотрите .grad у "
+     "model.parameters(), а не у промежуточных тензоров"),
+]
+_SHOWWARNING = warnings.showwarning   # Python's own, for every other warning
+
+
+def russian_warning(message):
+    """The Russian words for a warning's text, or None when it is not one of ``_WARNINGS``."""
+    text = str(message)
+    return next((russian for pattern, russian in _WARNINGS if re.search(pattern, text)), None)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """``warnings.showwarning`` for the notebook: a known warning in Russian, at the student's line."""
+    russian = russian_warning(message)
+    if russian is None:
+        return _SHOWWARNING(message, category, filename, lineno, file, line)
+    label = cell_label(str(filename))
+    where = f" ({where_text(label, lineno, str(filename))})" if label else ""
+    try:
+        print(f"Предупреждение{where}: {russian}", file=file if file is not None else sys.stderr)
+    except (OSError, ValueError):
+        pass   # as Python's own: a closed stream loses the warning, not the cell
+
+
 # ------------------------------------------------------------ the handler
 
 class ExplainedError(Exception):
@@ -484,7 +524,8 @@ def _handler(shell, etype, value, tb, tb_offset=None):
 
 
 def install(shell=None):
-    """Explain every error of the notebook in Russian (idempotent); False outside an IPython kernel."""
+    """Explain every error of the notebook, and the warnings a course mistake gives, in Russian
+    (idempotent); False outside an IPython kernel."""
     if shell is None:
         try:
             from IPython import get_ipython
@@ -494,4 +535,6 @@ def install(shell=None):
     if shell is None or not hasattr(shell, "set_custom_exc") or not hasattr(shell, "_showtraceback"):
         return False
     shell.set_custom_exc((Exception, KeyboardInterrupt), _handler)
+    if not GRADING:   # the grader's kernels keep Python's warnings (the grader reads its own checks)
+        warnings.showwarning = _show_warning
     return True
