@@ -391,3 +391,29 @@ def test_oversized_kernel_messages_are_dropped_before_they_are_buffered(tmp_path
         sampler.join()
     assert peak[0] - baseline < 200, f"the grading process grew by {peak[0] - baseline:.0f} MiB"
     assert not any("m" * 1000 in o.get("text", "") for o in nb.cells[0].outputs)
+
+
+def test_a_kernel_flooding_its_tmpfs_with_files_is_killed_as_over_its_disk_limit(tmp_path):
+    """Empty files in /tmp take no bytes of the tmpfs's --size but the host's kernel memory (one
+    kernel made 1.4 million in 40 s, 1.5 GB, seen by no process): the watchdog counts them."""
+    from nbclient.exceptions import DeadKernelError
+    from nbclient import NotebookClient
+    from traitlets.config import Config
+    flood = ("import os, time\nos.makedirs('/tmp/f', exist_ok=True)\nstart = time.monotonic()\n"
+             "for n in range(500_000):\n    open('/tmp/f/%d' % n, 'w').close()\n"
+             "    if time.monotonic() - start > 60:\n        break\nprint('made', n + 1)")
+    managers = []
+
+    class Remembered(SandboxedKernelManager):
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            managers.append(self)
+
+    nb = notebook(["import torch", flood])
+    client = NotebookClient(nb, kernel_manager_class=Remembered, config=Config(), timeout=90,
+                            resources={"metadata": {"path": str(tmp_path)}})
+    with pytest.raises(DeadKernelError):
+        client.execute()
+    (km,) = managers
+    assert km.disk_exceeded and not km.memory_exceeded
+    assert not any("made" in o.get("text", "") for o in nb.cells[1].outputs), nb.cells[1].outputs

@@ -73,3 +73,29 @@ def test_a_kill_by_the_watchdog_first_is_still_reported_by_the_notebooks_own_che
     finally:
         child.kill()
         child.wait()
+
+
+def test_the_watchdog_counts_the_files_of_the_sandboxs_tmpfs_as_seen_by_its_process(tmp_path):
+    """Empty files in the sandbox's /tmp cost the host kernel memory that no process shows: over
+    kernel_folders.MAX_ENTRIES entries the sandbox is killed as over its disk limit. A plain
+    process stands for the sandbox here: its /proc/PID/root is /, so the tmpfs is a folder."""
+    from autograder.worker import kernel_folders
+    flood = tmp_path / "flood"
+    (flood / "deep").mkdir(parents=True)
+    for i in range(kernel_folders.MAX_ENTRIES - 1):
+        (flood / "deep" / str(i)).touch()
+    (tmp_path / "link").symlink_to(flood, target_is_directory=True)
+    child = _holding(1, tmp_path)
+    try:
+        mount = str(flood).lstrip("/")
+        watchdog = Watchdog(child.pid, 10**12, 10**12, [], namespace=0, tmpfs=(mount, "no/such/folder"))
+        assert not watchdog.tmpfs_crowded(child.pid) and watchdog.check() is None   # at the limit
+        (flood / "one_more").touch()
+        assert not Watchdog(child.pid, 10**12, 10**12, [], namespace=0,
+                            tmpfs=(str(tmp_path / "link").lstrip("/"),)).tmpfs_crowded(child.pid)  # no links
+        assert watchdog.check() == "killed" and watchdog.disk_exceeded and not watchdog.memory_exceeded
+        assert child.wait(10) == -9
+        assert not watchdog.tmpfs_crowded(child.pid)   # gone: nothing to open
+    finally:
+        child.kill()
+        child.wait()

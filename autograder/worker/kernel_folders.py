@@ -20,13 +20,21 @@ MAX_DEPTH = 32            # folders deeper than this are moved up to be emptied 
 REMOVAL_BUDGET = 200_000  # entries one removal may visit before it gives up (the kernel refills)
 SETTLED_BUDGET = 20_000_000  # the same once the kernel has stopped: more than its disk limit lets it leave
 USAGE_MAX_DEPTH = 64      # a tree nested deeper than this counts as over any size limit
+MAX_ENTRIES = 20_000      # a tree of more entries counts as over any size limit
 
 
 def open_folder(path):
     """A descriptor of the folder ``path``, opened from / one component at a time, no links."""
-    fd = os.open("/", FOLDER)
+    return open_below(os.open("/", FOLDER), os.path.abspath(path), own=True)
+
+
+def open_below(fd, path, own=False):
+    """A descriptor of the folder ``path`` below the open folder ``fd``, one component at a time,
+    no links (``own``: ``fd`` is closed on the way)."""
+    if not own:
+        fd = os.dup(fd)
     try:
-        for part in os.path.abspath(path).split("/"):
+        for part in path.split("/"):
             if part:
                 inner = os.open(part, FOLDER, dir_fd=fd)  # ELOOP or ENOTDIR where a link is
                 os.close(fd)
@@ -239,7 +247,7 @@ def copy_in(source, parent_fd, name):
     return True
 
 
-def usage(path, stop_at, max_entries=20000):
+def usage(path, stop_at, max_entries=MAX_ENTRIES):
     """Bytes stored in the tree at ``path`` (allocated blocks; links not followed). Counting stops
     once over ``stop_at``; more than ``max_entries`` entries, or folders nested deeper than
     ``USAGE_MAX_DEPTH``, count as over it too. 0 when ``path`` cannot be opened."""
@@ -254,6 +262,12 @@ def usage(path, stop_at, max_entries=20000):
     finally:
         os.close(fd)
     return totals[0]
+
+
+def crowded(fd, max_entries=MAX_ENTRIES):
+    """True when the tree in the open folder ``fd`` holds more than ``max_entries`` entries
+    (or folders nested deeper than ``USAGE_MAX_DEPTH``), whatever their size."""
+    return not _usage(fd, float("inf"), max_entries, [0, 0], 0)
 
 
 def _usage(fd, stop_at, max_entries, totals, depth):

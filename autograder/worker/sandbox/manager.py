@@ -46,7 +46,8 @@ class SandboxedKernelManager(AsyncKernelManager):
         on the resident anonymous and shared memory of all the sandbox's processes together""")
     memory_poll_s = Float(0.2, config=True, help="seconds between two looks at memory and disk")
     disk_limit_mb = Integer(256, config=True, help="""what the kernel may store in its working and
-        connection folders together (MiB, or 20,000 entries); over it the sandbox is killed""")
+        connection folders together (MiB, or 20,000 entries; and 20,000 entries in each of its tmpfs
+        /tmp and /dev/shm, whose bytes tmp_size_mb caps); over it the sandbox is killed""")
     max_processes = Integer(64, config=True, help="RLIMIT_NPROC: processes *and threads* of the sandbox")
     max_file_size_mb = Integer(256, config=True, help="RLIMIT_FSIZE (MiB): no file bigger than the "
                                "disk limit; 0: unlimited")

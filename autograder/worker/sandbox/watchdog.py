@@ -12,12 +12,21 @@ from .. import kernel_folders
 from .accounting import pid_namespace, resident_bytes, sandbox_processes
 
 
+# The sandbox's own tmpfs mounts, as its processes see them (layout.bwrap_args). Their bytes are
+# capped by bwrap's --size, not their files: empty files cost the host's kernel memory that no
+# process's memory shows (one kernel made 1.4 million in 40 s, 1.5 GB), so their entries count
+# as stored. Each is opened below /proc/PID/root, one component at a time, no links.
+TMPFS = ("tmp", "dev/shm")
+
+
 class Watchdog:
     """Watches the sandbox whose bwrap process is ``root``; ``folders`` are what it stores."""
 
-    def __init__(self, root, memory_bytes, disk_bytes, folders, poll_s=0.2, namespace=None, log=None):
+    def __init__(self, root, memory_bytes, disk_bytes, folders, poll_s=0.2, namespace=None, log=None,
+                 tmpfs=TMPFS):
         self.root, self.memory_bytes, self.disk_bytes = root, memory_bytes, disk_bytes
         self.folders, self.poll_s, self.namespace, self.log = folders, poll_s, namespace, log
+        self.tmpfs = tmpfs
         self.memory_exceeded = self.disk_exceeded = False
         self._stop = threading.Event()
         self._thread = None
@@ -59,6 +68,28 @@ class Watchdog:
                 total += kernel_folders.usage(folder, self.disk_bytes - total)
         return total
 
+    def tmpfs_crowded(self, pid):
+        """True when one of the sandbox's tmpfs mounts (seen from its process ``pid``) holds over
+        ``kernel_folders.MAX_ENTRIES`` entries; False when they cannot be opened (the process is gone)."""
+        try:
+            root = os.open(f"/proc/{pid}/root", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            for mount in self.tmpfs:
+                try:
+                    fd = kernel_folders.open_below(root, mount)
+                except OSError:
+                    continue
+                try:
+                    if kernel_folders.crowded(fd):
+                        return True
+                finally:
+                    os.close(fd)
+            return False
+        finally:
+            os.close(root)
+
     def check(self):
         """Kill the sandbox if over a limit; None while it runs within them, else why not."""
         pids = self.processes()
@@ -66,7 +97,7 @@ class Watchdog:
             return "gone"
         if resident_bytes(pids) > self.memory_bytes:
             self.memory_exceeded = True
-        elif self.stored_bytes() > self.disk_bytes:
+        elif self.stored_bytes() > self.disk_bytes or self.tmpfs_crowded(pids[0]):
             self.disk_exceeded = True
         if not self.exceeded:
             return None
