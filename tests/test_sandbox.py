@@ -101,6 +101,11 @@ os.write(1, b"RAW-FD-1 \\x1b]0;title\\x07\\n")
 os.write(2, b"RAW-FD-2\\n")
 attempt("alloc_4g", lambda: len(bytearray(4 * 2**30)))
 attempt("torch_4g", lambda: torch.empty(2**30).numel())
+import ctypes
+attempt("memfd", lambda: os.memfd_create("hidden"))
+_libc = ctypes.CDLL(None, use_errno=True)
+attempt("sysv_shm", lambda: (_libc.shmget(0, 2**20, 0o1600), ctypes.get_errno()))
+attempt("posix_shm", lambda: open("/dev/shm/shared", "wb").write(b"x"))
 """,
     "print(%r + json.dumps(R, default=repr))" % MARK,
 ]
@@ -288,6 +293,16 @@ def test_memory_limit(sandbox_run):
     assert r["alloc_256m"] == ["ok", 256 * 2**20]
     assert r["alloc_4g"][0] == "MemoryError", r["alloc_4g"]
     assert fails(r["torch_4g"]), r["torch_4g"]
+
+
+def test_memory_no_process_shows_is_refused(sandbox_run):
+    """memfd and System V shared memory hold memory outside every process's resident memory (a
+    kernel held 3 GB in memfds with a 2 GiB limit): the seccomp filter refuses them; /dev/shm, a
+    size-capped tmpfs, stays usable."""
+    r = sandbox_run["results"]
+    assert r["memfd"][0] == "PermissionError", r["memfd"]
+    assert r["sysv_shm"] == ["ok", [-1, 1]], r["sysv_shm"]   # -1, EPERM
+    assert r["posix_shm"] == ["ok", 1], r["posix_shm"]
 
 
 def test_cleanup(sandbox_run):

@@ -99,3 +99,38 @@ def test_the_watchdog_counts_the_files_of_the_sandboxs_tmpfs_as_seen_by_its_proc
     finally:
         child.kill()
         child.wait()
+
+
+def _run_bpf(program, nr, arch):
+    """What the kernel's classic BPF would return for a system call (the four instructions used)."""
+    import struct
+    code = [struct.unpack("=HBBI", program[i:i + 8]) for i in range(0, len(program), 8)]
+    data, pc, acc = {0: nr, 4: arch}, 0, 0
+    while True:
+        op, jt, jf, k = code[pc]
+        if op == 0x20:
+            acc = data[k]
+        elif op == 0x06:
+            return k
+        elif op in (0x15, 0x35):
+            pc += jt if (acc == k if op == 0x15 else acc >= k) else jf
+        else:
+            raise AssertionError(f"instruction {op:#x}")
+        pc += 1
+
+
+def test_the_seccomp_filter_refuses_hidden_memory_and_nothing_else():
+    """enter.py's program (checked instruction by instruction here; tests/test_sandbox.py runs it in
+    a real sandbox): memfd_create, memfd_secret and shmget refused with EPERM on the native ABI, every
+    call of another ABI (i386's int 0x80, x32) refused, every other call allowed."""
+    import errno
+    from autograder.worker.sandbox.programs import enter
+    allow, eperm = 0x7FFF0000, 0x00050000 | errno.EPERM
+    for machine, (arch, denied) in enter.DENIED.items():
+        program = enter.seccomp_program(machine)
+        for nr in range(460):
+            assert _run_bpf(program, nr, arch) == (eperm if nr in denied.values() else allow), (machine, nr)
+        assert _run_bpf(program, 0x40000000 + denied["memfd_create"], arch) == eperm   # x32
+        assert _run_bpf(program, 356, 0x40000003) == eperm                              # i386
+        assert _run_bpf(program, 0, 0x40000003) == eperm
+    assert enter.seccomp_program("riscv64") is None

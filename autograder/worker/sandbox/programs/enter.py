@@ -8,15 +8,18 @@ the zygote (zygote_server.py) do, loaded from this file by path.
 ``enter_sandbox(config)``: no new privileges; grader as root: drop to the config's uid
 and gid for real, then a user namespace of its own (so RLIMIT_NPROC counts this
 sandbox's processes only; nested user namespaces disabled) and every capability it gave
-dropped (bounding set, ambient set, all sets); the working folder; the rlimits.
+dropped (bounding set, ambient set, all sets); the working folder; the rlimits; a seccomp
+filter refusing the system calls that hold memory no process's memory shows (``DENIED``).
 """
 import ctypes
+import errno
 import json
 import os
 import resource
+import struct
 import sys
 
-PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 4, 24, 38, 47
+PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, PR_CAP_AMBIENT = 4, 24, 38, 22, 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 CLONE_NEWUSER = 0x10000000
 LINUX_CAPABILITY_VERSION_3 = 0x20080522
@@ -51,6 +54,48 @@ def _own_user_namespace(uid, gid, libc):
     drop_capabilities(libc)
 
 
+# Memory a kernel can hold that no process's resident memory shows, so neither RLIMIT_DATA nor the
+# watchdog bounds it: a memfd written and not mapped (a kernel held 3 GB in 30 of them, with a
+# 2 GiB limit), System V shared memory detached after use, secret memory. Refused (EPERM), and any
+# call through another ABI (x32, or i386's int 0x80 from a 64-bit process) that could reach them.
+# {machine: (audit arch, {name: number})}
+DENIED = {"x86_64": (0xC000003E, {"memfd_create": 319, "memfd_secret": 447, "shmget": 29}),
+          "aarch64": (0xC00000B7, {"memfd_create": 279, "memfd_secret": 447, "shmget": 194})}
+SECCOMP_MODE_FILTER, RET_ALLOW, RET_EPERM = 2, 0x7FFF0000, 0x00050000 | errno.EPERM
+LD_ABS, JEQ, JGE, RET = 0x20, 0x15, 0x35, 0x06   # BPF_LD|W|ABS, BPF_JMP|JEQ|K, BPF_JMP|JGE|K, BPF_RET|K
+X32_BIT = 0x40000000
+
+
+def seccomp_program(machine):
+    """The classic BPF program (bytes of ``struct sock_filter``) refusing ``DENIED[machine]``, or None."""
+    if machine not in DENIED:
+        return None
+    arch, numbers = DENIED[machine]
+    checks = [(JEQ, n) for n in numbers.values()]
+    deny = len(checks) + 3   # from the instruction after the arch check: nr, x32, checks, allow
+    program = [(LD_ABS, 0, 0, 4), (JEQ, 0, deny, arch),                       # another ABI: refused
+               (LD_ABS, 0, 0, 0), (JGE, len(checks) + 1, 0, X32_BIT)]          # x32: refused
+    program += [(code, len(checks) - i, 0, n) for i, (code, n) in enumerate(checks)]
+    program += [(RET, 0, 0, RET_ALLOW), (RET, 0, 0, RET_EPERM)]
+    return b"".join(struct.pack("=HBBI", *instruction) for instruction in program)
+
+
+class _Filter(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def refuse_hidden_memory(libc):
+    """Install the seccomp filter (after no_new_privs; inherited by every child and kept across exec)."""
+    program = seccomp_program(os.uname().machine)
+    if program is None:
+        print(f"sandbox: no seccomp filter for {os.uname().machine}: memfd and System V shared memory "
+              f"are not refused", file=sys.stderr)
+        return
+    buffer = ctypes.create_string_buffer(program, len(program))
+    fprog = _Filter(len(program) // 8, ctypes.addressof(buffer))
+    _check(libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0), "prctl(PR_SET_SECCOMP)", libc)
+
+
 def enter_sandbox(config):
     libc = ctypes.CDLL(None, use_errno=True)
     _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)", libc)
@@ -70,6 +115,7 @@ def enter_sandbox(config):
     os.chdir(config["cwd"])
     for name, value in config["limits"].items():
         resource.setrlimit(getattr(resource, name), (value, value))
+    refuse_hidden_memory(libc)
 
 
 def main(argv):
