@@ -12,6 +12,7 @@ pyenv) that nobody can't reach; the program it starts drops to ``sandbox_uid``
 """
 import fnmatch
 import os
+import resource
 import shutil
 import sys
 
@@ -62,10 +63,17 @@ def python_roots(executable=None):
     return sorted(r for r in found if not any(r != o and under(r, o) for o in found))  # outermost only
 
 
+def open_files_limit(wanted):
+    """``wanted``, or the grader's own hard limit where that is lower (a process cannot raise it)."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+
+
 def sandbox_config(settings, workdir):
     """What programs/enter.py does inside the sandbox: uid, limits, folder."""
     limits = {"RLIMIT_DATA": settings.memory_limit_mb * 2**20,
               "RLIMIT_NPROC": settings.max_processes,
+              "RLIMIT_NOFILE": open_files_limit(settings.max_open_files),
               "RLIMIT_CORE": 0}
     if settings.max_file_size_mb > 0:
         limits["RLIMIT_FSIZE"] = settings.max_file_size_mb * 2**20

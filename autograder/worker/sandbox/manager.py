@@ -49,6 +49,8 @@ class SandboxedKernelManager(AsyncKernelManager):
         connection folders together (MiB, or 20,000 entries; and 20,000 entries in each of its tmpfs
         /tmp and /dev/shm, whose bytes tmp_size_mb caps); over it the sandbox is killed""")
     max_processes = Integer(64, config=True, help="RLIMIT_NPROC: processes *and threads* of the sandbox")
+    max_open_files = Integer(1024, config=True, help="""RLIMIT_NOFILE of each process (or the grader's own
+        hard limit, if lower): every open socket may hold its buffers in the host's kernel memory""")
     max_file_size_mb = Integer(256, config=True, help="RLIMIT_FSIZE (MiB): no file bigger than the "
                                "disk limit; 0: unlimited")
     cpu_threads = Integer(0, config=True, help="""OMP/MKL/OpenBLAS threads when the environment
