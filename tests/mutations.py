@@ -738,6 +738,16 @@ logits = self.lm_head(self.ln_f(x))
     "head_mask_before_scale_with_minus_five": ("head", _head(
         "wei = (q @ k.transpose(-2, -1)).masked_fill(self.tril[:T, :T] == 0, -5.0)",
         "out = self.dropout(F.softmax(wei * self.head_size ** -0.5, dim=-1)) @ v"), "mask_finite"),
+    # a ReLU after MultiHeadAttention's projection; the final LayerNorm before the blocks
+    "mha_relu_after_projection": ("multihead", """
+out = torch.cat([h(x) for h in self.heads], dim=-1)
+out = self.dropout(F.relu(self.proj(out)))
+""", "extra_activation"),
+    "gpt_final_layernorm_before_blocks": ("gpt_model", """
+B, T = idx.shape
+x = self.token_embedding_table(idx) + self.position_embedding_table(torch.arange(T, device=idx.device))
+logits = self.lm_head(self.blocks(self.ln_f(x)))
+""" + _GPT_FLAT_LOSS + "    loss = F.cross_entropy(logits, targets)\n", "final_layernorm_misplaced"),
     # the tokens embedded are the targets when they are given: logits that depend on targets
     "gpt_embeds_targets": ("gpt_model", """
 B, T = idx.shape

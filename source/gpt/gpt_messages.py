@@ -100,6 +100,8 @@ SPECIFIC = {
         "interleaved_heads": "головы объединены в неверном порядке: используйте torch.cat(..., dim=-1)",
         "one_head_repeated": "используется только одна голова: пропустите x через каждую из self.heads",
         "extra_residual": "лишнее residual-соединение: x + ... делается в Block, а не в MultiHeadAttention",
+        "extra_activation": "лишняя функция активации после self.proj: в MultiHeadAttention нелинейности нет "
+                            "(ReLU — в FeedFoward), верните self.dropout(self.proj(out))",
         "dropout_wrong": "dropout применён не там или это не dropout: self.dropout применяется к выходу "
                          "self.proj и обнуляет каждый элемент с вероятностью p, деля остальные на 1 - p",
     },
@@ -135,6 +137,8 @@ SPECIFIC = {
         "positions_n_ctx": "позиции взяты для всех n_ctx, а не для длины входа: используйте torch.arange(T), "
                            "T = idx.shape[1] (T бывает меньше n_ctx)",
         "no_final_layernorm": "не применён финальный LayerNorm self.ln_f",
+        "final_layernorm_misplaced": "финальный LayerNorm self.ln_f применён до блоков: он нормирует выход "
+                                     "self.blocks, logits = self.lm_head(self.ln_f(self.blocks(x)))",
         "blocks_not_applied": "блоки трансформера не применены: пропустите x через self.blocks",
         "logits_depend_on_targets": "логиты зависят от targets: с targets и без них forward должен давать "
                                     "одни и те же логиты, targets нужны только для loss",

@@ -366,6 +366,7 @@ MULTIHEAD_JOIN = {  # what self.proj receives: {how the heads' outputs are joine
 }
 MULTIHEAD_OUTPUT = {  # what forward returns: {expression: keys}
     "proj": (), "x + proj": ("extra_residual",), "join": ("no_projection",), "x + join": ("no_projection", "extra_residual"),
+    "relu(proj)": ("extra_activation",), "gelu(proj)": ("extra_activation",), "tanh(proj)": ("extra_activation",),
 }
 
 
@@ -428,6 +429,9 @@ def _multihead_probe(cls, config, T, stand_ins=True):
     for name in ("proj", "join"):
         if candidates[name] is not None and candidates[name].shape == x.shape:
             candidates["x + " + name] = x + candidates[name]
+    if candidates["proj"] is not None:
+        for name, activation in (("relu", F.relu), ("gelu", F.gelu), ("tanh", torch.tanh)):
+            candidates[f"{name}(proj)"] = activation(candidates["proj"])
     name, keys = _first_match(out, MULTIHEAD_OUTPUT, candidates)
     if keys is not None:
         found += [(key, "") for key in keys if key not in [k for k, _ in found]]
@@ -761,7 +765,10 @@ def _gpt_flow(trace, module, idx, logits, with_targets):
         if point is None:
             return found + [("wrong_input", f"{GPT_CONSUMER[expected]} получает не {_stage_text(expected)}")]
         skipped = order[order.index(point) + 1:order.index(expected) + 1]
-        if len(skipped) == 1:
+        if skipped == ["ln_f"] and ln_f is not None and blocks and _close(blocks[0].input, ln_f.output):
+            found.append(("final_layernorm_misplaced", ""))   # ln_f before the blocks: follow its input
+            inputs["pos"] = ln_f.input
+        elif len(skipped) == 1:
             found.append((skip_key[skipped[0]], ""))
         elif skipped:
             found.append(("wrong_input", f"{GPT_CONSUMER[expected]} получает {_stage_text(point)}, а по заданию — "
