@@ -23,6 +23,12 @@ def selfcheck_module():
     return kit.load("gpt_selfcheck")
 
 
+def russian_text(text):
+    """``text`` with the Python and torch messages it quotes in Russian where the kit knows them
+    (``gpt_errors.russian_text``, standard library only: what the notebook shows)."""
+    return kit.load("gpt_errors").russian_text(text)
+
+
 def diagnose(task, namespace, config=None):
     """``gpt_selfcheck.diagnose``: what the task's class in ``namespace`` does wrong."""
     return selfcheck_module().diagnose(task, namespace, config)

@@ -8,7 +8,9 @@ The kit ships without the grader, so what its self-check needs is in its own fil
 * ``gpt_tasks.py``: the course table's facts the kit needs, GENERATED from ``course.py``
   (``python -m autograder.kit``, which ``make release`` runs; tests/test_course.py
   checks it is current);
-* ``gpt_selfcheck.py``: the diagnosis.
+* ``gpt_selfcheck.py``: the diagnosis;
+* ``gpt_errors.py``: Python's and torch's messages in Russian (``russian_text``), which the
+  grader applies to the errors its checks quote, as the kit does in the notebook.
 
 In the grader's processes they are imported by path and registered under their own
 names (the kit imports them by name, as in a student's folder); into a kernel they go
@@ -20,7 +22,7 @@ import sys
 
 from .course import SOURCE, TASKS
 
-MODULES = ("gpt_harness", "gpt_messages", "gpt_tasks", "gpt_selfcheck")
+MODULES = ("gpt_harness", "gpt_messages", "gpt_tasks", "gpt_selfcheck", "gpt_errors")
 TASKS_FILE = SOURCE / "gpt_tasks.py"
 
 

@@ -738,6 +738,11 @@ logits = self.lm_head(self.ln_f(x))
     "head_mask_before_scale_with_minus_five": ("head", _head(
         "wei = (q @ k.transpose(-2, -1)).masked_fill(self.tril[:T, :T] == 0, -5.0)",
         "out = self.dropout(F.softmax(wei * self.head_size ** -0.5, dim=-1)) @ v"), "mask_finite"),
+    # k.T of a 3-d tensor reverses all three axes: a crash, named by the line that made it
+    "head_k_dot_T": ("head", _head(
+        "wei = q @ k.T * self.head_size ** -0.5",
+        "wei = wei.masked_fill(self.tril[:T, :T] == 0, float('-inf'))",
+        "out = self.dropout(F.softmax(wei, dim=-1)) @ v"), "transpose_all_axes"),
     # a ReLU after MultiHeadAttention's projection; the final LayerNorm before the blocks
     "mha_relu_after_projection": ("multihead", """
 out = torch.cat([h(x) for h in self.heads], dim=-1)

@@ -151,6 +151,25 @@ def test_catalogue_messages_are_russian_and_distinct():
         assert all(any("а" <= ch <= "я" for ch in text.lower()) for text in texts), task
 
 
+@pytest.mark.parametrize("task, body, russian, english", [
+    ("gpt_model", "B, T = idx.shape\nx = self.token_embedding_table(idx) + self.position_embedding_table("
+                  "torch.arange(T))\nlogits = self.lm_head(self.ln_f(self.blocks(x)))\n"
+                  "loss = None if targets is None else F.cross_entropy(logits, targets)\n",
+     "логиты с тремя осями: тогда F.cross_entropy ждёт цели формы", "Expected target size"),
+    ("gpt_model", "B, T = idx.shape\nx = self.token_embedding_table(idx) + self.position_embedding_table("
+                  "torch.arange(T))\nB, T, C = x.shape\nlogits = self.lm_head(self.ln_f(self.blocks(x)))\n"
+                  "if targets is None:\n    loss = None\nelse:\n    logits = logits.view(B * T, C)\n"
+                  "    loss = F.cross_entropy(logits, targets.view(B * T))\n",
+     "нельзя придать форму [64, 64] тензору из", "is invalid for input of size"),
+], ids=["cross_entropy_of_3d_logits", "view_with_n_embd"])
+def test_a_crash_is_quoted_in_russian_where_the_kit_knows_the_message(task, body, russian, english):
+    """The student's feedback quotes a crash as the notebook does (gpt_errors.russian_text), with the line."""
+    verdict = grade(task, body)
+    (key, text), = verdict.mistakes
+    assert key == "exception" and russian in text and "строка" in text, text
+    assert english not in text and "RuntimeError" not in text, text
+
+
 @pytest.mark.parametrize("body", [
     "return self.net(x).to_sparse()",
     "return self.net(x).to(torch.complex64)",

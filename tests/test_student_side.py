@@ -411,12 +411,18 @@ def test_in_grading_warnings_stay_pythons(monkeypatch):
     lambda: torch.tensor(torch.ones(2)),
     lambda: torch.nn.functional.mse_loss(torch.ones(3, 1), torch.ones(3)),
     lambda: (torch.ones(2, requires_grad=True) * 2).grad,
-], ids=["tensor_copy", "target_size", "non_leaf_grad"])
+    lambda: torch.ones(2, 3, 4).T,
+], ids=["tensor_copy", "target_size", "non_leaf_grad", "transpose_of_3d"])
 def test_each_known_warning_is_one_that_pytorch_gives(make):
     """The Russian table matches PyTorch's own words (a newer torch that rewords one shows it in English)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        make()
+    was = torch.is_warn_always_enabled()
+    torch.set_warn_always(True)   # a warning torch gives once per process, given again here
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            make()
+    finally:
+        torch.set_warn_always(was)
     assert caught and all(gpt_errors.russian_warning(w.message) for w in caught), [str(w.message) for w in caught]
 
 

@@ -9,7 +9,7 @@ import torch
 
 from .. import kit
 from ..course import TASK
-from ..diagnosis import MESSAGES, message as message_of
+from ..diagnosis import MESSAGES, message as message_of, russian_text
 from ..results import TaskResult
 from . import mistakes, reference
 from .cases import where
@@ -84,7 +84,7 @@ def _error_mistake(result):
     if error == "class_missing":
         return mistake("class_missing")
     if error == "exception":
-        detail = result.get("exception", "")
+        detail = russian_text(str(result.get("exception", "")))
         if result.get("line"):
             detail += f" ({result['line']})"
         if result.get("failed_in") == "generate":
@@ -416,6 +416,7 @@ def with_diagnosis(verdict, findings):
         key, text = str(finding.get("key", "")), str(finding.get("message", ""))[:600]
         if key in known and key not in observed and text.startswith(known[key]):
             where = str(finding.get("where", ""))[:80]
+            text = known[key] + russian_text(text[len(known[key]):])   # the quoted error, as the kit shows it
             observed[key] = text + (f" ({where})" if where and where not in text else "")
     specific = [m for m in verdict.mistakes if m[0] not in VAGUE]
     if not observed or (specific and not {k for k, _ in specific} <= set(observed)):

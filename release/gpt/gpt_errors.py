@@ -116,6 +116,7 @@ def where_text(label, lineno, filename):
 # Mistake key -> the words of the line that does (or should do) that part of forward.
 _LINE_OF_MISTAKE = [
     (("n_ctx",), r"n_ctx"),
+    (("transpose_all_axes",), r"\.T\b"),
     (("mask",), r"masked_fill|tril|mask"),
     (("scale", "q_k_swapped"), r"transpose|\.mT\b|\.T\b|matmul|einsum|@"),
     (("softmax",), r"softmax"),
@@ -181,9 +182,12 @@ def forward_line(cls, key, fallback=True):
 
 # ------------------------------------------------------------ Python's words
 
-_TRANSLATIONS = [
+_MESSAGE_TRANSLATIONS = [   # Python's and torch's messages
     (r"The size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\) at non-singleton dimension (\d+)",
      r"размеры тензоров не совпадают: \1 и \2 по оси \3"),
+    (r"Expected target size \[(.*?)\], got \[(.*?)\]",
+     r"логиты с тремя осями: тогда F.cross_entropy ждёт цели формы [\1], а получил [\2]; передайте "
+     r"логиты формы (B*T, C) и цели формы (B*T)"),
     (r"mat1 and mat2 shapes cannot be multiplied \((\S+) and (\S+)\)",
      r"матрицы форм \1 и \2 нельзя перемножить"),
     (r"Expected size for first two dimensions of batch2 tensor to be: (\[.*?\]) but got: (\[.*?\])",
@@ -206,6 +210,8 @@ _TRANSLATIONS = [
     (r"(\w+)\(\) missing (\d+) required positional argument", r"\1: не передан обязательный аргумент"),
     (r"No module named '([\w.]+)'",
      r"не установлен пакет «\1»: установите его (pip install \1) и перезапустите ядро"),
+]
+_SYNTAX_TRANSLATIONS = [     # a SyntaxError's words
     (r"invalid syntax. Perhaps you forgot a comma\?", "неверный синтаксис: возможно, пропущена запятая"),
     (r"invalid syntax", "неверный синтаксис"),
     (r"unexpected indent", "лишний отступ"),
@@ -216,6 +222,7 @@ _TRANSLATIONS = [
     (r"unmatched '(.)'", r"лишняя закрывающая скобка «\1»"),
     (r"expected ':'", "пропущено двоеточие"),
 ]
+_TRANSLATIONS = _MESSAGE_TRANSLATIONS + _SYNTAX_TRANSLATIONS
 _KINDS = {
     "NameError": "имя не определено", "AttributeError": "нет такого атрибута",
     "TypeError": "неверный тип значения", "ValueError": "неверное значение",
@@ -251,7 +258,7 @@ def in_russian(error):
 
 def russian_text(text):
     """``text`` with the Python and torch messages it quotes translated where known."""
-    for pattern, russian in _TRANSLATIONS[:17]:   # messages, not syntax words
+    for pattern, russian in _MESSAGE_TRANSLATIONS:   # messages, not syntax words
         text = re.sub(pattern, russian, text)
     # the exception's English class name goes too (a translated message follows it; %tb has the original)
     return re.sub(r"\b[A-Z][A-Za-z]*(?:Error|Exception): (?=[^A-Za-z]*[а-яА-ЯёЁ])", "", text)
@@ -475,6 +482,9 @@ _WARNINGS = [
     (r"Using a target size .* that is different to the input size",
      "формы выхода и целей функции потерь не совпадают: PyTorch растянет их (broadcasting), и loss "
      "получится неверным; приведите их к одной форме"),
+    (r"The use of `x\.T` on tensors of dimension other than 2",
+     "x.T у тензора не с двумя осями переставляет все оси: чтобы поменять местами две последние, "
+     "используйте x.transpose(-2, -1)"),
     (r"\.grad attribute of a Tensor that is not a leaf Tensor",
      ".grad заполняется только у параметров модели (листьев графа вычислений): смотрите .grad у "
      "model.parameters(), а не у промежуточных тензоров"),

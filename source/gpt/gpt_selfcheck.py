@@ -30,6 +30,7 @@ import itertools
 import linecache
 import os
 import pathlib
+import re
 import sys
 import traceback
 
@@ -864,7 +865,7 @@ def _generate_check(cls, config, findings):
         with torch.no_grad():
             generated = module.generate(idx, 3)
     except Exception as exc:
-        if {"exception", "not_pair", "no_return", "not_implemented"} & set(findings.keys()):
+        if {"exception", "transpose_all_axes", "not_pair", "no_return", "not_implemented"} & set(findings.keys()):
             return
         detail = findings.crash_text(exc, "generate")
         line = _student_line(exc, findings.cls)
@@ -1143,6 +1144,8 @@ class _Findings:
             self.add(key, rest[0] if rest else where, detail)
 
     def crash_text(self, exc, what="forward"):
+        """The error as Python says it (the kit and the grader put its known messages in Russian:
+        ``gpt_errors.russian_text``) and the student's line."""
         text = f"{type(exc).__name__}: {exc}".split("\n")[0][:200]
         line = _student_line(exc, self.cls)
         if what != "forward":
@@ -1152,6 +1155,8 @@ class _Findings:
     def crash(self, exc, where, what="forward"):
         if isinstance(exc, NotImplementedError):
             self.add("not_implemented", where)
+        elif isinstance(exc, RuntimeError) and re.search(r"\.T\b", _student_line(exc, self.cls)):
+            self.add("transpose_all_axes", where, self.crash_text(exc, what))   # k.T of a 3-d tensor
         else:
             self.add("exception", where, self.crash_text(exc, what))
 
