@@ -321,6 +321,8 @@ def _attention_form(wei, scores, scales, precise=True):
                 if future.numel() and float(future.max() - future.min()) < 1e-3:
                     best, fill = (name, fit[0], fit[1], fit[2]), float(future.mean())
         mask = "zero" if fill is not None and abs(fill) < 1e-3 else "finite"
+        if mask == "finite" and float(wei[..., ~lower].max()) < 1e-6:
+            mask = "causal"   # a fill like -20: the future's weights are too small to matter
     if best is None or best[2] > 1e-3:
         return None
     name, a = best[0], best[1]
