@@ -192,6 +192,13 @@ loss = None if targets is None else F.cross_entropy(logits.view(B * T, -1), targ
 h = F.relu(F.linear(x, self.net[0].weight, self.net[0].bias))
 return self.net[3](F.linear(h, self.net[2].weight, self.net[2].bias))
 """),
+    # a mask filling a finite number so low that the future's weights vanish (not mask_finite)
+    "head_mask_fill_minus_20": ("head", """
+B, T, C = x.shape
+q, k, v = self.query(x), self.key(x), self.value(x)
+wei = (q @ k.transpose(-2, -1) * self.head_size ** -0.5).masked_fill(self.tril[:T, :T] == 0, -20.0)
+out = self.dropout(F.softmax(wei, dim=-1)) @ v
+"""),
 }
 
 
