@@ -59,6 +59,45 @@ def test_flat_names(tmp_path):
     assert students["42"].name == {"first_name": "anna", "last_name": "petrova"}
 
 
+@pytest.mark.parametrize("backup", ["01_head_old.ipynb", "01_head_copy.ipynb", "01_head (1).ipynb",
+                                    "01_Head.ipynb", "01_head_ivanov.ipynb"])
+def test_the_notebook_under_its_own_name_is_graded_not_a_copy_beside_it(tmp_path, backup):
+    """A student keeps an old or second copy beside the notebook: the file under the notebook's own
+    name is graded, whichever comes later in name order, and the note names both."""
+    own = write(tmp_path, "s1/01_head.ipynb")
+    write(tmp_path, f"s1/{backup}")
+    student = collect.collect(tmp_path)["s1"]
+    assert student.notebooks == {"01_head": own}
+    if backup == "01_head_ivanov.ipynb":   # a name only beginning like it, with the notebook there
+        assert student.notes == [f"не распознан файл {backup!r} (не проверялся)"], student.notes
+    else:
+        assert student.notes == [f"повтор 01_head: взят '01_head.ipynb', не взят {backup!r}"], student.notes
+
+
+def test_a_browser_copy_is_surer_than_a_name_only_like_it(tmp_path):
+    copy = write(tmp_path, "s1/01_head (1).ipynb")
+    write(tmp_path, "s1/01_head_old.ipynb")
+    assert collect.collect(tmp_path)["s1"].notebooks["01_head"] == copy
+
+
+@pytest.mark.parametrize("name", ["01_head_ivanov.ipynb", "01-head-final.ipynb", "01_head.ipynb.ipynb"])
+def test_a_notebook_with_a_word_after_its_name_is_taken_when_nothing_else_is_that_notebook(tmp_path, name):
+    found = write(tmp_path, f"s1/{name}")
+    write(tmp_path, "s1/04_block.ipynb")
+    student = collect.collect(tmp_path)["s1"]
+    assert student.notebooks == {"01_head": found, "04_block": tmp_path / "s1" / "04_block.ipynb"}
+    assert any(f"{name!r} принят как 01_head" in note for note in student.notes), student.notes
+    write(tmp_path, "flat/petrova_anna_42_" + name)   # in an LMS's flat names too
+    assert collect.collect(tmp_path / "flat")["42"].notebooks == {"01_head": tmp_path / "flat" / ("petrova_anna_42_" + name)}
+
+
+def test_two_names_only_like_one_notebook_take_neither(tmp_path):
+    write(tmp_path, "s1/01_head_ivanov.ipynb")
+    write(tmp_path, "s1/01_head_draft.ipynb")
+    write(tmp_path, "s1/04_block.ipynb")
+    assert set(collect.collect(tmp_path)["s1"].notebooks) == {"04_block"}
+
+
 def test_zip_with_one_top_folder_macosx_and_checkpoints(tmp_path):
     archive = tmp_path / "export.zip"
     with zipfile.ZipFile(archive, "w") as zf:

@@ -86,6 +86,25 @@ def match_notebook(filename):
     return _KEYS[close[0]] if close else None
 
 
+def name_rank(filename, name, prefix=""):
+    """How surely the file ``filename`` is the notebook ``name``: 2 its very name, 1 a browser's
+    copy or another case ("01_head (1)", "01_Head"), 0 a name only like it ("01_head_old").
+    Of two files for one notebook the surer is graded (the later in name order if as sure)."""
+    own = filename[len(prefix):].lstrip("_- ")
+    if own == name + ".ipynb":
+        return 2
+    return 1 if _COPY.sub("", own).lower() == name + ".ipynb" else 0
+
+
+def loose_match(filename):
+    """The notebook a name begins with, a word added after it ("01_head_ivanov", "01-head-final"),
+    or None. Taken only for a notebook the submission has no other file for (``_add_files``)."""
+    stem = re.sub(r"\.ipynb$", "", filename, flags=re.I)
+    key = re.sub(r"[^a-z0-9]", "", stem.lower())
+    found = [name for known, name in _KEYS.items() if key.startswith(known) and not key[len(known):][:1].isdigit()]
+    return found[0] if len(found) == 1 else None
+
+
 def system_file(relative):
     """True for what systems and tools leave in a folder (``relative``: a path within a submission)."""
     parts = pathlib.PurePath(relative).parts
@@ -198,6 +217,7 @@ def _add_files(student, paths, base, unknown, prefix=""):
     """Match ``paths`` (under ``base``) to the assignment's notebooks; files that are neither
     notebooks of it nor kit or system files go to ``unknown``. ``prefix``: the flat name's
     student part, which a name may carry without being noted as renamed."""
+    loose = {}  # notebook: [(path, shown)] of names that only begin with its name
     for path in paths:
         if not path.is_file() or path.is_symlink():
             continue
@@ -206,10 +226,26 @@ def _add_files(student, paths, base, unknown, prefix=""):
             continue
         name = match_notebook(path.name) if path.name.lower().endswith(".ipynb") else None
         if name is None:
-            unknown.append(shown)
+            if path.name.lower().endswith(".ipynb") and loose_match(path.name[len(prefix):]):
+                loose.setdefault(loose_match(path.name[len(prefix):]), []).append((path, shown))
+            else:
+                unknown.append(shown)
             continue
         if name in student.notebooks:
-            student.notes.append(f"повтор {name}: взят {shown!r}")
+            other = student.notebooks[name]
+            if name_rank(other.name, name, prefix) > name_rank(path.name, name, prefix):
+                path, other, shown = other, path, str(other.relative_to(base))
+            dropped = str(other.relative_to(base))
+            if f"{dropped!r} принят как {name}" in student.notes:
+                student.notes.remove(f"{dropped!r} принят как {name}")
+            student.notes.append(f"повтор {name}: взят {shown!r}, не взят {dropped!r}")
         elif path.name[len(prefix):].lstrip("_- ") != name + ".ipynb":
             student.notes.append(f"{shown!r} принят как {name}")
         student.notebooks[name] = path
+    for name, found in sorted(loose.items()):   # "01_head_ivanov": only where nothing else is 01_head
+        if name not in student.notebooks and len(found) == 1:
+            (path, shown), = found
+            student.notes.append(f"{shown!r} принят как {name}")
+            student.notebooks[name] = path
+        else:
+            unknown.extend(shown for _, shown in found)
