@@ -755,6 +755,10 @@ logits = self.lm_head(self.ln_f(x))
 out = torch.cat([h(x) for h in self.heads], dim=-1)
 out = self.dropout(F.relu(self.proj(out)))
 """, "extra_activation"),
+    "mha_heads_reversed": ("multihead", """
+out = torch.cat([h(x) for h in reversed(self.heads)], dim=-1)
+out = self.dropout(self.proj(out))
+""", "interleaved_heads"),
     "gpt_final_layernorm_before_blocks": ("gpt_model", """
 B, T = idx.shape
 x = self.token_embedding_table(idx) + self.position_embedding_table(torch.arange(T, device=idx.device))

@@ -99,7 +99,8 @@ SPECIFIC = {
         "proj_twice": "self.proj применён дважды: проекция нужна один раз, после конкатенации",
         "summed_heads": "головы сложены, а не сконкатенированы по последней оси",
         "concat_wrong_dim": "конкатенация по неверной оси: объединяйте головы по последней оси (dim=-1)",
-        "interleaved_heads": "головы объединены в неверном порядке: используйте torch.cat(..., dim=-1)",
+        "interleaved_heads": "головы объединены в неверном порядке: нужна torch.cat([h(x) for h in self.heads], "
+                             "dim=-1), выходы голов целиком друг за другом, по порядку",
         "one_head_repeated": "используется только одна голова: пропустите x через каждую из self.heads",
         "extra_residual": "лишнее residual-соединение: x + ... делается в Block, а не в MultiHeadAttention",
         "extra_activation": "лишняя функция активации после self.proj: в MultiHeadAttention нелинейности нет "

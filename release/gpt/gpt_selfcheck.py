@@ -365,6 +365,7 @@ MULTIHEAD_JOIN = {  # what self.proj receives: {how the heads' outputs are joine
     "sum(heads).repeat": ("summed_heads",), "torch.cat(heads, dim=1).reshape": ("concat_wrong_dim",),
     "torch.cat(heads)": ("concat_wrong_dim",), "torch.cat(heads, dim=1)": ("concat_wrong_dim",),
     "torch.stack(heads, dim=-1).reshape": ("interleaved_heads",),
+    "torch.cat(heads[::-1], dim=-1)": ("interleaved_heads",),
     "torch.cat([one head] * n_head, dim=-1)": ("one_head_repeated",),
 }
 MULTIHEAD_OUTPUT = {  # what forward returns: {expression: keys}
@@ -384,7 +385,8 @@ def _joins(heads, x):
         out["torch.cat([one head] * n_head, dim=-1)"] = torch.cat([one] * n, -1)
     if not heads or any(h is None for h in heads):
         return out
-    out.update({"torch.cat(heads, dim=-1)": torch.cat(heads, -1), "sum(heads)": sum(heads),
+    out.update({"torch.cat(heads, dim=-1)": torch.cat(heads, -1), "torch.cat(heads[::-1], dim=-1)": torch.cat(heads[::-1], -1),
+                "sum(heads)": sum(heads),
                 "torch.cat(heads)": torch.cat(heads, 0), "torch.cat(heads, dim=1)": torch.cat(heads, 1)})
     if heads[0].shape[-1] * n == C:
         out["sum(heads).repeat"] = sum(heads).repeat(1, 1, n)
