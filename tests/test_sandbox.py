@@ -441,3 +441,30 @@ def test_a_kernel_flooding_its_tmpfs_with_files_is_killed_as_over_its_disk_limit
     (km,) = managers
     assert km.disk_exceeded and not km.memory_exceeded
     assert not any("made" in o.get("text", "") for o in nb.cells[1].outputs), nb.cells[1].outputs
+
+
+def test_what_is_mounted_under_the_sandboxs_tmp_is_not_its_files(tmp_path):
+    """Binds under /tmp (the working folder, a course data folder, a repository and venv cloned
+    into /tmp) are other file systems: their files are not the kernel's, however many."""
+    from nbclient import NotebookClient
+    from traitlets.config import Config
+    many = tmp_path / "many"
+    many.mkdir()
+    for i in range(25_000):
+        (many / str(i)).touch()
+    managers = []
+
+    class Remembered(SandboxedKernelManager):
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            managers.append(self)
+
+    config = Config()
+    config.Remembered.readonly_paths = [str(many)]
+    nb = notebook([f"import os, time\nfound = len(os.listdir({str(many)!r}))\ntime.sleep(1)\nprint('found', found)"])
+    work = tmp_path / "work"   # the kernel's own folder, beside the bound one
+    work.mkdir()
+    NotebookClient(nb, kernel_manager_class=Remembered, config=config, timeout=60,
+                   resources={"metadata": {"path": str(work)}}).execute()
+    (km,) = managers
+    assert "found 25000" in nb.cells[0].outputs[0]["text"] and not km.disk_exceeded

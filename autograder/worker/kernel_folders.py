@@ -265,13 +265,16 @@ def usage(path, stop_at, max_entries=MAX_ENTRIES):
 
 
 def crowded(fd, max_entries=MAX_ENTRIES):
-    """True when the tree in the open folder ``fd`` holds more than ``max_entries`` entries
-    (or folders nested deeper than ``USAGE_MAX_DEPTH``), whatever their size."""
-    return not _usage(fd, float("inf"), max_entries, [0, 0], 0)
+    """True when the file system of the open folder ``fd`` holds more than ``max_entries`` entries
+    in the tree there (or folders nested deeper than ``USAGE_MAX_DEPTH``), whatever their size.
+    What is mounted inside it (a sandbox's binds under its /tmp: the working folder, a venv) is
+    another file system, neither counted nor entered."""
+    return not _usage(fd, float("inf"), max_entries, [0, 0], 0, os.fstat(fd).st_dev)
 
 
-def _usage(fd, stop_at, max_entries, totals, depth):
-    """Add the folder ``fd``'s bytes and entries to ``totals``; False once over a limit."""
+def _usage(fd, stop_at, max_entries, totals, depth, device=None):
+    """Add the folder ``fd``'s bytes and entries to ``totals`` (only those on ``device`` if given);
+    False once over a limit."""
     if depth > USAGE_MAX_DEPTH:
         return False
     try:
@@ -279,13 +282,18 @@ def _usage(fd, stop_at, max_entries, totals, depth):
     except OSError:
         return True
     for name, is_folder in entries:
+        try:
+            stat = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        except OSError:
+            stat = None
+        if stat is not None and device is not None and stat.st_dev != device:
+            continue   # a mount point: another file system
         totals[1] += 1
         if totals[1] > max_entries:
             return False
-        try:
-            totals[0] += os.stat(name, dir_fd=fd, follow_symlinks=False).st_blocks * 512
-        except OSError:
+        if stat is None:
             continue
+        totals[0] += stat.st_blocks * 512
         if totals[0] > stop_at:
             return False
         if is_folder:
@@ -294,7 +302,7 @@ def _usage(fd, stop_at, max_entries, totals, depth):
             except OSError:
                 continue
             try:
-                if not _usage(inner, stop_at, max_entries, totals, depth + 1):
+                if not _usage(inner, stop_at, max_entries, totals, depth + 1, device):
                     return False
             finally:
                 os.close(inner)
