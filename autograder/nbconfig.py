@@ -57,9 +57,11 @@ nbgrader.api.create_engine = gradebook_engine
 
 
 def venv_on_path():
-    """Put this Python's bin folder first on PATH (nbgrader runs ``alembic`` by name)."""
+    """Put this Python's bin folder first on PATH (nbgrader runs ``alembic`` by name). Without a
+    PATH at all (``env -i``) the system's default path follows it, as a shell would search
+    (else bwrap in /usr/bin went unfound: «bwrap not found», with bubblewrap installed)."""
     bin_dir = os.path.dirname(sys.executable)
-    parts = os.environ.get("PATH", "").split(os.pathsep)
+    parts = os.environ.get("PATH", os.defpath).split(os.pathsep)
     if bin_dir not in parts:
         os.environ["PATH"] = os.pathsep.join([bin_dir, *filter(None, parts)])
 

@@ -25,3 +25,19 @@ def test_requirements_are_exact_pins():
 
 def test_environment_yml_matches_requirements():
     assert pins(ROOT / "environment.yml") == pins(ROOT / "requirements.txt")
+
+
+def test_the_venv_goes_first_on_path_and_a_missing_path_keeps_the_systems(monkeypatch):
+    """``env -i .venv/bin/python -m autograder grade``: no PATH at all. The venv's bin folder
+    comes first (nbgrader runs alembic by name) and the system's default path after it (bwrap
+    in /usr/bin was «not found» with bubblewrap installed)."""
+    import os
+    import sys
+    from autograder import nbconfig
+    bin_dir = os.path.dirname(sys.executable)
+    monkeypatch.delenv("PATH", raising=False)
+    nbconfig.venv_on_path()
+    assert os.environ["PATH"].split(os.pathsep) == [bin_dir, *os.defpath.split(os.pathsep)]
+    monkeypatch.setenv("PATH", "/opt/tools")
+    nbconfig.venv_on_path()
+    assert os.environ["PATH"] == os.pathsep.join([bin_dir, "/opt/tools"])
