@@ -224,10 +224,12 @@ def _add_files(student, paths, base, unknown, prefix=""):
         shown = str(path.relative_to(base))
         if system_file(shown) or kit_prefix(path.name) == "":   # in a folder: the kit's own name
             continue
-        name = match_notebook(path.name) if path.name.lower().endswith(".ipynb") else None
+        notebook = path.name.lower().endswith(".ipynb")
+        name = match_notebook(path.name) if notebook else None
         if name is None:
-            if path.name.lower().endswith(".ipynb") and loose_match(path.name[len(prefix):]):
-                loose.setdefault(loose_match(path.name[len(prefix):]), []).append((path, shown))
+            like = loose_match(path.name[len(prefix):]) if notebook else None
+            if like:
+                loose.setdefault(like, []).append((path, shown))
             else:
                 unknown.append(shown)
             continue

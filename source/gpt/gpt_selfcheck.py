@@ -1147,11 +1147,11 @@ class _Findings:
         for key, detail, *rest in found:
             self.add(key, rest[0] if rest else where, detail)
 
-    def crash_text(self, exc, what="forward"):
+    def crash_text(self, exc, what="forward", line=None):
         """The error as Python says it (the kit and the grader put its known messages in Russian:
-        ``gpt_errors.russian_text``) and the student's line."""
+        ``gpt_errors.russian_text``) and the student's ``line`` (found if not given)."""
         text = f"{type(exc).__name__}: {exc}".split("\n")[0][:200]
-        line = _student_line(exc, self.cls)
+        line = _student_line(exc, self.cls) if line is None else line
         if what != "forward":
             text = f"{what} падает: {text}"
         return text + (f"; {line}" if line else "")
@@ -1159,10 +1159,10 @@ class _Findings:
     def crash(self, exc, where, what="forward"):
         if isinstance(exc, NotImplementedError):
             self.add("not_implemented", where)
-        elif isinstance(exc, RuntimeError) and re.search(r"\.T\b", _student_line(exc, self.cls)):
-            self.add("transpose_all_axes", where, self.crash_text(exc, what))   # k.T of a 3-d tensor
-        else:
-            self.add("exception", where, self.crash_text(exc, what))
+            return
+        line = _student_line(exc, self.cls)
+        transposed = isinstance(exc, RuntimeError) and re.search(r"\.T\b", line)   # k.T of a 3-d tensor
+        self.add("transpose_all_axes" if transposed else "exception", where, self.crash_text(exc, what, line))
 
 
 def _student_line(exc, cls):
