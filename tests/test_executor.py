@@ -7,6 +7,8 @@ import os
 import pathlib
 import signal
 import socket
+import subprocess
+import sys
 import time
 import types
 
@@ -215,6 +217,22 @@ def test_reference_outputs_are_compared_within_the_scoring_tolerance(tmp_path):
     assert set(differs) == {"block-1-2.pt", "gpt_model-1-2.pt"}, differs
     assert differs["block-1-2.pt"] == pytest.approx(0.02, rel=1e-3)  # the larger of output and grad
     assert differs["gpt_model-1-2.pt"] is None
+
+
+def test_the_main_process_computes_the_references_on_one_thread_whatever_the_environment(tmp_path):
+    """Without OMP_NUM_THREADS (an instructor's shell) torch would start a second thread that only
+    spins: the main process's CPU seconds went from 6.5 to 10 for one student (bench/against.py)."""
+    code = ("import os, pathlib, torch\n"
+            "from autograder.classrun import grade\n"
+            "before = len(os.listdir('/proc/self/task'))\n"
+            "grade.cache_references(pathlib.Path(os.environ['FOLDER']), 's3cret', 'f' * 64)\n"
+            "print(torch.get_num_threads(), len(os.listdir('/proc/self/task')) - before)\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    done = subprocess.run([sys.executable, "-c", code], env=dict(env, FOLDER=str(tmp_path)),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["1", "0"], done.stdout   # one thread, and no new one started
+    assert list((tmp_path / "reference").glob("head-*.pt"))
 
 
 def test_the_reference_sample_is_the_first_case_of_each_file_of_the_run(tmp_path):

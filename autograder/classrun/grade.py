@@ -18,6 +18,8 @@ import sys
 import tempfile
 import time
 
+import torch
+
 from ..checks import cases as checks_cases, reference
 from ..course import ASSIGNMENT, CSV_COLUMNS, NOTEBOOKS, TASK_KEYS, TASKS, TOTAL_POINTS
 from ..nbconfig import venv_on_path
@@ -41,7 +43,12 @@ def read_secret(out):
 
 
 def cache_references(course, secret, grader_fingerprint):
-    """Reference outputs of every task, computed once, read by every worker."""
+    """Reference outputs of every task, computed once, read by every worker.
+
+    On one thread: the cases are small, and torch's second thread only spins (twice the CPU
+    seconds for the same outputs, measured); the workers are forked already (``grade_all``).
+    """
+    torch.set_num_threads(1)
     seed = checks_cases.case_seed(secret)
     key = reference.cache_key(seed, grader_fingerprint)
     for spec in TASKS:
