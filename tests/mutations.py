@@ -778,6 +778,23 @@ if targets is not None:
     x = x + self.token_embedding_table(targets)
 logits = self.lm_head(self.ln_f(self.blocks(x)))
 """ + _GPT_FLAT_LOSS + "    loss = F.cross_entropy(logits, targets)\n", "logits_depend_on_targets"),
+    # Crashes PyTorch words in English: named as crashes, quoted in Russian (gpt_errors), never as
+    # an unwritten forward (the ModuleList's NotImplementedError is PyTorch's, not the stub's)
+    "mha_module_list_called": ("multihead", """
+out = self.dropout(self.proj(self.heads(x)))
+""", "exception"),
+    "gpt_lm_head_before_final_layernorm": ("gpt_model", """
+B, T = idx.shape
+x = self.token_embedding_table(idx) + self.position_embedding_table(torch.arange(T, device=idx.device))
+logits = self.ln_f(self.lm_head(self.blocks(x)))
+""" + _GPT_FLAT_LOSS + "    loss = F.cross_entropy(logits, targets)\n", "exception"),
+    "gpt_targets_not_flattened": ("gpt_model", _GPT_LOGITS + """
+if targets is None:
+    loss = None
+else:
+    B, T, C = logits.shape
+    loss = F.cross_entropy(logits.view(B * T, C), targets)
+""", "exception"),
 }
 
 # Partial credit by part: for each part of a task with parts (course.py), a body wrong in

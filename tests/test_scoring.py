@@ -161,7 +161,13 @@ def test_catalogue_messages_are_russian_and_distinct():
                   "if targets is None:\n    loss = None\nelse:\n    logits = logits.view(B * T, C)\n"
                   "    loss = F.cross_entropy(logits, targets.view(B * T))\n",
      "нельзя придать форму [64, 64] тензору из", "is invalid for input of size"),
-], ids=["cross_entropy_of_3d_logits", "view_with_n_embd"])
+    ("multihead", BUGS["mha_module_list_called"][1], "ModuleList нельзя вызвать: у него нет метода forward",
+     "missing the required"),
+    ("gpt_model", BUGS["gpt_lm_head_before_final_layernorm"][1], "LayerNorm ждёт последнюю ось размера 64",
+     "normalized_shape"),
+    ("gpt_model", BUGS["gpt_targets_not_flattened"][1], "разверните цели так же, как логиты", "batch_size"),
+], ids=["cross_entropy_of_3d_logits", "view_with_n_embd", "module_list_called", "lm_head_before_ln_f",
+        "targets_not_flattened"])
 def test_a_crash_is_quoted_in_russian_where_the_kit_knows_the_message(task, body, russian, english):
     """The student's feedback quotes a crash as the notebook does (gpt_errors.russian_text), with the line."""
     verdict = grade(task, body)

@@ -18,6 +18,7 @@ import warnings
 import nbformat
 import pytest
 import torch
+from torch.nn import functional as F
 
 from autograder import course, notebooks
 
@@ -345,6 +346,66 @@ def test_in_grading_the_diagnosis_is_not_run(monkeypatch):
 ])
 def test_python_errors_are_put_in_russian(error, russian):
     assert gpt_errors.in_russian(error) == russian
+
+
+# Errors the course's mistakes make PyTorch raise, raised for real (its wording is what is matched):
+# (the failing call, words of the Russian text, English words that must be gone)
+TORCH_ERRORS = {
+    "module_list_called": (lambda: torch.nn.ModuleList([torch.nn.Linear(2, 2)])(torch.ones(2)),
+                           "ModuleList нельзя вызвать: у него нет метода forward", "missing the required"),
+    "targets_not_flattened": (lambda: F.cross_entropy(torch.ones(64, 5), torch.zeros(2, 32, dtype=torch.long)),
+                              "у логитов 64 строк, а у целей 2", "batch_size"),
+    "targets_2d": (lambda: F.cross_entropy(torch.ones(64, 5), torch.zeros(64, 1, dtype=torch.long)),
+                   "цели для F.cross_entropy должны быть одномерными", "multi-target"),
+    "layernorm_size": (lambda: torch.nn.LayerNorm(64)(torch.ones(2, 3, 65)),
+                       "LayerNorm ждёт последнюю ось размера 64, а получил тензор формы [2, 3, 65]", "normalized_shape"),
+    "cat_dimensions": (lambda: torch.cat([torch.ones(2, 3), torch.ones(2, 3, 4)], dim=-1),
+                       "разное число осей: 2 и 3", "same number"),
+    "cat_sizes": (lambda: torch.cat([torch.ones(2, 3, 4), torch.ones(2, 5, 4)], dim=-1),
+                  "кроме оси 2, а у тензора номер 1 размер 5 вместо 3", "Sizes of tensors"),
+    "cat_generator": (lambda: torch.cat(h for h in [torch.ones(2)]), "аргумент tensors должен быть списком тензоров",
+                      "must be tuple"),
+    "linear_of_list": (lambda: torch.nn.Linear(2, 2)([torch.ones(2)]), "аргумент input должен быть тензором, а передан list",
+                       "must be Tensor"),
+    "embedding_of_floats": (lambda: torch.nn.Embedding(10, 4)(torch.arange(3.0)), "nn.Embedding ждёт целые номера",
+                            "scalar types"),
+    "embedding_index": (lambda: torch.nn.Embedding(10, 4)(torch.tensor([12])), "за пределами таблицы nn.Embedding",
+                        "out of range"),
+    "float_mask": (lambda: torch.ones(3, 3).masked_fill(torch.tril(torch.ones(3, 3)), 0.0),
+                   "маска для masked_fill должна быть логической", "boolean masks"),
+    "tensor_as_condition": (lambda: bool(torch.ones(3) > 0), "нельзя проверять в if", "ambiguous"),
+    "view_after_transpose": (lambda: torch.ones(2, 3, 4).transpose(1, 2).view(2, 12), "используйте .reshape(...)",
+                             "stride"),
+    "softmax_of_integers": (lambda: F.softmax(torch.ones(3, dtype=torch.long), dim=-1),
+                            "не определена для тензоров типа Long", "not implemented"),
+    "dtypes_of_matmul": (lambda: torch.ones(2, 3) @ torch.ones(3, 2, dtype=torch.float64), "разные типы данных",
+                         "same dtype"),
+    "in_place_before_backward": (lambda: torch.ones(3, requires_grad=True).sigmoid().exp_().sum().backward(),
+                                 "изменён на месте", "inplace"),
+    "loss_without_graph": (lambda: torch.ones(3).sum().backward(), "у потерь нет градиента", "grad_fn"),
+    "axis_number": (lambda: torch.ones(2, 3).transpose(-2, 2), "оси с номером 2 у тензора нет", "out of range"),
+    "tensor_called": (lambda: torch.ones(2)(3), "объект типа Tensor нельзя вызвать", "not callable"),
+}
+
+
+@pytest.mark.parametrize("name", TORCH_ERRORS)
+def test_pytorchs_errors_of_the_course_mistakes_are_put_in_russian(name):
+    """In the notebook (``in_russian``) and in the grader's feedback (``russian_text`` of the quoted crash)."""
+    call, russian, english = TORCH_ERRORS[name]
+    with pytest.raises(Exception) as caught:
+        call()
+    said = gpt_errors.in_russian(caught.value)
+    quoted = gpt_errors.russian_text(f"{type(caught.value).__name__}: {caught.value}; строка 3: x = f(x)")
+    for text in (said, quoted):
+        assert russian in text and english not in text, text
+    assert "Error" not in quoted and quoted.endswith("; строка 3: x = f(x)"), quoted
+
+
+def test_only_the_stubs_not_implemented_error_says_the_solution_is_unwritten():
+    assert gpt_errors.in_russian(NotImplementedError()).startswith("решение ещё не написано")
+    with pytest.raises(NotImplementedError) as caught:
+        torch.nn.ModuleList()(torch.ones(1))
+    assert "не написано" not in gpt_errors.in_russian(caught.value)
 
 
 class FakeShell:

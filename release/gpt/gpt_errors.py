@@ -194,7 +194,60 @@ _MESSAGE_TRANSLATIONS = [   # Python's and torch's messages
      r"формы тензоров в матричном умножении не согласованы (ожидалось \1, получено \2)"),
     (r"shape '(\[.*?\])' is invalid for input of size (\d+)",
      r"нельзя придать форму \1 тензору из \2 элементов"),
+    (r"Expected input batch_size \((\d+)\) to match target batch_size \((\d+)\)\.?",
+     r"у логитов \1 строк, а у целей \2: разверните цели так же, как логиты (targets.view(B * T))"),
+    (r"0D or 1D target tensor expected, multi-target not supported",
+     "цели для F.cross_entropy должны быть одномерными, формы (B*T): targets.view(B * T)"),
+    (r"Given normalized_shape=\[(\d+)\], expected input with shape \[\*, \d+\], but got input of size ?(\[.*?\])",
+     r"LayerNorm ждёт последнюю ось размера \1, а получил тензор формы \2"),
+    (r"Module \[(\w+)\] is missing the required \"forward\" function",
+     r"\1 нельзя вызвать: у него нет метода forward (nn.ModuleList — это список модулей: вызовите "
+     r"каждый, например [h(x) for h in self.heads])"),
+    (r"\"(\w+)\" not implemented for '(\w+)'",
+     r"операция \1 не определена для тензоров типа \2: нужен вещественный тензор (.float())"),
+    (r"Tensors must have same number of dimensions: got (\d+) and (\d+)",
+     r"у склеиваемых тензоров разное число осей: \1 и \2"),
+    (r"Sizes of tensors must match except in dimension (\d+)\. Expected size (\d+) but got size (\d+) "
+     r"for tensor number (\d+) in the list\.?",
+     r"torch.cat: размеры тензоров должны совпадать по всем осям, кроме оси \1, а у тензора номер \4 "
+     r"размер \3 вместо \2"),
+    (r"expected m1 and m2 to have the same dtype, but got: (\w+) != (\w+)",
+     r"у перемножаемых матриц разные типы данных: \1 и \2"),
+    (r"Expected tensor for argument #1 'indices' to have one of the following scalar types: Long, Int; "
+     r"but got (\S+) instead(?: \(while checking arguments for embedding\))?",
+     r"nn.Embedding ждёт целые номера (torch.long), а получил \1"),
+    (r"index out of range in self",
+     "номер за пределами таблицы nn.Embedding: номер токена не меньше vocab_size или позиции не меньше n_ctx"),
+    (r"masked_fill_? only supports boolean masks, but got mask with dtype (\w+)",
+     r"маска для masked_fill должна быть логической (например, self.tril[:T, :T] == 0), а получен тензор "
+     r"типа \1"),
+    (r"Boolean value of Tensor with more than one value is ambiguous",
+     "тензор из нескольких значений нельзя проверять в if, and или or: сравнивайте поэлементно"),
+    (r"(\w+)\(\): argument '(\w+)' \(position \d+\) must be tuple of Tensors, not (\w+)",
+     r"\1(): аргумент \2 должен быть списком тензоров, а передан \3 (например, [h(x) for h in self.heads])"),
+    (r"(\w+)\(\): argument '(\w+)' \(position \d+\) must be Tensor, not (\w+)",
+     r"\1(): аргумент \2 должен быть тензором, а передан \3"),
+    (r"view size is not compatible with input tensor's size and stride[^.]*\.(?: Use \.reshape\(\.\.\.\) instead\.)?",
+     "view нельзя применить к этому тензору: после transpose он лежит в памяти не подряд; используйте "
+     ".reshape(...) или .contiguous().view(...)"),
+    (r"one of the variables needed for gradient computation has been modified by an inplace operation"
+     r"(?:: \[.*?instead\.)?(?: Hint: [^;]*)?",
+     "тензор, нужный для градиентов, изменён на месте (операция с _ в конце имени или +=): используйте "
+     "версию без изменения на месте"),
+    (r"element 0 of tensors does not require grad and does not have a grad_fn",
+     "у потерь нет градиента: они вычислены без связи с параметрами (нет ли .detach(), .item() или "
+     "torch.no_grad()?)"),
+    (r"Expected all tensors to be on the same device[^!;\n]*!?(?: \(when checking argument[^)]*\))?",
+     "тензоры на разных устройствах (CPU и GPU): создавайте новые тензоры на устройстве входа, например "
+     "torch.arange(T, device=idx.device)"),
+    (r"The expanded size of the tensor \((\d+)\) must match the existing size \((\d+)\) at non-singleton "
+     r"dimension (\d+)\.?(?:\s+Target sizes: \[.*?\]\.\s+Tensor sizes: \[.*?\])?",
+     r"expand: размер \1 не совпадает с имеющимся \2 по оси \3"),
+    (r"Dimension out of range \(expected to be in range of \[(-?\d+), (-?\d+)\], but got (-?\d+)\)",
+     r"оси с номером \3 у тензора нет: допустимы номера от \1 до \2"),
     (r"Dimension out of range", "номер оси больше, чем осей у тензора"),
+    (r"'(\w+)' object is not callable",
+     r"объект типа \1 нельзя вызвать как функцию: лишние скобки или имя занято переменной?"),
     (r"index (\S+) is out of bounds", r"индекс \1 за пределами тензора"),
     (r"name '(\w+)' is not defined",
      r"имя «\1» не определено: выполните ячейку, где оно задаётся, или проверьте опечатку"),
@@ -229,7 +282,7 @@ _KINDS = {
     "IndexError": "индекс за пределами", "KeyError": "нет такого ключа",
     "RuntimeError": "ошибка PyTorch при вычислении", "ZeroDivisionError": "деление на ноль",
     "FileNotFoundError": "файл не найден", "ModuleNotFoundError": "пакет не установлен",
-    "ImportError": "не удалось импортировать", "NotImplementedError": "решение ещё не написано",
+    "ImportError": "не удалось импортировать", "NotImplementedError": "операция не поддерживается",
     "AssertionError": "проверка (assert) не пройдена", "RecursionError": "бесконечная рекурсия",
     "MemoryError": "не хватило памяти", "SyntaxError": "синтаксическая ошибка",
     "IndentationError": "ошибка в отступах", "OverflowError": "переполнение числа",
@@ -238,7 +291,7 @@ _KINDS = {
 
 def in_russian(error):
     """A Russian phrase for a Python error (its own message translated when known)."""
-    if isinstance(error, NotImplementedError):
+    if isinstance(error, NotImplementedError) and not str(error):   # the stub (gpt_harness.unwritten)
         return "решение ещё не написано: удалите raise NotImplementedError() и напишите его"
     if isinstance(error, KeyError):
         return f"нет ключа {error.args[0]!r}" if error.args else _KINDS["KeyError"]
@@ -261,7 +314,7 @@ def russian_text(text):
     for pattern, russian in _MESSAGE_TRANSLATIONS:   # messages, not syntax words
         text = re.sub(pattern, russian, text)
     # the exception's English class name goes too (a translated message follows it; %tb has the original)
-    return re.sub(r"\b[A-Z][A-Za-z]*(?:Error|Exception): (?=[^A-Za-z]*[а-яА-ЯёЁ])", "", text)
+    return re.sub(r"\b[A-Z][A-Za-z]*(?:Error|Exception): (?=[^;\n]*[а-яА-ЯёЁ])", "", text)
 
 
 def without_line(message):
