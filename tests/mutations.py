@@ -778,6 +778,13 @@ if targets is not None:
     x = x + self.token_embedding_table(targets)
 logits = self.lm_head(self.ln_f(self.blocks(x)))
 """ + _GPT_FLAT_LOSS + "    loss = F.cross_entropy(logits, targets)\n", "logits_depend_on_targets"),
+    # no query and key at all; self.net left out; self.net applied twice
+    "head_scores_from_x": ("head", _head(
+        "wei = x @ x.transpose(-2, -1) * C ** -0.5",
+        "wei = wei.masked_fill(self.tril[:T, :T] == 0, float('-inf'))",
+        "out = self.dropout(F.softmax(wei, dim=-1)) @ v"), ("scores_from_x", "scale_n_embd")),
+    "ff_relu_of_the_input": ("feedforward", "return F.relu(x)\n", "net_not_applied"),
+    "ff_net_twice": ("feedforward", "return self.net(self.net(x))\n", "net_twice"),
     # Crashes PyTorch words in English: named as crashes, quoted in Russian (gpt_errors), never as
     # an unwritten forward (the ModuleList's NotImplementedError is PyTorch's, not the stub's)
     "mha_module_list_called": ("multihead", """

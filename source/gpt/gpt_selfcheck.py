@@ -137,7 +137,7 @@ HEAD_FORM = {  # property: {what was observed: mistake keys}; the first entry is
     "softmax": {"rows": (), "columns": ("softmax_wrong_dim",), "batch": ("softmax_wrong_dim",),
                 "none": ("no_softmax",)},
     "scores": {"q @ k^T": (), "k @ q^T": ("q_k_swapped",), "k @ k^T": ("wrong_role",), "q @ q^T": ("wrong_role",),
-               "q @ v^T": ("wrong_role",), "v @ k^T": ("wrong_role",)},
+               "q @ v^T": ("wrong_role",), "v @ k^T": ("wrong_role",), "x @ x^T": ("scores_from_x",)},
     "scale": {"head_size ** -0.5": (), "1": ("no_scale",), "n_embd ** -0.5": ("scale_n_embd",),
               "head_size ** 0.5": ("scale_multiplied",)},
     "weights_times": {"1": (), "head_size ** -0.5": ("scale_after_softmax",),  # a factor after softmax
@@ -203,7 +203,8 @@ def _head_probe(cls, config, T, stand_ins=True):
     residual, source, wei = min(fits, key=lambda f: f[0])
     scores = {"q @ k^T": q @ k.transpose(-2, -1), "k @ q^T": k @ q.transpose(-2, -1),
               "k @ k^T": k @ k.transpose(-2, -1), "q @ q^T": q @ q.transpose(-2, -1),
-              "q @ v^T": q @ v.transpose(-2, -1), "v @ k^T": v @ k.transpose(-2, -1)}
+              "q @ v^T": q @ v.transpose(-2, -1), "v @ k^T": v @ k.transpose(-2, -1),
+              "x @ x^T": xd @ xd.transpose(-2, -1)}
     scales = {"head_size ** -0.5": hs ** -0.5, "1": 1.0, "n_embd ** -0.5": C ** -0.5, "head_size ** 0.5": hs ** 0.5}
     if residual > 1e-3:
         form = _without_softmax(out, scores["q @ k^T"], v, scales)
@@ -469,6 +470,9 @@ def _feedforward_probe(cls, config, T, stand_ins=True):
     found = []
     if lin1 is not None and not _close(lin1.input, x):
         found.append(("wrong_input", "self.net[0] получает не x"))
+    lin1s = [c for c in trace.calls if c.role == "lin1"]
+    if len(lin1s) > 1 and lin2 is not None and _close(lin1s[1].input, lin2.output):
+        found.append(("net_twice", ""))   # self.net(self.net(x))
     values = {"x": x}
     if lin1 is not None and lin1.output is not None:
         h = lin1.output
@@ -493,6 +497,9 @@ def _feedforward_probe(cls, config, T, stand_ins=True):
         found += [(key, f"выход формы {tuple(out.shape)}" if out.shape != x.shape else "") for key in keys]
     elif not found and (lin1 or lin2):  # (self.net's layers applied functionally: nothing to follow)
         found.append(("wrong_output", ""))
+    elif not found and isinstance(getattr(module, "net", None), nn.Module) \
+            and not _close(out, _forward(module.net, x)[0]):   # no layer of self.net ran, and it shows
+        found.append(("net_not_applied", ""))
     return _output_result(out, None, found, x.shape)
 
 
