@@ -132,6 +132,10 @@ x = F.layer_norm(h + self.ffwd(h), (self.n_embd,), self.ln2.weight, self.ln2.bia
 x = self.ln1(x + self.sa(x))
 x = self.ln2(x + self.ffwd.net(x))
 """),
+    # one expression, each sub-module called twice for the same value: odd, but the task's result
+    "block_sublayers_recomputed": ("block", """
+return self.ln2(self.ln1(x + self.sa(x)) + self.ffwd(self.ln1(x + self.sa(x))))
+"""),
     # GPTModel
     "gpt_loop_blocks_not_flat": ("gpt_model", """
 B, T = idx.shape

@@ -601,6 +601,10 @@ def _block_probe(cls, config, T, stand_ins=True):
     for keys, calls, expected_out in BLOCK_PROGRAMS:
         if calls == observed and expected_out == observed_out:
             return _Result([(key, "") for key in keys])
+    with torch.no_grad():   # an unusual flow (a sub-module called twice for one value) with the task's result
+        h = module.ln1(x + module.sa(x))
+        if _close(out, module.ln2(h + module.ffwd(h))):
+            return _Result([])
     return _Result([_block_first_wrong_step(observed, observed_out)])
 
 
