@@ -112,6 +112,38 @@ def test_zip_with_one_top_folder_macosx_and_checkpoints(tmp_path):
     assert students["s1"].notes == []                     # the checkpoint copy is not a second notebook
 
 
+def _zip_with_raw_names(archive, raw_names):
+    """A zip whose entries' names are the bytes given, without the UTF-8 mark (Windows' own zips)."""
+    placeholders = [bytes([ord("A") + i]) * len(raw) for i, raw in enumerate(raw_names)]
+    with zipfile.ZipFile(archive, "w") as zf:
+        for placeholder in placeholders:
+            zf.writestr(placeholder.decode(), NB)
+    data = archive.read_bytes()
+    for placeholder, raw in zip(placeholders, raw_names):
+        data = data.replace(placeholder, raw)
+    archive.write_bytes(data)
+
+
+def test_names_in_windows_code_pages_are_read_as_russian(tmp_path):
+    """A Moodle export zipped again on a Russian Windows (cp866, no UTF-8 mark), or unzipped to
+    folders whose names are cp1251 bytes: the names read as Russian, and nothing fails later
+    (a name that was not UTF-8 once stopped the command at the gradebook)."""
+    folder = "Иван Петров_1001_assignsubmission_file_/01_head.ipynb"
+    archive = tmp_path / "export.zip"
+    _zip_with_raw_names(archive, [folder.encode("cp866"), b"Anna Petrova_1002_assignsubmission_file_/01_head.ipynb"])
+    assert not zipfile.ZipFile(archive).infolist()[0].flag_bits & 0x800
+    students = collect.collect(collect.extract(archive, tmp_path / "x"))
+    assert students["1001"].name == {"first_name": "Иван", "last_name": "Петров"}
+    assert students["1002"].name == {"first_name": "Anna", "last_name": "Petrova"}
+    raw = tmp_path / "raw"
+    write(raw, os.fsdecode("Пётр Сидоров_1003_assignsubmission_file_".encode("cp1251")) + "/01_head.ipynb")
+    write(raw, "Ivan\x1b]0;title\x07\u202eRed_1004_assignsubmission_file_/01_head.ipynb")
+    students = collect.collect(raw)
+    assert students["1003"].name == {"first_name": "Пётр", "last_name": "Сидоров"}
+    assert students["1004"].name == {"first_name": "", "last_name": "Ivan]0;titleRed"}  # no control characters
+    assert collect.decoded_name("Ёлкина Мария".encode("utf-8")) == "Ёлкина Мария"
+
+
 def test_zip_slip_absolute_paths_and_symlinks_are_skipped(tmp_path):
     archive = tmp_path / "evil.zip"
     with zipfile.ZipFile(archive, "w") as zf:

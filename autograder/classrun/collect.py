@@ -13,9 +13,11 @@ a roster (``roster.py``) fills or corrects them.
 import dataclasses
 import difflib
 import hashlib
+import os
 import pathlib
 import re
 import shutil
+import unicodedata
 import zipfile
 
 from ..course import NOTEBOOKS, kit_files
@@ -53,9 +55,28 @@ class Student:
     name: dict = dataclasses.field(default_factory=dict)  # first_name, last_name, email
 
 
+def decoded_name(raw):
+    """The text of a file name's bytes: UTF-8, else the Russian Windows code page they read best
+    in (cp1251, or cp866 of zips Windows makes), judged by the Cyrillic letters each gives."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    readings = [raw.decode(codec, "replace") for codec in ("cp1251", "cp866")]
+    return max(readings, key=lambda text: sum("а" <= ch.lower() <= "я" or ch in "ёЁ" for ch in text))
+
+
+def shown_text(name):
+    """A name from the file system as text to show and store: bytes that were not UTF-8 (kept by
+    Python as surrogates) decoded (``decoded_name``), control and direction characters dropped."""
+    if any("\udc80" <= ch <= "\udcff" for ch in name):
+        name = decoded_name(os.fsencode(name))
+    return "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+
+
 def split_full_name(full):
     """{"first_name", "last_name"} of «First Last»: the last word is the last name."""
-    words = full.replace("_", " ").split()
+    words = shown_text(full).replace("_", " ").split()
     if not words:
         return {}
     if len(words) == 1:
@@ -131,6 +152,8 @@ def extract(archive, dest):
     with zipfile.ZipFile(archive) as zf:
         for info in zf.infolist():
             name = info.filename
+            if not info.flag_bits & 0x800 and not name.isascii():   # not marked UTF-8: Python read cp437
+                name = decoded_name(name.encode("cp437"))
             parts = [p for p in pathlib.PurePosixPath(name.replace("\\", "/")).parts if p not in ("", ".", "/")]
             if not parts or ".." in parts or info.is_dir() or (info.external_attr >> 16) & 0o170000 == 0o120000:
                 continue
@@ -173,7 +196,7 @@ def collect(root, roster=None):
         sid = safe_id(parts[-1] if parts else path.stem)
         student = students.setdefault(sid, Student(sid))
         if len(parts) >= 3 and not student.name:               # lastname_firstname_id
-            student.name = {"first_name": " ".join(parts[1:-1]), "last_name": parts[0]}
+            student.name = {"first_name": shown_text(" ".join(parts[1:-1])), "last_name": shown_text(parts[0])}
         if kit is None:
             _add_files(student, [path], root, unknown.setdefault(sid, []), prefix)
     for path in others:                                       # other files join a flat student
