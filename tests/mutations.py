@@ -789,6 +789,8 @@ logits = self.lm_head(self.ln_f(self.blocks(x)))
         "out = self.dropout(F.softmax(wei, dim=-1)) @ v"), ("scores_from_x", "scale_n_embd")),
     "ff_relu_of_the_input": ("feedforward", "return F.relu(x)\n", "net_not_applied"),
     "ff_net_twice": ("feedforward", "return self.net(self.net(x))\n", "net_twice"),
+    "gpt_returns_loss_first": ("gpt_model", _gpt_loss("loss = F.cross_entropy(logits, targets)") + "return loss, logits\n",
+                               "pair_swapped"),
     # Crashes PyTorch words in English: named as crashes, quoted in Russian (gpt_errors), never as
     # an unwritten forward (the ModuleList's NotImplementedError is PyTorch's, not the stub's)
     "mha_module_list_called": ("multihead", """

@@ -50,6 +50,9 @@ def _run_case(cls, depends_on, case):
                 result["error"] = "returns_not_pair"
                 return result
             logits, loss = out
+            if gpt_harness.swapped_pair(logits, loss):
+                result["error"] = "returns_swapped"
+                return result
             result["logits"] = _plain(logits)
             result["loss_is_none"] = torch.tensor(loss is None)
             if loss is not None:

@@ -65,6 +65,13 @@ def unwritten(error):
     return isinstance(error, NotImplementedError) and not str(error)
 
 
+def swapped_pair(first, second):
+    """True for GPTModel's pair returned as (loss, logits): a scalar or None first, a tensor of
+    two or more axes second."""
+    return (torch.is_tensor(second) and second.dim() >= 2
+            and (first is None or (torch.is_tensor(first) and first.dim() == 0)))
+
+
 class Configured(nn.Module):
     """Sets the config attributes (``n_embd``, ``head_size``, ...) the way the course classes do."""
 

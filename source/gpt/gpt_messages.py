@@ -140,6 +140,7 @@ SPECIFIC = {
         "layernorms_swapped": "перепутаны LayerNorm: после sa нужен self.ln1, после ffwd — self.ln2",
     },
     "gpt_model": {
+        "pair_swapped": "forward возвращает пару в обратном порядке, (loss, logits): верните logits, loss",
         "no_positional": "нет позиционных эмбеддингов: прибавьте position_embedding_table(torch.arange(T))",
         "positions_wrong": "позиционные эмбеддинги взяты не для позиций 0..T-1",
         "positions_n_ctx": "позиции взяты для всех n_ctx, а не для длины входа: используйте torch.arange(T), "

@@ -696,6 +696,8 @@ def _gpt_probe(cls, config, T, stand_ins=True):
         if not isinstance(result, (tuple, list)) or len(result) != 2:
             return _Result(found + [("not_pair", f"forward вернул {type(result).__name__}")])
         logits, loss = result
+        if harness.swapped_pair(logits, loss):
+            return _Result(found + [("pair_swapped", "")])
         logits_of[with_targets] = logits
         flow = _gpt_flow(trace, module, idx, logits, with_targets)
         if with_targets:
@@ -880,7 +882,7 @@ def _generate_check(cls, config, findings):
         with torch.no_grad():
             generated = module.generate(idx, 3)
     except Exception as exc:
-        if {"exception", "transpose_all_axes", "not_pair", "no_return", "not_implemented"} & set(findings.keys()):
+        if {"exception", "transpose_all_axes", *_WHOLE} & set(findings.keys()):
             return
         detail = findings.crash_text(exc, "generate")
         line = _student_line(exc, findings.cls)
@@ -961,9 +963,13 @@ def _later_scenarios(task, cls, config, findings):
     if task != "head":
         scenarios.insert(0, (AT_SHORT, config, short))
     for where, cfg, T in scenarios:
-        if {"not_implemented", "no_return", "not_pair"} & set(findings.keys()):
+        if _WHOLE & set(findings.keys()):
             return
         _scenario(task, cls, cfg, T, where, findings)
+
+
+# what the whole forward does wrong: nothing further is checked after it
+_WHOLE = {"not_implemented", "no_return", "not_pair", "pair_swapped"}
 
 
 def _check(task):
@@ -974,7 +980,7 @@ def _check(task):
         else:
             _scenario(task, cls, config, config["n_ctx"], AT_NOTEBOOK, findings, first=True)
             _later_scenarios(task, cls, config, findings)
-        if {"not_implemented", "no_return", "not_pair"} & set(findings.keys()):
+        if _WHOLE & set(findings.keys()):
             return
         if TASK_TABLE[task]["dropout"]:
             _dropout_check(task, cls, dict(config, **findings.sizes), findings)
