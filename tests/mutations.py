@@ -791,6 +791,12 @@ logits = self.lm_head(self.ln_f(self.blocks(x)))
     "ff_net_twice": ("feedforward", "return self.net(self.net(x))\n", "net_twice"),
     "gpt_returns_loss_first": ("gpt_model", _gpt_loss("loss = F.cross_entropy(logits, targets)") + "return loss, logits\n",
                                "pair_swapped"),
+    "gpt_loss_only_with_targets": ("gpt_model", _GPT_LOGITS + """
+if targets is not None:
+    B, T, C = logits.shape
+    logits = logits.view(B * T, C)
+    loss = F.cross_entropy(logits, targets.view(B * T))
+""", "exception"),
     # Crashes PyTorch words in English: named as crashes, quoted in Russian (gpt_errors), never as
     # an unwritten forward (the ModuleList's NotImplementedError is PyTorch's, not the stub's)
     "mha_module_list_called": ("multihead", """

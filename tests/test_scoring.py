@@ -166,8 +166,10 @@ def test_catalogue_messages_are_russian_and_distinct():
     ("gpt_model", BUGS["gpt_lm_head_before_final_layernorm"][1], "LayerNorm ждёт последнюю ось размера 64",
      "normalized_shape"),
     ("gpt_model", BUGS["gpt_targets_not_flattened"][1], "разверните цели так же, как логиты", "batch_size"),
+    ("gpt_model", BUGS["gpt_loss_only_with_targets"][1], "переменной «loss» не присвоено значение",
+     "local variable"),
 ], ids=["cross_entropy_of_3d_logits", "view_with_n_embd", "module_list_called", "lm_head_before_ln_f",
-        "targets_not_flattened"])
+        "targets_not_flattened", "loss_only_with_targets"])
 def test_a_crash_is_quoted_in_russian_where_the_kit_knows_the_message(task, body, russian, english):
     """The student's feedback quotes a crash as the notebook does (gpt_errors.russian_text), with the line."""
     verdict = grade(task, body)

@@ -385,7 +385,14 @@ TORCH_ERRORS = {
     "loss_without_graph": (lambda: torch.ones(3).sum().backward(), "у потерь нет градиента", "grad_fn"),
     "axis_number": (lambda: torch.ones(2, 3).transpose(-2, 2), "оси с номером 2 у тензора нет", "out of range"),
     "tensor_called": (lambda: torch.ones(2)(3), "объект типа Tensor нельзя вызвать", "not callable"),
+    "loss_unassigned": (lambda: _loss_without_else(None), "переменной «loss» не присвоено значение", "local variable"),
 }
+
+
+def _loss_without_else(targets):
+    if targets is not None:
+        loss = targets.sum()
+    return loss  # noqa: F821 (the student's mistake: no loss = None when targets is None)
 
 
 @pytest.mark.parametrize("name", TORCH_ERRORS)

@@ -251,6 +251,10 @@ _MESSAGE_TRANSLATIONS = [   # Python's and torch's messages
     (r"index (\S+) is out of bounds", r"индекс \1 за пределами тензора"),
     (r"name '(\w+)' is not defined",
      r"имя «\1» не определено: выполните ячейку, где оно задаётся, или проверьте опечатку"),
+    (r"(?:cannot access local variable '(\w+)' where it is not associated with a value"
+     r"|local variable '(\w+)' referenced before assignment)",
+     r"переменной «\1\2» не присвоено значение на этом пути: присвойте его в каждой ветке if/else "
+     r"(например, loss = None, когда targets не переданы)"),
     (r"'(\w+)' object has no attribute '(\w+)'", r"у объекта \1 нет атрибута «\2»"),
     (r"module '([\w.]+)' has no attribute '(\w+)'", r"в модуле \1 нет «\2»"),
     (r"'NoneType' object is not subscriptable", "получено None вместо значения: не забыт ли return?"),
