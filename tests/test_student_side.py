@@ -386,7 +386,17 @@ TORCH_ERRORS = {
     "axis_number": (lambda: torch.ones(2, 3).transpose(-2, 2), "оси с номером 2 у тензора нет", "out of range"),
     "tensor_called": (lambda: torch.ones(2)(3), "объект типа Tensor нельзя вызвать", "not callable"),
     "loss_unassigned": (lambda: _loss_without_else(None), "переменной «loss» не присвоено значение", "local variable"),
+    "shape_called": (lambda: torch.ones(2).shape(), "объект типа torch.Size нельзя вызвать", "not callable"),
+    "size_indexed": (lambda: torch.ones(2).size[0], "сначала вызовите его", "subscriptable"),
+    "list_indexed_as_tensor": (lambda: [torch.ones(2)][_pair()], "список не тензор", "list indices"),
+    "argument_twice": (lambda: F.softmax(torch.ones(2), -1, dim=-1), "аргумент dim передан дважды", "multiple values"),
+    "tensor_plus_none": (lambda: torch.ones(2) + None, "операцию + нельзя применить к Tensor и NoneType",
+                         "unsupported operand"),
 }
+
+
+def _pair():
+    return 0, 1
 
 
 def _loss_without_else(targets):
