@@ -28,8 +28,9 @@ from .classrun import cluster, database, gradebook, grade, moodle, report, roste
 from .worker.sandbox import bwrap_available  # noqa: E402
 
 
-def input_problem(submissions, roster_file=None, worksheet=None):
-    """Why the grade command cannot read its inputs (in Russian), or None; checked before any work."""
+def input_problem(submissions, roster_file=None, worksheet=None, out=None):
+    """Why the grade command cannot read its inputs or write OUT (in Russian), or None; checked
+    before any work."""
     path = pathlib.Path(submissions)
     if not path.exists():
         return f"нет такой папки или архива с работами: {path}"
@@ -38,6 +39,21 @@ def input_problem(submissions, roster_file=None, worksheet=None):
     for option, value in (("--roster", roster_file), ("--moodle-worksheet", worksheet)):
         if value and not pathlib.Path(value).is_file():
             return f"{option}: нет такого файла: {value}"
+    return out_problem(path, pathlib.Path(out)) if out is not None else None
+
+
+def out_problem(submissions, out):
+    """Why OUT cannot hold the results (in Russian), or None."""
+    if out.exists() and not out.is_dir():
+        return f"--out: {out} — файл, а не папка для результатов"
+    existing = next(p for p in [out.absolute(), *out.absolute().parents] if p.exists())
+    if not existing.is_dir():
+        return f"--out: {existing} — файл, папку для результатов в нём не создать"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"--out: нет прав на запись в папку {existing}"
+    if submissions.is_dir() and out.resolve().is_relative_to(submissions.resolve()):
+        return (f"--out: папка результатов {out} внутри папки с работами {submissions}: при следующей "
+                "проверке она сама стала бы работой; укажите папку рядом, а не внутри")
     return None
 
 
@@ -86,7 +102,7 @@ def main(argv=None):
         args.submissions, args.cell_timeout = submissions, 60
         args.roster = args.db_url = args.moodle_worksheet = args.dask = args.dask_wait = None
         args.no_dask = True
-    problem = input_problem(args.submissions, args.roster, args.moodle_worksheet)
+    problem = input_problem(args.submissions, args.roster, args.moodle_worksheet, args.out)
     db_url, db_source = args.db_url, "--db-url"
     if not db_url:
         db_url, db_source = gradebook.configured_db_url(), "c.CourseDirectory.db_url (nbgrader_config.py)"

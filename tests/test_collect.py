@@ -325,8 +325,9 @@ def test_roster_accepts_moodle_exports():
 
 
 def test_grade_command_names_an_unusable_input_before_any_work(tmp_path, capsys):
-    """A missing folder, a file that is no zip, a missing roster or worksheet: exit 2, one
-    Russian line naming the input, and no OUT folder made."""
+    """A missing folder, a file that is no zip, a missing roster or worksheet, an OUT that is a file,
+    is under a file or inside the submissions: exit 2, one Russian line naming the input, and no
+    OUT folder made."""
     from autograder.__main__ import main
     notebook = tmp_path / "01_head.ipynb"
     notebook.write_text("{}", encoding="utf-8")
@@ -340,6 +341,13 @@ def test_grade_command_names_an_unusable_input_before_any_work(tmp_path, capsys)
         assert main(["grade", *args, "--out", str(out)]) == 2
         assert words in capsys.readouterr().err
         assert not out.exists()
+    inside = tmp_path / "class" / "results"
+    for where, words in [(notebook, "— файл, а не папка для результатов"),
+                         (notebook / "out", "— файл, папку для результатов в нём не создать"),
+                         (inside, "внутри папки с работами")]:
+        assert main(["grade", str(tmp_path / "class"), "--out", str(where)]) == 2
+        assert words in capsys.readouterr().err
+    assert not inside.exists() and notebook.read_text(encoding="utf-8") == "{}"
 
 
 def _reached(pid, moment):
