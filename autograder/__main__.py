@@ -57,6 +57,19 @@ def out_problem(submissions, out):
     return None
 
 
+def positive(kind):
+    """An argparse type: a number of ``kind`` above zero (0 or -2 workers, seconds: a clear error)."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"нужно число, а не {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"нужно число больше 0, а не {text}")
+        return value
+    return parse
+
+
 def add_serve_arguments(parser):
     from .service.options import add_arguments  # the service itself loads on use
     add_arguments(parser)
@@ -68,8 +81,8 @@ def main(argv=None):
     g = sub.add_parser("grade", help="grade a folder or zip of submissions")
     g.add_argument("submissions")
     g.add_argument("--out", required=True)
-    g.add_argument("--jobs", type=int, default=None, help="students graded at once (default: all cores)")
-    g.add_argument("--cell-timeout", type=int, default=60, help="seconds per cell")
+    g.add_argument("--jobs", type=positive(int), default=None, help="students graded at once (default: all cores)")
+    g.add_argument("--cell-timeout", type=positive(int), default=60, help="seconds per cell")
     g.add_argument("--unsafe-no-sandbox", action="store_true",
                    help="run student code without the bubblewrap sandbox")
     g.add_argument("--roster", help="CSV with id, first_name, last_name, email (or Moodle's participants export)")
@@ -81,11 +94,11 @@ def main(argv=None):
                    help="grade on the Dask cluster whose scheduler is at ADDRESS, e.g. tcp://head:8786 "
                         "(default: c.Autograder.dask of nbgrader_config.py, else this machine's cores)")
     g.add_argument("--no-dask", action="store_true", help="grade on this machine even if nbgrader_config.py names a cluster")
-    g.add_argument("--dask-wait", type=float, default=None, metavar="SECONDS",
+    g.add_argument("--dask-wait", type=positive(float), default=None, metavar="SECONDS",
                    help="how long a Dask run waits while no worker is admitted (default 600)")
     d = sub.add_parser("demo", help="grade an example class")
     d.add_argument("--out", default="build/demo/out")
-    d.add_argument("--jobs", type=int, default=None)
+    d.add_argument("--jobs", type=positive(int), default=None)
     d.add_argument("--unsafe-no-sandbox", action="store_true")
     k = sub.add_parser("check", help="run your notebooks (nbval) and the diagnosis of each task")
     k.add_argument("notebooks", nargs="+")

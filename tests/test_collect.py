@@ -348,6 +348,13 @@ def test_grade_command_names_an_unusable_input_before_any_work(tmp_path, capsys)
         assert main(["grade", str(tmp_path / "class"), "--out", str(where)]) == 2
         assert words in capsys.readouterr().err
     assert not inside.exists() and notebook.read_text(encoding="utf-8") == "{}"
+    for option, value in (("--jobs", "0"), ("--jobs", "-2"), ("--cell-timeout", "0"), ("--dask-wait", "-1"),
+                          ("--jobs", "два")):
+        with pytest.raises(SystemExit) as stopped:
+            main(["grade", str(tmp_path / "class"), "--out", str(out), option, value])
+        assert stopped.value.code == 2
+        assert f"argument {option}: нужно число" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def _reached(pid, moment):
