@@ -24,6 +24,7 @@ if __name__ == "__main__":  # the command, not a test importing main: its own li
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from . import demo, selfcheck  # noqa: E402 (after the thread setting: they import numpy)
+from .arguments import positive  # noqa: E402
 from .classrun import cluster, database, gradebook, grade, moodle, report, roster  # noqa: E402
 from .worker.sandbox import bwrap_available  # noqa: E402
 
@@ -55,19 +56,6 @@ def out_problem(submissions, out):
         return (f"--out: папка результатов {out} внутри папки с работами {submissions}: при следующей "
                 "проверке она сама стала бы работой; укажите папку рядом, а не внутри")
     return None
-
-
-def positive(kind):
-    """An argparse type: a number of ``kind`` above zero (0 or -2 workers, seconds: a clear error)."""
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"нужно число, а не {text!r}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"нужно число больше 0, а не {text}")
-        return value
-    return parse
 
 
 def add_serve_arguments(parser):

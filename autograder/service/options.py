@@ -4,6 +4,8 @@ tables, its web modules).
 """
 import argparse
 
+from ..arguments import positive
+
 
 def add_arguments(parser):
     parser.add_argument("--out", default="build/service", help="the service's folder (OUT)")
@@ -11,12 +13,12 @@ def add_arguments(parser):
                         help="SQLAlchemy URL of the service's database and the course gradebook, e.g. "
                              "postgresql://user:password@host/db (default: SQLite in OUT)")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=positive(int), default=8000)
     parser.add_argument("--public-url", default="",
                         help="the address students use, e.g. https://gpt.example.org (for links)")
     parser.add_argument("--policy", help="TOML file with the course's policy (attempts, deadline, ...)")
-    parser.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: all cores)")
-    parser.add_argument("--cell-timeout", type=int, default=60)
+    parser.add_argument("--jobs", type=positive(int), default=None, help="submissions graded at once (default: all cores)")
+    parser.add_argument("--cell-timeout", type=positive(int), default=60)
     parser.add_argument("--unsafe-no-sandbox", action="store_true")
     parser.add_argument("--regrade", action="store_true",
                         help="queue again every attempt graded by another version of the grader")
