@@ -46,11 +46,31 @@ def run_diagnosis(folder, env):
     return proc.returncode == 0, (proc.stdout + proc.stderr[-2000:]).strip()
 
 
-def main(paths):
+def notebooks_to_check(paths):
+    """(folder, notebook names) that ``paths`` name, or (None, a Russian line saying why not):
+    notebooks of one folder, or a folder of the course's notebooks."""
     paths = [pathlib.Path(p).resolve() for p in paths]
+    for path in paths:
+        if not path.exists():
+            return None, f"нет такого файла или папки: {path}"
+        if path.is_file() and path.suffix.lower() != ".ipynb":
+            return None, f"{path}: не ноутбук Jupyter (.ipynb)"
     folder = paths[0] if paths[0].is_dir() else paths[0].parent
+    if any((p if p.is_dir() else p.parent) != folder for p in paths):
+        return None, "укажите ноутбуки из одной папки (или саму папку курса)"
     names = [p.name for p in paths if p.is_file()] or sorted(
         f"{name}.ipynb" for name in course.NOTEBOOKS if (folder / f"{name}.ipynb").is_file())
+    if not names:
+        return None, (f"в папке {folder} нет ноутбуков курса ({course.NOTEBOOKS[0]}.ipynb … "
+                      f"{course.NOTEBOOKS[-1]}.ipynb): укажите папку gpt из архива курса")
+    return folder, names
+
+
+def main(paths):
+    folder, names = notebooks_to_check(paths)
+    if folder is None:
+        print(f"ошибка: {names}", file=sys.stderr)
+        return 2
     env = _environment(folder)
     print(f"Выполняю ноутбуки ({', '.join(names)}) под nbval...")
     nbval_ok, lines = run_nbval(folder, names, env)

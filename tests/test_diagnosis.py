@@ -257,6 +257,24 @@ def test_main_outside_the_kit_folder_says_where_to_run_it(tmp_path, monkeypatch,
     assert f"cd {course.SOURCE}" in out[0] and "нет ноутбука" not in out[0]
 
 
+def test_check_command_names_what_it_cannot_check_before_running_anything(tmp_path, capsys):
+    """A missing notebook, a file that is no notebook, a folder without the course's notebooks,
+    notebooks of two folders: exit 2 and one Russian line (a missing notebook once ran pytest on
+    the whole current folder)."""
+    from autograder.__main__ import main
+    (tmp_path / "notes.txt").write_text("{}", encoding="utf-8")
+    for folder, name in (("a", "01_head.ipynb"), ("b", "01_head.ipynb"), ("mine", "my_head.ipynb")):
+        (tmp_path / folder).mkdir()
+        shutil.copy(course.RELEASE / "01_head.ipynb", tmp_path / folder / name)
+    for args, words in [([tmp_path / "01_hed.ipynb"], "нет такого файла или папки"),
+                        ([tmp_path / "notes.txt"], "не ноутбук Jupyter (.ipynb)"),
+                        ([tmp_path / "mine"], "нет ноутбуков курса"),
+                        ([tmp_path / "a" / "01_head.ipynb", tmp_path / "b" / "01_head.ipynb"], "из одной папки")]:
+        assert main(["check", *map(str, args)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("ошибка: ") and words in err, err
+
+
 @pytest.mark.slow
 def test_check_command_names_the_n_embd_scale(tmp_path):
     """``python -m autograder check`` on a release copy whose Head scales by sqrt(n_embd)."""
