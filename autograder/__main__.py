@@ -99,7 +99,12 @@ def main(argv=None):
     if args.command == "check":
         return selfcheck.main(args.notebooks)
     if args.command == "demo":
-        submissions = demo.build_class(pathlib.Path(args.out).parent / "submissions")
+        out = pathlib.Path(args.out)
+        problem = out_problem(out.parent / "submissions", out)   # the example class goes beside OUT
+        if problem:
+            print(f"ошибка: {problem}", file=sys.stderr)
+            return 2
+        submissions = demo.build_class(out.parent / "submissions")
         args.submissions, args.cell_timeout = submissions, 60
         args.roster = args.db_url = args.moodle_worksheet = args.dask = args.dask_wait = None
         args.no_dask = True
