@@ -24,7 +24,7 @@ if __name__ == "__main__":  # the command, not a test importing main: its own li
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from . import demo, selfcheck  # noqa: E402 (after the thread setting: they import numpy)
-from .arguments import positive  # noqa: E402
+from .arguments import out_problem, positive  # noqa: E402
 from .classrun import cluster, database, gradebook, grade, moodle, report, roster  # noqa: E402
 from .worker.sandbox import bwrap_available  # noqa: E402
 
@@ -41,21 +41,6 @@ def input_problem(submissions, roster_file=None, worksheet=None, out=None):
         if value and not pathlib.Path(value).is_file():
             return f"{option}: нет такого файла: {value}"
     return out_problem(path, pathlib.Path(out)) if out is not None else None
-
-
-def out_problem(submissions, out):
-    """Why OUT cannot hold the results (in Russian), or None."""
-    if out.exists() and not out.is_dir():
-        return f"--out: {out} — файл, а не папка для результатов"
-    existing = next(p for p in [out.absolute(), *out.absolute().parents] if p.exists())
-    if not existing.is_dir():
-        return f"--out: {existing} — файл, папку для результатов в нём не создать"
-    if not os.access(existing, os.W_OK | os.X_OK):
-        return f"--out: нет прав на запись в папку {existing}"
-    if submissions.is_dir() and out.resolve().is_relative_to(submissions.resolve()):
-        return (f"--out: папка результатов {out} внутри папки с работами {submissions}: при следующей "
-                "проверке она сама стала бы работой; укажите папку рядом, а не внутри")
-    return None
 
 
 def add_serve_arguments(parser):

@@ -342,14 +342,14 @@ def test_grade_command_names_an_unusable_input_before_any_work(tmp_path, capsys)
         assert words in capsys.readouterr().err
         assert not out.exists()
     inside = tmp_path / "class" / "results"
-    for where, words in [(notebook, "— файл, а не папка для результатов"),
-                         (notebook / "out", "— файл, папку для результатов в нём не создать"),
+    for where, words in [(notebook, "— файл, а не папка"),
+                         (notebook / "out", "— файл, папку в нём не создать"),
                          (inside, "внутри папки с работами")]:
         assert main(["grade", str(tmp_path / "class"), "--out", str(where)]) == 2
         assert words in capsys.readouterr().err
     assert not inside.exists() and notebook.read_text(encoding="utf-8") == "{}"
     assert main(["demo", "--out", str(notebook / "out")]) == 2      # the example class goes beside OUT
-    assert "— файл, папку для результатов в нём не создать" in capsys.readouterr().err
+    assert "— файл, папку в нём не создать" in capsys.readouterr().err
     for option, value in (("--jobs", "0"), ("--jobs", "-2"), ("--cell-timeout", "0"), ("--dask-wait", "-1"),
                           ("--jobs", "два")):
         with pytest.raises(SystemExit) as stopped:

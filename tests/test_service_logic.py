@@ -4,6 +4,7 @@ separation of students and instructors, CSRF and headers (Starlette's test clien
 stand-in grader of ``service_standin.py``). ``test_service.py`` runs the real thing."""
 import io
 import re
+import socket
 import sqlite3
 import stat
 import time
@@ -165,6 +166,22 @@ def test_a_policy_file_is_checked_key_by_key(tmp_path):
         good.write_text(text)
         with pytest.raises(course_policy.PolicyError, match=words):
             course_policy.load(good)
+
+
+def test_the_serve_command_names_a_bad_folder_roster_or_busy_port_before_it_starts(tmp_path, capsys):
+    from autograder.__main__ import main
+    taken = tmp_path / "a-file"
+    taken.write_text("x")
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = str(busy.getsockname()[1])
+        for args, words in [(["--out", str(taken)], "— файл, а не папка"),
+                            (["--out", str(taken / "service")], "— файл, папку в нём не создать"),
+                            (["--out", str(tmp_path / "s"), "--issue-tokens", "--roster", "nope.csv"],
+                             "--roster: нет такого файла: nope.csv"),
+                            (["--out", str(tmp_path / "s"), "--port", port], f"--port {port}: порт уже занят")]:
+            assert main(["serve", *args]) == 2
+            assert words in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
 
 
 # ---- fair queueing

@@ -12,6 +12,7 @@ import os
 import pathlib
 import sys
 
+from ..arguments import folder_problem, port_problem
 from ..classrun import database, roster as roster_file
 from ..worker.sandbox import bwrap_available
 from . import auth, policy as course_policy
@@ -95,6 +96,14 @@ def main(args):
         rules = course_policy.load(args.policy)
     except course_policy.PolicyError as exc:
         print(f"ошибка: --policy: {exc}", file=sys.stderr)
+        return 2
+    problem = folder_problem(pathlib.Path(args.out))
+    if not problem and args.roster and not pathlib.Path(args.roster).is_file():
+        problem = f"--roster: нет такого файла: {args.roster}"
+    if not problem and not args.issue_tokens:
+        problem = port_problem(args.host, args.port)
+    if problem:
+        print(f"ошибка: {problem}", file=sys.stderr)
         return 2
     url = database_url(args)
     if not url.startswith("sqlite"):
