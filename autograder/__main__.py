@@ -25,7 +25,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from . import demo, selfcheck  # noqa: E402 (after the thread setting: they import numpy)
 from .arguments import out_problem, positive  # noqa: E402
-from .classrun import cluster, database, gradebook, grade, moodle, report, roster  # noqa: E402
+from .classrun import cluster, collect, database, gradebook, grade, moodle, report, roster  # noqa: E402
 from .worker.sandbox import bwrap_available  # noqa: E402
 
 
@@ -37,6 +37,13 @@ def input_problem(submissions, roster_file=None, worksheet=None, out=None):
         return f"нет такой папки или архива с работами: {path}"
     if path.is_file() and not zipfile.is_zipfile(path):
         return f"{path}: не папка и не zip-архив с работами"
+    problem = collect.archive_problem(path) if path.is_file() else None
+    if problem:
+        return problem
+    if path.is_dir() and not collect.collect(path):
+        archives = sorted(p.name for p in path.glob("*.zip"))
+        return f"в папке {path} нет работ: ни папок студентов, ни ноутбуков (.ipynb)" + (
+            f"; в ней есть архив {archives[0]}: укажите команде его" if archives else "")
     for option, value in (("--roster", roster_file), ("--moodle-worksheet", worksheet)):
         if value and not pathlib.Path(value).is_file():
             return f"{option}: нет такого файла: {value}"

@@ -332,6 +332,7 @@ def test_grade_command_names_an_unusable_input_before_any_work(tmp_path, capsys)
     notebook = tmp_path / "01_head.ipynb"
     notebook.write_text("{}", encoding="utf-8")
     (tmp_path / "class").mkdir()
+    write(tmp_path, "class/s1/01_head.ipynb")
     out = tmp_path / "out"
     for args, words in [([str(tmp_path / "missing")], "нет такой папки или архива с работами"),
                         ([str(notebook)], "не папка и не zip-архив"),
@@ -339,6 +340,32 @@ def test_grade_command_names_an_unusable_input_before_any_work(tmp_path, capsys)
                         ([str(tmp_path / "class"), "--moodle-worksheet", "no.csv"],
                          "--moodle-worksheet: нет такого файла: no.csv")]:
         assert main(["grade", *args, "--out", str(out)]) == 2
+        assert words in capsys.readouterr().err
+        assert not out.exists()
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "downloads").mkdir()
+    _zip_with_raw_names(tmp_path / "downloads" / "export.zip", [b"s1/01_head.ipynb"])
+    damaged = tmp_path / "damaged.zip"
+    with zipfile.ZipFile(damaged, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("s1/01_head.ipynb", NB * 50)
+    data = bytearray(damaged.read_bytes())
+    data[60:80] = bytes(20)                      # inside the compressed notebook
+    damaged.write_bytes(bytes(data))
+    locked = tmp_path / "locked.zip"
+    with zipfile.ZipFile(locked, "w") as zf:
+        zf.writestr("s1/01_head.ipynb", NB)
+    data = bytearray(locked.read_bytes())       # marked encrypted, as a zip with a password is:
+    for header, flags_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):   # the flag in both headers
+        data[data.index(header) + flags_at] |= 0x1
+    locked.write_bytes(bytes(data))
+    no_notebooks = tmp_path / "texts.zip"
+    with zipfile.ZipFile(no_notebooks, "w") as zf:
+        zf.writestr("s1/answer.txt", "42")
+    for where, words in [(tmp_path / "empty", "нет работ: ни папок студентов, ни ноутбуков"),
+                         (tmp_path / "downloads", "в ней есть архив export.zip: укажите команде его"),
+                         (damaged, "в архиве повреждён"), (locked, "зашифрован паролем"),
+                         (no_notebooks, "в архиве нет ни одного ноутбука")]:
+        assert main(["grade", str(where), "--out", str(out)]) == 2
         assert words in capsys.readouterr().err
         assert not out.exists()
     inside = tmp_path / "class" / "results"

@@ -19,6 +19,7 @@ import re
 import shutil
 import unicodedata
 import zipfile
+import zlib
 
 from ..course import NOTEBOOKS, kit_files
 
@@ -143,6 +144,27 @@ def kit_prefix(filename):
             return ""
         if name.endswith(known) and name[-len(known) - 1] in "_- ":
             return _COPY.sub("", filename)[: -len(known)].rstrip("_- ")
+    return None
+
+
+def archive_problem(archive):
+    """Why the zip ``archive`` cannot be read whole (in Russian), or None: every member is read and
+    its checksum checked before any work, so a damaged download stops the run, not its middle."""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            infos = zf.infolist()
+            locked = next((i.filename for i in infos if i.flag_bits & 0x1), None)
+            if locked:
+                return f"{archive}: файл {locked!r} в архиве зашифрован паролем: сохраните архив без пароля"
+            if not any(i.filename.lower().endswith(".ipynb") for i in infos):
+                return f"{archive}: в архиве нет ни одного ноутбука (.ipynb)"
+            bad = zf.testzip()
+            if bad:
+                return f"{archive}: файл {bad!r} в архиве повреждён (не сходится контрольная сумма): скачайте архив заново"
+    except NotImplementedError as exc:
+        return f"{archive}: архив сжат неподдерживаемым способом ({exc}): пересохраните его обычным zip"
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
+        return f"{archive}: архив повреждён ({exc}): скачайте его заново"
     return None
 
 
