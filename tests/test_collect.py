@@ -59,6 +59,20 @@ def test_flat_names(tmp_path):
     assert students["42"].name == {"first_name": "anna", "last_name": "petrova"}
 
 
+def test_one_students_folder_given_alone_is_that_student(tmp_path):
+    """The kit folder a student ran (notebooks under their own names, no LMS prefix) is one student
+    named after the folder, not one student per notebook."""
+    folder = tmp_path / "ivanov"
+    for name in ("00_data", "01_head", "05_gpt_model"):
+        write(folder, f"{name}.ipynb")
+    write(folder, "gpt_course.py", b"# the kit's own file")
+    write(folder, "draft.txt", b"mine")
+    students = collect.collect(folder)
+    assert list(students) == ["ivanov"]
+    assert set(students["ivanov"].notebooks) == {"00_data", "01_head", "05_gpt_model"}
+    assert students["ivanov"].notes == ["не распознан файл 'draft.txt' (не проверялся)"]
+
+
 @pytest.mark.parametrize("backup", ["01_head_old.ipynb", "01_head_copy.ipynb", "01_head (1).ipynb",
                                     "01_Head.ipynb", "01_head_ivanov.ipynb"])
 def test_the_notebook_under_its_own_name_is_graded_not_a_copy_beside_it(tmp_path, backup):

@@ -2,7 +2,8 @@
 
 Accepted layouts: one folder per student (``<student_id>/<notebook>.ipynb``),
 Moodle's ``<Full Name>_<id>_assignsubmission_file_/<notebook>.ipynb``, and flat
-files ``<lastname>_<firstname>_<id>_<notebook>.ipynb``. Slightly renamed
+files ``<lastname>_<firstname>_<id>_<notebook>.ipynb``; one student's folder given alone
+(notebooks under their own names) is that student. Slightly renamed
 notebooks (``01_head (1).ipynb``, ``01_Head.ipynb``) are matched and noted.
 The rest of the student kit (``course.kit_files``: the lesson, helpers, data, README,
 pictures) and what editors and systems leave behind (hidden files, ``__pycache__``)
@@ -215,7 +216,8 @@ def collect(root, roster=None):
             continue
         prefix = kit if kit is not None else _prefix(path.name, match_notebook(path.name))
         parts = prefix.split("_") if prefix else []
-        sid = safe_id(parts[-1] if parts else path.stem)
+        # a notebook under its own name (no LMS prefix): the folder given is one student's
+        sid = safe_id(parts[-1] if parts else root.name if match_notebook(path.name) else path.stem)
         student = students.setdefault(sid, Student(sid))
         if len(parts) >= 3 and not student.name:               # lastname_firstname_id
             student.name = {"first_name": shown_text(" ".join(parts[1:-1])), "last_name": shown_text(parts[0])}
@@ -224,7 +226,7 @@ def collect(root, roster=None):
     for path in others:                                       # other files join a flat student
         kit = kit_prefix(path.name)
         prefix = kit if kit is not None else _prefix(path.name, None)
-        sid = safe_id(prefix.split("_")[-1]) if prefix else None
+        sid = safe_id(prefix.split("_")[-1]) if prefix else safe_id(root.name)
         if kit is None and sid in students:
             unknown.setdefault(sid, []).append(path.name)
     for sid, student in students.items():
