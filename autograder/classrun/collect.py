@@ -159,6 +159,8 @@ def archive_problem(archive):
                 return f"{archive}: файл {locked!r} в архиве зашифрован паролем: сохраните архив без пароля"
             if not any(i.filename.lower().endswith(".ipynb") for i in infos):
                 return f"{archive}: в архиве нет ни одного ноутбука (.ipynb)"
+            if sum(i.file_size for i in infos) > MAX_ZIP_BYTES:
+                return f"{archive}: архив больше 2 ГиБ после распаковки"
             bad = zf.testzip()
             if bad:
                 return f"{archive}: файл {bad!r} в архиве повреждён (не сходится контрольная сумма): скачайте архив заново"
