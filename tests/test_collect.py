@@ -156,6 +156,9 @@ def test_names_in_windows_code_pages_are_read_as_russian(tmp_path):
     assert students["1003"].name == {"first_name": "Пётр", "last_name": "Сидоров"}
     assert students["1004"].name == {"first_name": "", "last_name": "Ivan]0;titleRed"}  # no control characters
     assert collect.decoded_name("Ёлкина Мария".encode("utf-8")) == "Ёлкина Мария"
+    # a name that reads as Russian in no code page stays as Python reads a zip (cp437)
+    assert collect.decoded_name("Müller Hans".encode("cp850")) == "Müller Hans"
+    assert collect.decoded_name("Ёжиков Аркадий".encode("cp866")) == "Ёжиков Аркадий"
 
 
 def test_zip_slip_absolute_paths_and_symlinks_are_skipped(tmp_path):

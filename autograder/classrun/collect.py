@@ -57,15 +57,28 @@ class Student:
     name: dict = dataclasses.field(default_factory=dict)  # first_name, last_name, email
 
 
+def _cyrillic(ch):
+    return "а" <= ch.lower() <= "я" or ch in "ёЁ"
+
+
+def _russian_letters(text):
+    """How many Cyrillic letters ``text`` has, or 0 when a word mixes them with other letters
+    (``MБller``: not a Russian reading)."""
+    words = re.findall(r"[^\W\d_]+", text)
+    if any(any(map(_cyrillic, w)) and not all(map(_cyrillic, w)) for w in words):
+        return 0
+    return sum(len(w) for w in words if all(map(_cyrillic, w)))
+
+
 def decoded_name(raw):
-    """The text of a file name's bytes: UTF-8, else the Russian Windows code page they read best
-    in (cp1251, or cp866 of zips Windows makes), judged by the Cyrillic letters each gives."""
+    """The text of a file name's bytes: UTF-8; else the Russian Windows code page they read as
+    Russian in (cp1251, or cp866 of zips Windows makes); else cp437, as Python reads zips."""
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    readings = [raw.decode(codec, "replace") for codec in ("cp1251", "cp866")]
-    return max(readings, key=lambda text: sum("а" <= ch.lower() <= "я" or ch in "ёЁ" for ch in text))
+    letters, text = max((_russian_letters(t), t) for t in (raw.decode(c, "replace") for c in ("cp1251", "cp866")))
+    return text if letters else raw.decode("cp437")
 
 
 def shown_text(name):
