@@ -40,14 +40,21 @@ def input_problem(submissions, roster_file=None, worksheet=None, out=None):
     problem = collect.archive_problem(path) if path.is_file() else None
     if problem:
         return problem
-    if path.is_dir() and not collect.collect(path):
-        archives = sorted(p.name for p in path.glob("*.zip"))
-        return f"в папке {path} нет работ: ни папок студентов, ни ноутбуков (.ipynb)" + (
-            f"; в ней есть архив {archives[0]}: укажите команде его" if archives else "")
     for option, value in (("--roster", roster_file), ("--moodle-worksheet", worksheet)):
         if value and not pathlib.Path(value).is_file():
             return f"{option}: нет такого файла: {value}"
     return out_problem(path, pathlib.Path(out)) if out is not None else None
+
+
+def no_work_problem(submissions):
+    """Why a folder of submissions holds nobody's work (in Russian), or None; checked after the
+    options and the gradebook's database and cluster, before any work."""
+    path = pathlib.Path(submissions)
+    if path.is_dir() and not collect.collect(path):
+        archives = sorted(p.name for p in path.glob("*.zip"))
+        return f"в папке {path} нет работ: ни папок студентов, ни ноутбуков (.ipynb)" + (
+            f"; в ней есть архив {archives[0]}: укажите команде его" if archives else "")
+    return None
 
 
 def add_serve_arguments(parser):
@@ -112,6 +119,7 @@ def main(argv=None):
         problem = cluster.problem(dask)
         if args.jobs:
             print("--jobs не действует с --dask: студентов проверяют рабочие Dask", file=sys.stderr)
+    problem = problem or no_work_problem(args.submissions)
     if problem:
         print(f"ошибка: {problem}", file=sys.stderr)
         return 2
