@@ -789,6 +789,10 @@ logits = self.lm_head(self.ln_f(self.blocks(x)))
         "out = self.dropout(F.softmax(wei, dim=-1)) @ v"), ("scores_from_x", "scale_n_embd")),
     "ff_relu_of_the_input": ("feedforward", "return F.relu(x)\n", "net_not_applied"),
     "ff_net_twice": ("feedforward", "return self.net(self.net(x))\n", "net_twice"),
+    "head_returns_the_weights": ("head", _head(
+        "wei = q @ k.transpose(-2, -1) * self.head_size ** -0.5",
+        "wei = wei.masked_fill(self.tril[:T, :T] == 0, float('-inf'))",
+        "out = self.dropout(F.softmax(wei, dim=-1))"), "weights_returned"),
     "gpt_returns_loss_first": ("gpt_model", _gpt_loss("loss = F.cross_entropy(logits, targets)") + "return loss, logits\n",
                                "pair_swapped"),
     "gpt_loss_only_with_targets": ("gpt_model", _GPT_LOGITS + """
