@@ -24,7 +24,7 @@ if __name__ == "__main__":  # the command, not a test importing main: its own li
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from . import demo, selfcheck  # noqa: E402 (after the thread setting: they import numpy)
-from .arguments import out_problem, positive  # noqa: E402
+from .arguments import file_problem, out_problem, positive  # noqa: E402
 from .classrun import cluster, collect, database, gradebook, grade, moodle, report, roster  # noqa: E402
 from .worker.sandbox import bwrap_available  # noqa: E402
 
@@ -40,9 +40,9 @@ def input_problem(submissions, roster_file=None, worksheet=None, out=None):
     problem = collect.archive_problem(path) if path.is_file() else None
     if problem:
         return problem
-    for option, value in (("--roster", roster_file), ("--moodle-worksheet", worksheet)):
-        if value and not pathlib.Path(value).is_file():
-            return f"{option}: нет такого файла: {value}"
+    problem = file_problem("--roster", roster_file) or file_problem("--moodle-worksheet", worksheet)
+    if problem:
+        return problem
     return out_problem(path, pathlib.Path(out)) if out is not None else None
 
 

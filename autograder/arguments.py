@@ -18,6 +18,13 @@ def positive(kind):
     return parse
 
 
+def file_problem(option, value):
+    """Why the file an option names cannot be read (in Russian), or None (no value: nothing to check)."""
+    if value and not os.path.isfile(value):
+        return f"{option}: нет такого файла: {value}"
+    return None
+
+
 def folder_problem(out):
     """Why ``--out`` cannot be a folder this process writes (in Russian), or None."""
     if out.exists() and not out.is_dir():

@@ -27,6 +27,7 @@ from ..course import NOTEBOOKS, kit_files
 MOODLE = re.compile(r"^(?P<name>.*)_(?P<id>[^_]+)_assignsubmission_\w*$")
 _KEYS = {re.sub(r"[^a-z0-9]", "", name.lower()): name for name in NOTEBOOKS}
 MAX_ZIP_BYTES = 2 * 2**30
+TOO_LARGE = "архив больше 2 ГиБ после распаковки"
 # Left by systems and tools, not by the student: hidden files and folders (.ipynb_checkpoints,
 # .DS_Store, .virtual_documents, ._* of macOS), caches, Windows' own files and download marks.
 SYSTEM_FOLDERS = {"__pycache__", "__MACOSX"}
@@ -173,7 +174,7 @@ def archive_problem(archive):
             if not any(i.filename.lower().endswith(".ipynb") for i in infos):
                 return f"{archive}: в архиве нет ни одного ноутбука (.ipynb)"
             if sum(i.file_size for i in infos) > MAX_ZIP_BYTES:
-                return f"{archive}: архив больше 2 ГиБ после распаковки"
+                return f"{archive}: {TOO_LARGE}"
             bad = zf.testzip()
             if bad:
                 return f"{archive}: файл {bad!r} в архиве повреждён (не сходится контрольная сумма): скачайте архив заново"
@@ -197,7 +198,7 @@ def extract(archive, dest):
                 continue
             total += info.file_size
             if total > MAX_ZIP_BYTES:
-                raise ValueError("архив больше 2 ГиБ после распаковки")
+                raise ValueError(TOO_LARGE)
             target = dest.joinpath(*parts)
             target.parent.mkdir(parents=True, exist_ok=True)
             with zf.open(info) as src, open(target, "wb") as out:
@@ -229,10 +230,11 @@ def collect(root, roster=None):
         kit = kit_prefix(path.name)
         if kit == "":                                         # the kit's lesson, nobody's
             continue
-        prefix = kit if kit is not None else _prefix(path.name, match_notebook(path.name))
+        notebook = match_notebook(path.name)
+        prefix = kit if kit is not None else _prefix(path.name, notebook)
         parts = prefix.split("_") if prefix else []
         # a notebook under its own name (no LMS prefix): the folder given is one student's
-        sid = safe_id(parts[-1] if parts else root.name if match_notebook(path.name) else path.stem)
+        sid = safe_id(parts[-1] if parts else root.name if notebook else path.stem)
         student = students.setdefault(sid, Student(sid))
         if len(parts) >= 3 and not student.name:               # lastname_firstname_id
             student.name = {"first_name": shown_text(" ".join(parts[1:-1])), "last_name": shown_text(parts[0])}

@@ -12,7 +12,7 @@ import os
 import pathlib
 import sys
 
-from ..arguments import folder_problem, port_problem
+from ..arguments import file_problem, folder_problem, port_problem
 from ..classrun import database, roster as roster_file
 from ..worker.sandbox import bwrap_available
 from . import auth, policy as course_policy
@@ -97,9 +97,7 @@ def main(args):
     except course_policy.PolicyError as exc:
         print(f"ошибка: --policy: {exc}", file=sys.stderr)
         return 2
-    problem = folder_problem(pathlib.Path(args.out))
-    if not problem and args.roster and not pathlib.Path(args.roster).is_file():
-        problem = f"--roster: нет такого файла: {args.roster}"
+    problem = folder_problem(pathlib.Path(args.out)) or file_problem("--roster", args.roster)
     if not problem and not args.issue_tokens:
         problem = port_problem(args.host, args.port)
     if problem:

@@ -93,10 +93,10 @@ def refuse_hidden_memory(libc):
         return
     buffer = ctypes.create_string_buffer(program, len(program))
     fprog = _Filter(len(program) // 8, ctypes.addressof(buffer))
-    if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
-        error = ctypes.get_errno()
-        if error != errno.EINVAL:   # EINVAL: a Linux built without seccomp filters, said as for the user namespace
-            raise OSError(error, f"prctl(PR_SET_SECCOMP): {os.strerror(error)}")
+    result = libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0)
+    if result != 0:
+        if ctypes.get_errno() != errno.EINVAL:   # EINVAL: a Linux built without seccomp filters, said as for the user namespace
+            _check(result, "prctl(PR_SET_SECCOMP)", libc)
         print("sandbox: no seccomp filters in this Linux: memfd and System V shared memory are not refused",
               file=sys.stderr)
 
