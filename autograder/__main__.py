@@ -41,6 +41,8 @@ def input_problem(submissions, roster_file=None, worksheet=None, out=None):
     if problem:
         return problem
     problem = file_problem("--roster", roster_file) or file_problem("--moodle-worksheet", worksheet)
+    problem = problem or (roster_file and roster.problem(pathlib.Path(roster_file)))
+    problem = problem or (worksheet and moodle.worksheet_problem(pathlib.Path(worksheet)))
     if problem:
         return problem
     return out_problem(path, pathlib.Path(out)) if out is not None else None

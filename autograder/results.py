@@ -40,6 +40,9 @@ NOTES = {
     "invalid": EventKind("invalid notebook {notebook}: {reason}",
                          "негодный файл {notebook} ({reason_words}): проверен нетронутый ноутбук, 0 за задачу",
                          "негодный файл"),
+    "recoded": EventKind("text in {encoding} read as such (Jupyter saves UTF-8)",
+                         "текст в кодировке {encoding}, а не UTF-8, прочитан как {encoding}; Jupyter сохраняет "
+                         "в UTF-8: не пересохраняйте ноутбук в другом редакторе", "исправлен"),
     "metadata_restored": EventKind("nbgrader metadata restored by content ({count} cell{s})",
                                    "разметка nbgrader восстановлена по содержимому (ячеек: {count})", "исправлен"),
     "export_restored": EventKind("export tags restored ({count} cell{s})",
@@ -55,7 +58,7 @@ NOTES = {
     "late": EventKind("late (submitted {when})", "сдано после срока ({when})", "после срока"),  # the service's
     "as_recorded": EventKind("{text}", "{text}", "работа"),   # a record from before these kinds
 }
-REPAIRS = ("metadata_restored", "export_restored", "class_inserted", "tests_inserted", "foreign_cell",
+REPAIRS = ("recoded", "metadata_restored", "export_restored", "class_inserted", "tests_inserted", "foreign_cell",
            "repeated_cell")
 
 

@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from autograder import course
-from autograder.classrun import collect, roster
+from autograder.classrun import collect, encodings, roster
 
 import processes  # tests/processes.py
 
@@ -155,10 +155,10 @@ def test_names_in_windows_code_pages_are_read_as_russian(tmp_path):
     students = collect.collect(raw)
     assert students["1003"].name == {"first_name": "Пётр", "last_name": "Сидоров"}
     assert students["1004"].name == {"first_name": "", "last_name": "Ivan]0;titleRed"}  # no control characters
-    assert collect.decoded_name("Ёлкина Мария".encode("utf-8")) == "Ёлкина Мария"
+    assert encodings.name_text("Ёлкина Мария".encode("utf-8")) == "Ёлкина Мария"
     # a name that reads as Russian in no code page stays as Python reads a zip (cp437)
-    assert collect.decoded_name("Müller Hans".encode("cp850")) == "Müller Hans"
-    assert collect.decoded_name("Ёжиков Аркадий".encode("cp866")) == "Ёжиков Аркадий"
+    assert encodings.name_text("Müller Hans".encode("cp850")) == "Müller Hans"
+    assert encodings.name_text("Ёжиков Аркадий".encode("cp866")) == "Ёжиков Аркадий"
 
 
 def test_zip_slip_absolute_paths_and_symlinks_are_skipped(tmp_path):
@@ -342,8 +342,9 @@ def test_roster_accepts_moodle_exports():
 
 
 def test_grade_command_names_an_unusable_input_before_any_work(tmp_path, capsys):
-    """A missing folder, a file that is no zip, a missing roster or worksheet, an OUT that is a file,
-    is under a file or inside the submissions: exit 2, one Russian line naming the input, and no
+    """A missing folder, a file that is no zip, a roster or worksheet missing or unreadable (an
+    Excel table, no id column; they were read after grading), an OUT that is a file, is under a
+    file or inside the submissions: exit 2, one Russian line naming the input, and no
     OUT folder made."""
     from autograder.__main__ import main
     notebook = tmp_path / "01_head.ipynb"
@@ -351,11 +352,24 @@ def test_grade_command_names_an_unusable_input_before_any_work(tmp_path, capsys)
     (tmp_path / "class").mkdir()
     write(tmp_path, "class/s1/01_head.ipynb")
     out = tmp_path / "out"
+    excel = tmp_path / "roster.xlsx"                  # a zip of XML, as Excel saves a table
+    with zipfile.ZipFile(excel, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("xl/workbook.xml", "<workbook>" + "Иванов " * 200 + "</workbook>")
+    no_id = tmp_path / "names.csv"
+    no_id.write_text("name,mail\nAnna,a@example.org\n", encoding="utf-8")
+    participants = tmp_path / "participants.csv"       # a roster, not a grading worksheet
+    participants.write_text("Identifier,Full name\nParticipant 1,Anna Petrova\n", encoding="utf-8")
     for args, words in [([str(tmp_path / "missing")], "нет такой папки или архива с работами"),
                         ([str(notebook)], "не папка и не zip-архив"),
                         ([str(tmp_path / "class"), "--roster", "nope.csv"], "--roster: нет такого файла: nope.csv"),
                         ([str(tmp_path / "class"), "--moodle-worksheet", "no.csv"],
-                         "--moodle-worksheet: нет такого файла: no.csv")]:
+                         "--moodle-worksheet: нет такого файла: no.csv"),
+                        ([str(tmp_path / "class"), "--roster", str(excel)],
+                         f"--roster {excel}: это не текст CSV, а двоичный файл (таблица Excel .xlsx?)"),
+                        ([str(tmp_path / "class"), "--roster", str(no_id)], "в списке студентов нет столбца id"),
+                        ([str(tmp_path / "class"), "--moodle-worksheet", str(excel)], "это не текст CSV"),
+                        ([str(tmp_path / "class"), "--moodle-worksheet", str(participants)],
+                         f"--moodle-worksheet {participants}: это не лист оценок Moodle")]:
         assert main(["grade", *args, "--out", str(out)]) == 2
         assert words in capsys.readouterr().err
         assert not out.exists()

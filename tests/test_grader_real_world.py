@@ -48,6 +48,15 @@ def _bom_crlf(src, dst):
         (dst / f"{name}.ipynb").write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
 
 
+def _resaved(src, dst, encoding):
+    """Every notebook re-saved by a Windows editor: Notepad's «Юникод» (UTF-16, CRLF), or the
+    Russian code page (cp1251: the few characters it lacks become «?»)."""
+    dst.mkdir()
+    for name in NOTEBOOKS:
+        text = (src / f"{name}.ipynb").read_text(encoding="utf-8").replace("\n", "\r\n")
+        (dst / f"{name}.ipynb").write_bytes(text.encode(encoding, "replace"))
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     base = tmp_path_factory.mktemp("real_world")
@@ -58,6 +67,8 @@ def graded(tmp_path_factory):
     _colab(built / "student_reference", folder / "student_colab")
     _vscode(built / "student_reference", folder / "student_vscode")
     _bom_crlf(built / "student_reference", folder / "student_bom_crlf")
+    _resaved(built / "student_reference", folder / "student_utf16", "utf-16")
+    _resaved(built / "student_reference", folder / "student_cp1251", "cp1251")
     _colab(built / "student_no_scale", folder / "student_colab_no_scale")   # a wrong Head, re-created
     _colab(built / "student_reference", folder / "student_colab_syntax_error")
     path = folder / "student_colab_syntax_error" / "01_head.ipynb"
@@ -80,7 +91,8 @@ def graded(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sid", ["student_reference", "student_colab", "student_vscode", "student_bom_crlf"])
+@pytest.mark.parametrize("sid", ["student_reference", "student_colab", "student_vscode", "student_bom_crlf",
+                                 "student_utf16", "student_cp1251"])
 def test_saved_as_students_do_gets_full_points(graded, sid):
     row = graded[1][sid]
     assert {t: row[t] for t in FULL} == FULL and row["total"] == str(TOTAL_POINTS), row
@@ -94,6 +106,15 @@ def test_recreated_notebooks_name_their_repair(graded, sid):
         assert f"repaired {name}: nbgrader metadata restored by content (2 cells)" in status, status
     assert "repaired 00_data: export tags restored" in status, status
     assert "grading error" not in status and "invalid" not in status
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sid, encoding", [("student_utf16", "UTF-16"), ("student_cp1251", "cp1251")])
+def test_notebooks_resaved_in_another_encoding_are_graded_and_the_encoding_named(graded, sid, encoding):
+    status = graded[1][sid]["status"]
+    for name in NOTEBOOKS:
+        assert f"repaired {name}: text in {encoding} read as such (Jupyter saves UTF-8)" in status, status
+    assert "invalid" not in status and "grading error" not in status, status
 
 
 @pytest.mark.slow

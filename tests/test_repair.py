@@ -240,6 +240,29 @@ def test_bom_and_crlf_are_read():
     assert [c.source for c in nb.cells] == [c.source for c in original.cells]
 
 
+@pytest.mark.parametrize("encoding, named", [("utf-16", "UTF-16"), ("utf-16-le", "UTF-16"), ("utf-16-be", "UTF-16"),
+                                             ("utf-32", "UTF-32"), ("cp1251", "cp1251"), ("utf-8-sig", None)])
+def test_a_notebook_resaved_in_another_encoding_is_read_and_the_encoding_named(encoding, named):
+    """Notepad's «Юникод» and PowerShell's ``>`` write UTF-16 (with a BOM or, as ``-Encoding
+    Unicode`` without one, none), an editor set to Russian Windows' code page cp1251."""
+    original = reference("01_head")
+    text = nbformat.writes(original)
+    assert sum("а" <= ch <= "я" for ch in text) > 100                  # Russian text to read right
+    nb, found = repair.read(text.encode(encoding, "replace" if encoding == "cp1251" else "strict"))
+    assert found == named
+    kept = [c.source for c in original.cells]
+    if encoding == "cp1251":    # the few characters cp1251 lacks (such as «≈») become «?»
+        kept = [source.encode("cp1251", "replace").decode("cp1251") for source in kept]
+    assert [c.source for c in nb.cells] == kept
+
+
+def test_an_8_bit_file_that_does_not_read_as_russian_is_read_as_western_windows():
+    data = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": "Größe für Müller, naïve Bär"}],
+            "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    nb, found = repair.read(json.dumps(data, ensure_ascii=False).encode("cp1252"))
+    assert (found, nb.cells[0].source) == ("cp1252", "Größe für Müller, naïve Bär")
+
+
 def test_list_sources_crlf_inside_and_missing_keys_are_read():
     original = reference("02_multihead_attention")
     data = json.loads(nbformat.writes(original))
@@ -278,7 +301,9 @@ def test_outputs_and_counts_are_cleared_widget_state_and_colab_metadata_kept():
 
 
 @pytest.mark.parametrize("raw, reason", [
-    (b"\xff\xfe{\x00}\x00", "not UTF-8"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff", "not text"),
+    (b"\xff\xfe{\x00\"", "not JSON"),                    # UTF-16 cut in the middle of a character
+    ("{}".encode("utf-16"), "not a notebook"),
     (b"this is not json", "not JSON"),
     (nbformat.writes(nbformat.v4.new_notebook()).encode()[:20], "not JSON"),
     (b"[1, 2, 3]", "not a notebook"),

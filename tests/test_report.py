@@ -208,7 +208,8 @@ def test_every_note_kind_is_worded_in_russian(tmp_path):
     attempt) reaches the report in Russian, long and short; grades.csv keeps its English words."""
     from autograder.results import NOTES
     fields = {"reason": "not JSON", "reason_words": "файл повреждён или обрезан: это не JSON", "count": 2,
-              "cls": "Head", "grade_id": "my_head", "when": "01.12.2026 10:00", "text": "старая запись"}
+              "cls": "Head", "grade_id": "my_head", "when": "01.12.2026 10:00", "text": "старая запись",
+              "encoding": "UTF-16"}
     for kind in NOTES:
         result = StudentResult("s", submission=[Note("01_head", kind, fields)])
         short = report.status_text(result)

@@ -172,12 +172,16 @@ def test_the_serve_command_names_a_bad_folder_roster_or_busy_port_before_it_star
     from autograder.__main__ import main
     taken = tmp_path / "a-file"
     taken.write_text("x")
+    no_id = tmp_path / "names.csv"
+    no_id.write_text("name,mail\nAnna,a@example.org\n", encoding="utf-8")
     with socket.create_server(("127.0.0.1", 0)) as busy:
         port = str(busy.getsockname()[1])
         for args, words in [(["--out", str(taken)], "— файл, а не папка"),
                             (["--out", str(taken / "service")], "— файл, папку в нём не создать"),
                             (["--out", str(tmp_path / "s"), "--issue-tokens", "--roster", "nope.csv"],
                              "--roster: нет такого файла: nope.csv"),
+                            (["--out", str(tmp_path / "s"), "--issue-tokens", "--roster", str(no_id)],
+                             f"--roster {no_id}: в списке студентов нет столбца id"),
                             (["--out", str(tmp_path / "s"), "--port", port], f"--port {port}: порт уже занят")]:
             assert main(["serve", *args]) == 2
             assert words in capsys.readouterr().err

@@ -23,6 +23,7 @@ import zipfile
 import zlib
 
 from ..course import NOTEBOOKS, kit_files
+from . import encodings
 
 MOODLE = re.compile(r"^(?P<name>.*)_(?P<id>[^_]+)_assignsubmission_\w*$")
 _KEYS = {re.sub(r"[^a-z0-9]", "", name.lower()): name for name in NOTEBOOKS}
@@ -58,35 +59,11 @@ class Student:
     name: dict = dataclasses.field(default_factory=dict)  # first_name, last_name, email
 
 
-def _cyrillic(ch):
-    return "а" <= ch.lower() <= "я" or ch in "ёЁ"
-
-
-def _russian_letters(text):
-    """How many Cyrillic letters ``text`` has, or 0 when a word mixes them with other letters
-    (``MБller``: not a Russian reading)."""
-    words = re.findall(r"[^\W\d_]+", text)
-    if any(any(map(_cyrillic, w)) and not all(map(_cyrillic, w)) for w in words):
-        return 0
-    return sum(len(w) for w in words if all(map(_cyrillic, w)))
-
-
-def decoded_name(raw):
-    """The text of a file name's bytes: UTF-8; else the Russian Windows code page they read as
-    Russian in (cp1251, or cp866 of zips Windows makes); else cp437, as Python reads zips."""
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    letters, text = max((_russian_letters(t), t) for t in (raw.decode(c, "replace") for c in ("cp1251", "cp866")))
-    return text if letters else raw.decode("cp437")
-
-
 def shown_text(name):
     """A name from the file system as text to show and store: bytes that were not UTF-8 (kept by
-    Python as surrogates) decoded (``decoded_name``), control and direction characters dropped."""
+    Python as surrogates) decoded (``encodings.name_text``), control and direction characters dropped."""
     if any("\udc80" <= ch <= "\udcff" for ch in name):
-        name = decoded_name(os.fsencode(name))
+        name = encodings.name_text(os.fsencode(name))
     return "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
 
 
@@ -192,7 +169,7 @@ def extract(archive, dest):
         for info in zf.infolist():
             name = info.filename
             if not info.flag_bits & 0x800 and not name.isascii():   # not marked UTF-8: Python read cp437
-                name = decoded_name(name.encode("cp437"))
+                name = encodings.name_text(name.encode("cp437"))
             parts = [p for p in pathlib.PurePosixPath(name.replace("\\", "/")).parts if p not in ("", ".", "/")]
             if not parts or ".." in parts or info.is_dir() or (info.external_attr >> 16) & 0o170000 == 0o120000:
                 continue

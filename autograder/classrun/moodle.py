@@ -69,6 +69,18 @@ def _language(header):
     raise ValueError("это не лист оценок Moodle: нет столбцов Identifier/Идентификатор и Grade/Оценка")
 
 
+def worksheet_problem(path):
+    """Why the worksheet at ``path`` cannot be filled in (in Russian), or None: checked before
+    grading, since it is filled after."""
+    try:
+        text, _ = read_text(path)
+        header = next(csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""), delimiter=_dialect(text)[0]), [])
+        _language(header)
+    except (ValueError, csv.Error) as exc:
+        return f"--moodle-worksheet {path}: {exc}"
+    return None
+
+
 def _dialect(text):
     first = text.split("\n", 1)[0]
     try:

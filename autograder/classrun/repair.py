@@ -1,8 +1,8 @@
 """Submissions as students really save them: read any notebook Jupyter opens, restore grading.
 
 ``load`` turns the bytes of a submitted file into a clean nbformat v4 notebook
-without outputs (UTF-8 BOM, CRLF, sources as lists, nbformat 3, missing keys
-are all accepted) or raises ``InvalidNotebook`` with a short reason (English for grades.csv,
+without outputs (UTF-8 BOM, UTF-16, cp1251 (``encodings.file_text``), CRLF, sources as
+lists, nbformat 3, missing keys are all accepted) or raises ``InvalidNotebook`` with a short reason (English for grades.csv,
 and Russian).
 
 ``restore`` makes such a notebook gradable against its release copy. Cells
@@ -28,6 +28,7 @@ import nbformat
 
 from ..course import TASK_OF_GRADE_ID
 from ..notebooks import text_size
+from . import encodings
 
 MAX_BYTES = 100 * 2**20
 # A notebook of the course has some 20 cells; each costs the grader time (20,000 one-line cells
@@ -69,12 +70,17 @@ def _not_a_notebook(detail=""):
 
 def load(raw):
     """A clean v4 notebook without outputs from the submitted bytes."""
+    return read(raw)[0]
+
+
+def read(raw):
+    """(``load``'s notebook, the encoding its text was in when not UTF-8, else None)."""
     if len(raw) > MAX_BYTES:
         raise too_large()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InvalidNotebook("not UTF-8", "текст не в кодировке UTF-8") from None
+    text, encoding = encodings.file_text(raw)
+    if text is None:
+        raise InvalidNotebook("not text", "это не текст, а двоичные данные (документ, архив или картинка?): "
+                                          "сдайте файл .ipynb, сохранённый в Jupyter")
     try:
         data = json.loads(text, strict=False)
     except (ValueError, RecursionError):
@@ -109,7 +115,7 @@ def load(raw):
         raise InvalidNotebook("over 1,000,000 characters of code and text",
                               "больше 1 000 000 символов кода и текста, а в ноутбуке задания их не больше 14 000: "
                               "удалите лишнее")
-    return nbformat.from_dict(nb)
+    return nbformat.from_dict(nb), encoding
 
 
 def _deeper_than(value, limit):

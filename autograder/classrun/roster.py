@@ -6,10 +6,12 @@ with «Participant 123», ``ID number``), ``first_name``/``First name``/«Имя
 ``Full name``/«Полное имя» column is split (the last word is the last name).
 Moodle's participants export and its grading worksheet both work as rosters.
 """
+import codecs
 import csv
 import io
 import re
 
+from . import encodings
 from .collect import safe_id, split_full_name
 
 COLUMNS = {
@@ -34,13 +36,23 @@ def participant_id(text):
 
 
 def read_text(path):
-    """A CSV's text (UTF-8 with or without BOM, else cp1251) and whether it had a BOM."""
+    """A CSV's text (UTF-8 with or without BOM, Excel's «Юникод» UTF-16, else cp1251: see
+    ``encodings.file_text``) and whether it had a UTF-8 BOM; ValueError for a file that is no text."""
     raw = path.read_bytes()
-    bom = raw.startswith(b"\xef\xbb\xbf")
+    text, _ = encodings.file_text(raw)
+    if text is None:
+        raise ValueError("это не текст CSV, а двоичный файл (таблица Excel .xlsx?): сохраните таблицу "
+                         "как CSV (Файл → Сохранить как → CSV UTF-8)")
+    return text, raw.startswith(codecs.BOM_UTF8)
+
+
+def problem(path):
+    """Why the roster at ``path`` cannot be used (in Russian), or None."""
     try:
-        return raw.decode("utf-8-sig"), bom
-    except UnicodeDecodeError:
-        return raw.decode("cp1251"), False
+        read(path)
+    except ValueError as exc:
+        return f"--roster {path}: {exc}"
+    return None
 
 
 def parse(text):

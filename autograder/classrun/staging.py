@@ -18,15 +18,17 @@ from . import repair
 
 
 def normalize(path):
-    """(notebook, problem): a v4 notebook without outputs, or why it is unusable (``InvalidNotebook``)."""
+    """(notebook, problem, encoding): a v4 notebook without outputs, or why it is unusable
+    (``InvalidNotebook``); the encoding its text was in when not UTF-8."""
     try:
         if path.stat().st_size > repair.MAX_BYTES:
-            return None, repair.too_large()
-        return repair.load(path.read_bytes()), None
+            return None, repair.too_large(), None
+        nb, encoding = repair.read(path.read_bytes())
+        return nb, None, encoding
     except repair.InvalidNotebook as exc:
-        return None, exc
+        return None, exc, None
     except OSError as exc:
-        return None, repair.InvalidNotebook(f"unreadable: {exc.strerror}", f"файл не читается ({exc.strerror})")
+        return None, repair.InvalidNotebook(f"unreadable: {exc.strerror}", f"файл не читается ({exc.strerror})"), None
 
 
 def stage(student, course):
@@ -41,11 +43,13 @@ def stage(student, course):
     release = course / "release" / ASSIGNMENT
     for name in NOTEBOOKS:
         path = student.notebooks.get(name)
-        nb, problem = (None, None) if path is None else normalize(path)
+        nb, problem, encoding = (None, None, None) if path is None else normalize(path)
         if path is None:
             found.append(Note(name, "missing"))
         elif problem:
             found.append(Note(name, "invalid", {"reason": problem.reason, "reason_words": problem.words}))
+        elif encoding:
+            found.append(Note(name, "recoded", {"encoding": encoding}))
         if nb is None:
             nb = nbformat.read(str(release / f"{name}.ipynb"), as_version=4)
         else:

@@ -98,6 +98,7 @@ def main(args):
         print(f"ошибка: --policy: {exc}", file=sys.stderr)
         return 2
     problem = folder_problem(pathlib.Path(args.out)) or file_problem("--roster", args.roster)
+    problem = problem or (args.roster and roster_file.problem(pathlib.Path(args.roster)))
     if not problem and not args.issue_tokens:
         problem = port_problem(args.host, args.port)
     if problem:

@@ -141,7 +141,7 @@ def parse(uploaded, max_bytes):
         try:
             repair.load(content)
         except repair.InvalidNotebook as exc:
-            reason = REASONS.get(exc.reason.split(" (")[0], exc.reason)
+            reason = REASONS.get(exc.reason.split(" (")[0], exc.words)
             raise Refused(f"«{shown(relative)}» — не ноутбук Jupyter ({reason}): "
                           "откройте его в Jupyter, сохраните и загрузите снова") from None
         notebooks[notebook], sources[notebook] = content, relative
@@ -161,5 +161,5 @@ def parse(uploaded, max_bytes):
     return Parsed(notebooks, warnings)
 
 
-REASONS = {"not UTF-8": "не в кодировке UTF-8", "not JSON": "не JSON", "not a notebook": "не формат ноутбука",
+REASONS = {"not text": "не текст, а двоичные данные", "not JSON": "не JSON", "not a notebook": "не формат ноутбука",
            "over 100 MB": "больше 100 МБ"}
