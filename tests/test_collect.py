@@ -182,6 +182,65 @@ def test_zip_slip_absolute_paths_and_symlinks_are_skipped(tmp_path):
     assert set(students["s1"].notebooks) == {"01_head"}
 
 
+def _student_zip(path, members):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            if data is None:                                   # a link
+                link = zipfile.ZipInfo(name)
+                link.external_attr = (stat.S_IFLNK | 0o777) << 16
+                zf.writestr(link, "/etc/passwd")
+            else:
+                zf.writestr(name, data)
+    return path
+
+
+def test_a_zip_a_student_handed_in_is_opened(tmp_path):
+    """Students zip their folder and upload the zip (Moodle keeps it as it came): its notebooks are
+    graded, macOS's __MACOSX and .DS_Store and the kit's files stay silent, a file of nothing is
+    named inside its archive; an unsafe member is skipped; an archive that cannot be opened (damaged,
+    with a password, not a zip) is a note saying so. Without a folder to unpack in, a zip is a
+    file of nothing (the check before grading)."""
+    export = tmp_path / "export"
+    appledouble = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X" + bytes(40)
+    _student_zip(export / "Anna Petrova_1001_assignsubmission_file_" / "gpt.zip", {
+        "gpt/01_head.ipynb": NB, "gpt/04_block.ipynb": NB, "gpt/gpt_course.py": b"# kit",
+        "__MACOSX/gpt/._01_head.ipynb": appledouble, "gpt/.DS_Store": appledouble, "gpt/notes.txt": b"my notes",
+        "../02_multihead_attention.ipynb": NB, "gpt/03_feedforward.ipynb": None})
+    locked = _student_zip(export / "Ivan Ivanov_1002_assignsubmission_file_" / "work.zip", {"01_head.ipynb": NB})
+    data = bytearray(locked.read_bytes())
+    for header, flags_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        data[data.index(header) + flags_at] |= 0x1
+    locked.write_bytes(bytes(data))
+    write(export, "Boris Orlov_1003_assignsubmission_file_/gpt.rar", b"Rar!\x1a\x07\x00")
+    write(export, "Boris Orlov_1003_assignsubmission_file_/05_gpt_model.ipynb")
+    write(export, "Oleg Popov_1004_assignsubmission_file_/gpt.zip", b"PK\x03\x04 cut short")
+    students = collect.collect(export, unpack=tmp_path / "unpacked")
+    anna = students["1001"]
+    assert set(anna.notebooks) == {"01_head", "04_block"}
+    assert all((tmp_path / "unpacked") in path.parents and path.read_bytes() == NB for path in anna.notebooks.values())
+    assert anna.notes == ["не распознан файл 'gpt.zip/gpt/notes.txt' (не проверялся)"]
+    assert not list(tmp_path.rglob("02_multihead_attention.ipynb"))
+    assert not any(path.is_symlink() for path in (tmp_path / "unpacked").rglob("*"))
+    assert students["1002"].notebooks == {} and students["1002"].notes == [
+        "архив 'work.zip' не открыт: файл '01_head.ipynb' в архиве зашифрован паролем: сохраните архив без пароля"]
+    assert set(students["1003"].notebooks) == {"05_gpt_model"}
+    assert students["1003"].notes == ["архив 'gpt.rar' не открыт: открываются только zip-архивы; "
+                                      "попросите сдать .zip или сами ноутбуки .ipynb"]
+    assert students["1004"].notes[0].startswith("архив 'gpt.zip' не открыт: архив повреждён"), students["1004"].notes
+    unopened = collect.collect(export)
+    assert unopened["1001"].notebooks == {} and unopened["1001"].notes == ["не распознан файл 'gpt.zip' (не проверялся)"]
+
+
+def test_a_zip_in_flat_lms_names_is_its_students(tmp_path):
+    _student_zip(tmp_path / "petrova_anna_42_assignsubmission_file_gpt.zip", {"gpt/01_head.ipynb": NB})
+    write(tmp_path, "ivanov_ivan_43_01_head.ipynb")
+    students = collect.collect(tmp_path, unpack=tmp_path.parent / "unpacked")
+    assert list(students) == ["42", "43"]
+    assert set(students["42"].notebooks) == {"01_head"} and students["42"].notes == []
+    assert students["42"].name == {"first_name": "anna", "last_name": "petrova"}
+
+
 def test_symlink_in_a_folder_is_not_followed(tmp_path):
     secret = write(tmp_path, "secret.ipynb")
     write(tmp_path, "export/s1/01_head.ipynb")

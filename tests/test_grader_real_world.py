@@ -1,4 +1,5 @@
-"""End to end: notebooks as students really save them, graded by the real command from a zip."""
+"""End to end: notebooks as students really save them (and a folder zipped and handed in as it
+is), graded by the real command from a zip."""
 import csv
 import json
 import os
@@ -75,9 +76,15 @@ def graded(tmp_path_factory):
     text = path.read_text(encoding="utf-8")
     assert text.count("def forward(self, x):") == 1
     path.write_text(text.replace("def forward(self, x):", "def forward(self, x)"), encoding="utf-8")
+    zipped = folder / "student_zipped"     # the folder zipped on a Mac and uploaded as it is
+    zipped.mkdir()
+    with zipfile.ZipFile(zipped / "gpt.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted((built / "student_reference").glob("*.ipynb")):
+            zf.write(path, f"gpt/{path.name}")
+            zf.writestr(f"__MACOSX/gpt/._{path.name}", b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X" + bytes(40))
     archive = base / "export.zip"
     with zipfile.ZipFile(archive, "w") as zf:
-        for path in sorted(folder.rglob("*.ipynb")):
+        for path in sorted(p for p in folder.rglob("*") if p.suffix in (".ipynb", ".zip")):
             zf.write(path, path.relative_to(folder).as_posix())
     out = base / "out"
     env = dict(os.environ, OMP_NUM_THREADS="1",
@@ -92,7 +99,7 @@ def graded(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sid", ["student_reference", "student_colab", "student_vscode", "student_bom_crlf",
-                                 "student_utf16", "student_cp1251"])
+                                 "student_utf16", "student_cp1251", "student_zipped"])
 def test_saved_as_students_do_gets_full_points(graded, sid):
     row = graded[1][sid]
     assert {t: row[t] for t in FULL} == FULL and row["total"] == str(TOTAL_POINTS), row
@@ -118,7 +125,7 @@ def test_notebooks_resaved_in_another_encoding_are_graded_and_the_encoding_named
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sid", ["student_reference", "student_bom_crlf"])
+@pytest.mark.parametrize("sid", ["student_reference", "student_bom_crlf", "student_zipped"])
 def test_intact_notebooks_need_no_repair(graded, sid):
     assert graded[1][sid]["status"] == "ok", graded[1][sid]
 

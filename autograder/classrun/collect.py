@@ -3,7 +3,8 @@
 Accepted layouts: one folder per student (``<student_id>/<notebook>.ipynb``),
 Moodle's ``<Full Name>_<id>_assignsubmission_file_/<notebook>.ipynb``, and flat
 files ``<lastname>_<firstname>_<id>_<notebook>.ipynb``; one student's folder given alone
-(notebooks under their own names) is that student. Slightly renamed
+(notebooks under their own names) is that student; a zip a student handed in is opened
+(``_opened``). Slightly renamed
 notebooks (``01_head (1).ipynb``, ``01_Head.ipynb``) are matched and noted.
 The rest of the student kit (``course.kit_files``: the lesson, helpers, data, README,
 pictures) and what editors and systems leave behind (hidden files, ``__pycache__``)
@@ -18,6 +19,7 @@ import os
 import pathlib
 import re
 import shutil
+import tempfile
 import unicodedata
 import zipfile
 import zlib
@@ -139,7 +141,7 @@ def kit_prefix(filename):
     return None
 
 
-def archive_problem(archive):
+def archive_problem(archive, notebooks_required=True):
     """Why the zip ``archive`` cannot be read whole (in Russian), or None: every member is read and
     its checksum checked before any work, so a damaged download stops the run, not its middle."""
     try:
@@ -148,7 +150,7 @@ def archive_problem(archive):
             locked = next((i.filename for i in infos if i.flag_bits & 0x1), None)
             if locked:
                 return f"{archive}: файл {locked!r} в архиве зашифрован паролем: сохраните архив без пароля"
-            if not any(i.filename.lower().endswith(".ipynb") for i in infos):
+            if notebooks_required and not any(i.filename.lower().endswith(".ipynb") for i in infos):
                 return f"{archive}: в архиве нет ни одного ноутбука (.ipynb)"
             if sum(i.file_size for i in infos) > MAX_ZIP_BYTES:
                 return f"{archive}: {TOO_LARGE}"
@@ -167,11 +169,8 @@ def extract(archive, dest):
     total = 0
     with zipfile.ZipFile(archive) as zf:
         for info in zf.infolist():
-            name = info.filename
-            if not info.flag_bits & 0x800 and not name.isascii():   # not marked UTF-8: Python read cp437
-                name = encodings.name_text(name.encode("cp437"))
-            parts = [p for p in pathlib.PurePosixPath(name.replace("\\", "/")).parts if p not in ("", ".", "/")]
-            if not parts or ".." in parts or info.is_dir() or (info.external_attr >> 16) & 0o170000 == 0o120000:
+            parts = _member_parts(info)
+            if not parts:
                 continue
             total += info.file_size
             if total > MAX_ZIP_BYTES:
@@ -183,22 +182,37 @@ def extract(archive, dest):
     return dest
 
 
-def collect(root, roster=None):
-    """Students found under folder ``root``, sorted by id; names from ``roster`` ({id: name}) win."""
+def _member_parts(info):
+    """The path parts of a zip member to write, or None: no absolute paths, no '..', no links,
+    no folders; names not marked UTF-8 decoded (``encodings.name_text``)."""
+    name = info.filename
+    if not info.flag_bits & 0x800 and not name.isascii():   # not marked UTF-8: Python read cp437
+        name = encodings.name_text(name.encode("cp437"))
+    parts = [p for p in pathlib.PurePosixPath(name.replace("\\", "/")).parts if p not in ("", ".", "/")]
+    if not parts or ".." in parts or info.is_dir() or (info.external_attr >> 16) & 0o170000 == 0o120000:
+        return None
+    return parts
+
+
+def collect(root, roster=None, unpack=None):
+    """Students found under folder ``root``, sorted by id; names from ``roster`` ({id: name}) win.
+    With ``unpack`` (a folder to write in), the notebooks of a zip a student handed in are read
+    from it (``_opened``); without, such a zip is a file that belongs to nothing."""
     root = pathlib.Path(root)
     students = {}
     unknown = {}  # student id -> files that belong to nothing
     flat = [p for p in root.iterdir() if p.is_file() and not system_file(p.name)]
     folders = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "__MACOSX"))]
     if len(folders) == 1 and not flat and not _student_folder(folders[0]):
-        return collect(folders[0], roster)                    # zip with one top folder
+        return collect(folders[0], roster, unpack)            # zip with one top folder
     for folder in sorted(folders):
         moodle = MOODLE.match(folder.name)
         sid = safe_id(moodle.group("id") if moodle else folder.name)
         student = students.setdefault(sid, Student(sid))
         if moodle and not student.name:
             student.name = split_full_name(moodle.group("name"))
-        _add_files(student, sorted(folder.rglob("*")), folder, unknown.setdefault(sid, []))
+        files = [(path, str(path.relative_to(folder))) for path in sorted(folder.rglob("*"))]
+        _add_files(student, _opened(files, student, unpack, unknown.setdefault(sid, [])), unknown[sid])
     others = []
     for path in sorted(flat):                                 # notebooks make the flat students
         if not path.name.lower().endswith(".ipynb"):
@@ -216,12 +230,19 @@ def collect(root, roster=None):
         if len(parts) >= 3 and not student.name:               # lastname_firstname_id
             student.name = {"first_name": shown_text(" ".join(parts[1:-1])), "last_name": shown_text(parts[0])}
         if kit is None:
-            _add_files(student, [path], root, unknown.setdefault(sid, []), prefix)
+            _add_files(student, [(path, path.name)], unknown.setdefault(sid, []), prefix)
     for path in others:                                       # other files join a flat student
         kit = kit_prefix(path.name)
         prefix = kit if kit is not None else _prefix(path.name, None)
         sid = safe_id(prefix.split("_")[-1]) if prefix else safe_id(root.name)
-        if kit is None and sid in students:
+        if kit is None and path.suffix.lower() == ".zip" and prefix:
+            student = students.setdefault(sid, Student(sid))   # an archive handed in (flat name)
+            parts = prefix.split("_")
+            if len(parts) >= 3 and not student.name:
+                student.name = {"first_name": shown_text(" ".join(parts[1:-1])), "last_name": shown_text(parts[0])}
+            _add_files(student, _opened([(path, path.name)], student, unpack, unknown.setdefault(sid, [])),
+                       unknown[sid])
+        elif kit is None and sid in students:
             unknown.setdefault(sid, []).append(path.name)
     for sid, student in students.items():
         if unknown.get(sid):
@@ -241,6 +262,60 @@ def unknown_note(shown):
     return f"не распознаны файлы ({len(shown)}, не проверялись): {listed}{more}"
 
 
+OTHER_ARCHIVES = (".rar", ".7z", ".tar", ".tar.gz", ".tgz", ".gz")
+
+
+def _opened(files, student, unpack, unknown):
+    """``files`` with each zip a student handed in (their folder zipped, as students upload it)
+    replaced by its notebooks, unpacked under ``unpack`` and shown as ``archive.zip/01_head.ipynb``;
+    its other members, not unpacked, go to ``unknown`` unless system or kit files (``_add_files``).
+    A zip that cannot be read, and an archive of another kind, become a note saying so."""
+    if unpack is None:
+        return files
+    opened = []
+    for path, shown in files:
+        lower = path.name.lower()
+        if not path.is_file() or path.is_symlink() or system_file(shown):
+            opened.append((path, shown))
+        elif lower.endswith(".zip"):
+            problem = archive_problem(path, notebooks_required=False)
+            if problem:
+                student.notes.append(f"архив {shown!r} не открыт: {problem.split(': ', 1)[-1]}")
+                continue
+            pathlib.Path(unpack).mkdir(parents=True, exist_ok=True)
+            dest = pathlib.Path(tempfile.mkdtemp(prefix=f"{student.student_id}-", dir=unpack))
+            for member, inner in _extract_notebooks(path, dest):
+                if member.is_file():
+                    opened.append((member, f"{shown}/{inner}"))
+                elif not system_file(inner) and kit_prefix(member.name) != "":
+                    unknown.append(f"{shown}/{inner}")
+        elif lower.endswith(OTHER_ARCHIVES):
+            student.notes.append(f"архив {shown!r} не открыт: открываются только zip-архивы; "
+                                 "попросите сдать .zip или сами ноутбуки .ipynb")
+        else:
+            opened.append((path, shown))
+    return opened
+
+
+def _extract_notebooks(archive, dest):
+    """[(path, name in the archive)] of a zip's safe members (``_member_parts``): notebooks written
+    under ``dest``, the others not written (their path is no file)."""
+    found = []
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            parts = _member_parts(info)
+            if not parts:
+                continue
+            inner = "/".join(parts)
+            target = dest.joinpath(*parts)
+            if inner.lower().endswith(".ipynb") and not system_file(inner):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src, open(target, "wb") as out:
+                    shutil.copyfileobj(src, out)
+            found.append((target, inner))
+    return found
+
+
 def _student_folder(folder):
     return any(p.suffix.lower() == ".ipynb" for p in folder.iterdir())
 
@@ -254,15 +329,15 @@ def _prefix(filename, name):
     return "_".join(parts[:3]) if len(parts) > 3 else ""
 
 
-def _add_files(student, paths, base, unknown, prefix=""):
-    """Match ``paths`` (under ``base``) to the assignment's notebooks; files that are neither
-    notebooks of it nor kit or system files go to ``unknown``. ``prefix``: the flat name's
+def _add_files(student, files, unknown, prefix=""):
+    """Match ``files`` ((path, name shown in notes)) to the assignment's notebooks; files that are
+    neither notebooks of it nor kit or system files go to ``unknown``. ``prefix``: the flat name's
     student part, which a name may carry without being noted as renamed."""
     loose = {}  # notebook: [(path, shown)] of names that only begin with its name
-    for path in paths:
+    shown_of = dict(files)
+    for path, shown in files:
         if not path.is_file() or path.is_symlink():
             continue
-        shown = str(path.relative_to(base))
         if system_file(shown) or kit_prefix(path.name) == "":   # in a folder: the kit's own name
             continue
         notebook = path.name.lower().endswith(".ipynb")
@@ -277,8 +352,8 @@ def _add_files(student, paths, base, unknown, prefix=""):
         if name in student.notebooks:
             other = student.notebooks[name]
             if name_rank(other.name, name, prefix) > name_rank(path.name, name, prefix):
-                path, other, shown = other, path, str(other.relative_to(base))
-            dropped = str(other.relative_to(base))
+                path, other, shown = other, path, shown_of[other]
+            dropped = shown_of[other]
             if f"{dropped!r} принят как {name}" in student.notes:
                 student.notes.remove(f"{dropped!r} принят как {name}")
             student.notes.append(f"повтор {name}: взят {shown!r}, не взят {dropped!r}")

@@ -157,7 +157,7 @@ def _grade_all(local, submissions, out, sandbox, jobs, cell_timeout, db_url, ros
         source = pathlib.Path(submissions)
         if source.is_file():
             source = collect.extract(source, pathlib.Path(tmp) / "x")
-        students = collect.collect(source, roster)
+        students = collect.collect(source, roster, unpack=pathlib.Path(tmp) / "handed-in")
         todo, staged, results = [], {}, {}
         for sid, student in students.items():
             status, notes, digest = staging.stage(student, course)
