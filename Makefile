@@ -60,16 +60,15 @@ test-fast: setup
 	$(PY) -m pytest -m "not slow" tests
 
 demo: setup
-	$(PY) -m autograder demo --out $(OUT)
-	@echo "report: $(abspath $(OUT))/report.html"
+	$(PY) -m autograder demo --out "$(OUT)"
 
 grade: setup
-	$(PY) -m autograder grade $(SUBMISSIONS) --out $(OUT) $(if $(DASK),--dask $(DASK))
+	$(PY) -m autograder grade "$(SUBMISSIONS)" --out "$(OUT)" $(if $(DASK),--dask "$(DASK)")
 
 # The submission service (README «Submission service»): SERVE_ARGS for --policy, --port, --db-url ...
 SERVICE_OUT ?= build/service
 serve: setup
-	$(PY) -m autograder serve --out $(SERVICE_OUT) $(SERVE_ARGS)
+	$(PY) -m autograder serve --out "$(SERVICE_OUT)" $(SERVE_ARGS)
 
 NOTEBOOKS ?= $(wildcard release/gpt/0[1-5]_*.ipynb)
 check: setup

@@ -41,3 +41,19 @@ def test_the_venv_goes_first_on_path_and_a_missing_path_keeps_the_systems(monkey
     monkeypatch.setenv("PATH", "/opt/tools")
     nbconfig.venv_on_path()
     assert os.environ["PATH"] == os.pathsep.join([bin_dir, "/opt/tools"])
+
+
+def test_make_passes_paths_with_spaces_as_one_argument_each():
+    """Moodle names its downloads after the course and assignment («GPT с нуля-ДЗ 1-123.zip»):
+    ``make grade SUBMISSIONS=…`` split such a path into words (argparse: «unrecognized arguments»)."""
+    import shlex
+    import subprocess
+    paths = {"SUBMISSIONS": "/x/GPT с нуля-ДЗ 1.zip", "OUT": "/y/out dir", "DASK": "tcp://h:1",
+             "SERVICE_OUT": "/z/service dir"}
+    for target, expected in [("grade", ["grade", paths["SUBMISSIONS"], "--out", paths["OUT"], "--dask", "tcp://h:1"]),
+                             ("demo", ["demo", "--out", paths["OUT"]]),
+                             ("serve", ["serve", "--out", paths["SERVICE_OUT"]])]:
+        shown = subprocess.run(["make", "-n", target, *(f"{k}={v}" for k, v in paths.items())], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout
+        commands = [shlex.split(line) for line in shown.splitlines() if line.startswith(".venv/bin/python -m autograder")]
+        assert [words[3:] for words in commands] == [expected], shown
