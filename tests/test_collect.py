@@ -59,6 +59,28 @@ def test_flat_names(tmp_path):
     assert students["42"].name == {"first_name": "anna", "last_name": "petrova"}
 
 
+def test_canvas_and_classroom_flat_names(tmp_path):
+    """Canvas: <lastnamefirstname>_[late_]<user id>_<file id>_<file>, a file id of its own for every
+    file and «-1» after a name handed in again (Safari's copies too): one student per user id
+    (each notebook was a student of its own). Google Classroom: «Full Name - file»."""
+    for name in ("petrovaanna_123456_7890123_01_head.ipynb", "petrovaanna_123456_7890124_02_multihead_attention.ipynb",
+                 "petrovaanna_late_123456_7890125_03_feedforward.ipynb", "ivanovivan_222333_7890200_01_head-1.ipynb",
+                 "ivanovivan_222333_7890201_04_block.ipynb", "Boris Orlov - 05_gpt_model.ipynb"):
+        write(tmp_path, name)
+    write(tmp_path, "petrovaanna_late_123456_7890126_notes.txt", b"x")
+    write(tmp_path, "ivanovivan_222333_7890202_gpt_course.py", b"# the kit's")
+    students = collect.collect(tmp_path)
+    assert len(students) == 3 and {"123456", "222333"} < set(students), list(students)
+    anna, ivan = students["123456"], students["222333"]
+    assert set(anna.notebooks) == {"01_head", "02_multihead_attention", "03_feedforward"}
+    assert anna.name == {"first_name": "", "last_name": "petrovaanna"}
+    assert anna.notes == ["не распознан файл 'petrovaanna_late_123456_7890126_notes.txt' (не проверялся)"]
+    assert set(ivan.notebooks) == {"01_head", "04_block"}
+    assert ivan.notes == ["'ivanovivan_222333_7890200_01_head-1.ipynb' принят как 01_head"]
+    boris = next(s for sid, s in students.items() if sid.startswith("Boris"))
+    assert set(boris.notebooks) == {"05_gpt_model"} and boris.name == {"first_name": "Boris", "last_name": "Orlov"}
+
+
 def test_one_students_folder_given_alone_is_that_student(tmp_path):
     """The kit folder a student ran (notebooks under their own names, no LMS prefix) is one student
     named after the folder, not one student per notebook."""

@@ -2,7 +2,8 @@
 
 Accepted layouts: one folder per student (``<student_id>/<notebook>.ipynb``),
 Moodle's ``<Full Name>_<id>_assignsubmission_file_/<notebook>.ipynb``, and flat
-files ``<lastname>_<firstname>_<id>_<notebook>.ipynb``; one student's folder given alone
+files ``<lastname>_<firstname>_<id>_<notebook>.ipynb`` (Canvas's and Google Classroom's too,
+``_flat_student``); one student's folder given alone
 (notebooks under their own names) is that student; a zip a student handed in is opened
 (``_opened``). Slightly renamed
 notebooks (``01_head (1).ipynb``, ``01_Head.ipynb``) are matched and noted.
@@ -36,7 +37,10 @@ TOO_LARGE = "архив больше 2 ГиБ после распаковки"
 SYSTEM_FOLDERS = {"__pycache__", "__MACOSX"}
 SYSTEM_FILES = {"thumbs.db", "desktop.ini"}
 SHOWN_UNKNOWN = 5  # file names a note lists; the rest are counted
-_COPY = re.compile(r"\s*\(\d+\)(?=\.[^.]*$|$)")        # "README (1).md", browsers' second copy
+# "README (1).md", browsers' second copy; "01_head-1.ipynb", Safari's and Canvas's
+_COPY = re.compile(r"\s*(?:\(\d+\)|-\d+)(?=\.[^.]*$|$)")
+# Canvas's flat names: <lastnamefirstname>_[late_]<user id>_<file id>_<file>; the user id is the student
+CANVAS = re.compile(r"^(?P<name>[^_]+)_(?:late_)?(?P<id>\d+)(?:_\d+)?$", re.I)
 
 
 def _kit_names():
@@ -91,7 +95,7 @@ def safe_id(text):
 def match_notebook(filename):
     """Canonical notebook name for a file name, or None."""
     stem = re.sub(r"\.ipynb$", "", filename, flags=re.I)
-    stem = re.sub(r"\s*\(\d+\)$", "", stem).strip()          # "01_head (1)"
+    stem = _COPY.sub("", stem).strip()                          # "01_head (1)", "01_head-1"
     key = re.sub(r"[^a-z0-9]", "", stem.lower())
     if key in _KEYS:
         return _KEYS[key]
@@ -223,23 +227,19 @@ def collect(root, roster=None, unpack=None):
             continue
         notebook = match_notebook(path.name)
         prefix = kit if kit is not None else _prefix(path.name, notebook)
-        parts = prefix.split("_") if prefix else []
         # a notebook under its own name (no LMS prefix): the folder given is one student's
-        sid = safe_id(parts[-1] if parts else root.name if notebook else path.stem)
+        sid, name = _flat_student(prefix) if prefix else (safe_id(root.name if notebook else path.stem), {})
         student = students.setdefault(sid, Student(sid))
-        if len(parts) >= 3 and not student.name:               # lastname_firstname_id
-            student.name = {"first_name": shown_text(" ".join(parts[1:-1])), "last_name": shown_text(parts[0])}
+        student.name = student.name or name
         if kit is None:
             _add_files(student, [(path, path.name)], unknown.setdefault(sid, []), prefix)
     for path in others:                                       # other files join a flat student
         kit = kit_prefix(path.name)
         prefix = kit if kit is not None else _prefix(path.name, None)
-        sid = safe_id(prefix.split("_")[-1]) if prefix else safe_id(root.name)
+        sid, name = _flat_student(prefix) if prefix else (safe_id(root.name), {})
         if kit is None and path.suffix.lower() == ".zip" and prefix:
             student = students.setdefault(sid, Student(sid))   # an archive handed in (flat name)
-            parts = prefix.split("_")
-            if len(parts) >= 3 and not student.name:
-                student.name = {"first_name": shown_text(" ".join(parts[1:-1])), "last_name": shown_text(parts[0])}
+            student.name = student.name or name
             _add_files(student, _opened([(path, path.name)], student, unpack, unknown.setdefault(sid, [])),
                        unknown[sid])
         elif kit is None and sid in students:
@@ -320,9 +320,23 @@ def _student_folder(folder):
     return any(p.suffix.lower() == ".ipynb" for p in folder.iterdir())
 
 
+def _flat_student(prefix):
+    """(student id, name) of a flat name's student part: Canvas's ``petrovaanna_[late_]123_456``
+    (the user id; the name as Canvas writes it), else ``lastname_firstname_id`` (the last word is
+    the id; a name from three words or more), or a full name alone («Anna Petrova - 01_head»)."""
+    canvas = CANVAS.match(prefix)
+    if canvas:
+        return safe_id(canvas.group("id")), {"first_name": "", "last_name": shown_text(canvas.group("name"))}
+    parts = prefix.split("_")
+    name = {"first_name": shown_text(" ".join(parts[1:-1])), "last_name": shown_text(parts[0])} if len(parts) >= 3 else {}
+    if len(parts) == 1 and " " in prefix.strip():     # «Anna Petrova - 01_head.ipynb» (Google Classroom)
+        name = split_full_name(prefix)
+    return safe_id(parts[-1]), name
+
+
 def _prefix(filename, name):
     stem = re.sub(r"\.ipynb$", "", filename, flags=re.I)
-    stem = re.sub(r"\s*\(\d+\)$", "", stem)
+    stem = _COPY.sub("", stem)
     if name and stem.lower().endswith(name.lower()):
         return stem[: -len(name)].rstrip("_- ")
     parts = stem.split("_")
