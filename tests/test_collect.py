@@ -59,6 +59,29 @@ def test_flat_names(tmp_path):
     assert students["42"].name == {"first_name": "anna", "last_name": "petrova"}
 
 
+def test_moodle_flat_names(tmp_path):
+    """Moodle's download without «Download submissions in folders»: <Full Name>_<id>_assignsubmission_
+    file_<file> (the whole class was one student, «file»). A second copy of a notebook is named."""
+    for name in ("Anna Petrova_1001_assignsubmission_file_01_head.ipynb",
+                 "Anna Petrova_1001_assignsubmission_file_01_head (1).ipynb",
+                 "Anna Petrova_1001_assignsubmission_file_02_multihead_attention.ipynb",
+                 "Ivan Ivanov_1002_assignsubmission_file_01_head.ipynb"):
+        write(tmp_path, name)
+    write(tmp_path, "Anna Petrova_1001_assignsubmission_file_gpt_course.py", b"# the kit's")
+    write(tmp_path, "Ivan Ivanov_1002_assignsubmission_onlinetext_onlinetext.html", b"<p>done</p>")
+    students = collect.collect(tmp_path)
+    assert list(students) == ["1001", "1002"]
+    anna, ivan = students["1001"], students["1002"]
+    assert anna.name == {"first_name": "Anna", "last_name": "Petrova"} and set(anna.notebooks) == {
+        "01_head", "02_multihead_attention"}
+    assert anna.notebooks["01_head"].name == "Anna Petrova_1001_assignsubmission_file_01_head.ipynb"
+    assert anna.notes == ["повтор 01_head: взят 'Anna Petrova_1001_assignsubmission_file_01_head.ipynb', "
+                          "не взят 'Anna Petrova_1001_assignsubmission_file_01_head (1).ipynb'"]
+    assert ivan.name == {"first_name": "Ivan", "last_name": "Ivanov"} and set(ivan.notebooks) == {"01_head"}
+    assert ivan.notes == ["не распознан файл 'Ivan Ivanov_1002_assignsubmission_onlinetext_onlinetext.html' "
+                          "(не проверялся)"]
+
+
 def test_canvas_and_classroom_flat_names(tmp_path):
     """Canvas: <lastnamefirstname>_[late_]<user id>_<file id>_<file>, a file id of its own for every
     file and «-1» after a name handed in again (Safari's copies too): one student per user id
@@ -255,12 +278,15 @@ def test_a_zip_a_student_handed_in_is_opened(tmp_path):
 
 
 def test_a_zip_in_flat_lms_names_is_its_students(tmp_path):
-    _student_zip(tmp_path / "petrova_anna_42_assignsubmission_file_gpt.zip", {"gpt/01_head.ipynb": NB})
+    _student_zip(tmp_path / "petrova_anna_42_gpt.zip", {"gpt/01_head.ipynb": NB})
+    _student_zip(tmp_path / "Boris Orlov_44_assignsubmission_file_gpt.zip", {"01_head.ipynb": NB})
     write(tmp_path, "ivanov_ivan_43_01_head.ipynb")
     students = collect.collect(tmp_path, unpack=tmp_path.parent / "unpacked")
-    assert list(students) == ["42", "43"]
+    assert list(students) == ["42", "43", "44"]
     assert set(students["42"].notebooks) == {"01_head"} and students["42"].notes == []
     assert students["42"].name == {"first_name": "anna", "last_name": "petrova"}
+    assert set(students["44"].notebooks) == {"01_head"} and students["44"].notes == []
+    assert students["44"].name == {"first_name": "Boris", "last_name": "Orlov"}
 
 
 def test_symlink_in_a_folder_is_not_followed(tmp_path):

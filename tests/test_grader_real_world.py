@@ -1,5 +1,5 @@
 """End to end: notebooks as students really save them (and a folder zipped and handed in as it
-is, and a student in Canvas's flat names), graded by the real command from a zip."""
+is, and students in Canvas's and Moodle's flat names), graded by the real command from a zip."""
 import csv
 import json
 import os
@@ -89,6 +89,7 @@ def graded(tmp_path_factory):
         for number, path in enumerate(sorted((built / "student_reference").glob("*.ipynb"))):   # Canvas's names
             late = "late_" if number % 2 else ""
             zf.write(path, f"orlovboris_{late}555_{9000 + number}_{path.stem}{'-1' if number == 1 else ''}.ipynb")
+            zf.write(path, f"Пётр Сидоров_777_assignsubmission_file_{path.name}")      # Moodle's without folders
     out = base / "out"
     env = dict(os.environ, OMP_NUM_THREADS="1",
                PATH=os.pathsep.join([str(pathlib.Path(sys.executable).parent), os.environ.get("PATH", "")]))
@@ -102,7 +103,7 @@ def graded(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sid", ["student_reference", "student_colab", "student_vscode", "student_bom_crlf",
-                                 "student_utf16", "student_cp1251", "student_zipped", "555"])
+                                 "student_utf16", "student_cp1251", "student_zipped", "555", "777"])
 def test_saved_as_students_do_gets_full_points(graded, sid):
     row = graded[1][sid]
     assert {t: row[t] for t in FULL} == FULL and row["total"] == str(TOTAL_POINTS), row

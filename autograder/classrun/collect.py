@@ -29,6 +29,8 @@ from ..course import NOTEBOOKS, kit_files
 from . import encodings
 
 MOODLE = re.compile(r"^(?P<name>.*)_(?P<id>[^_]+)_assignsubmission_\w*$")
+# ... and Moodle's flat names (a download without folders): <Full Name>_<id>_assignsubmission_file_<file>
+MOODLE_FLAT = re.compile(r"^(?P<prefix>.*_[^_]+_assignsubmission_[a-z]+)_(?P<file>.+)$")
 _KEYS = {re.sub(r"[^a-z0-9]", "", name.lower()): name for name in NOTEBOOKS}
 MAX_ZIP_BYTES = 2 * 2**30
 TOO_LARGE = "архив больше 2 ГиБ после распаковки"
@@ -321,9 +323,13 @@ def _student_folder(folder):
 
 
 def _flat_student(prefix):
-    """(student id, name) of a flat name's student part: Canvas's ``petrovaanna_[late_]123_456``
+    """(student id, name) of a flat name's student part: Moodle's ``Anna Petrova_123_assignsubmission_file``,
+    Canvas's ``petrovaanna_[late_]123_456``
     (the user id; the name as Canvas writes it), else ``lastname_firstname_id`` (the last word is
     the id; a name from three words or more), or a full name alone («Anna Petrova - 01_head»)."""
+    moodle = MOODLE.match(prefix)
+    if moodle:
+        return safe_id(moodle.group("id")), split_full_name(moodle.group("name"))
     canvas = CANVAS.match(prefix)
     if canvas:
         return safe_id(canvas.group("id")), {"first_name": "", "last_name": shown_text(canvas.group("name"))}
@@ -337,6 +343,9 @@ def _flat_student(prefix):
 def _prefix(filename, name):
     stem = re.sub(r"\.ipynb$", "", filename, flags=re.I)
     stem = _COPY.sub("", stem)
+    moodle = MOODLE_FLAT.match(stem)
+    if moodle:
+        return moodle.group("prefix")
     if name and stem.lower().endswith(name.lower()):
         return stem[: -len(name)].rstrip("_- ")
     parts = stem.split("_")
@@ -366,8 +375,8 @@ def _add_files(student, files, unknown, prefix=""):
         if name in student.notebooks:
             other = student.notebooks[name]
             if name_rank(other.name, name, prefix) > name_rank(path.name, name, prefix):
-                path, other, shown = other, path, shown_of[other]
-            dropped = shown_of[other]
+                path, other, shown = other, path, shown_of.get(other, other.name)
+            dropped = shown_of.get(other, other.name)   # a flat name: the file's own
             if f"{dropped!r} принят как {name}" in student.notes:
                 student.notes.remove(f"{dropped!r} принят как {name}")
             student.notes.append(f"повтор {name}: взят {shown!r}, не взят {dropped!r}")
