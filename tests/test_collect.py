@@ -59,6 +59,21 @@ def test_flat_names(tmp_path):
     assert students["42"].name == {"first_name": "anna", "last_name": "petrova"}
 
 
+def test_nbgraders_own_submitted_folder(tmp_path):
+    """nbgrader's course layout, submitted/<student>/gpt/ with its timestamp.txt: the student is the
+    outer folder even when alone (it was «gpt»), and nbgrader's file is no note."""
+    for student in ("anna", "ivan"):
+        write(tmp_path, f"two/submitted/{student}/gpt/01_head.ipynb")
+        write(tmp_path, f"two/submitted/{student}/gpt/timestamp.txt", b"2026-12-01 10:00:00.000000 UTC")
+    write(tmp_path, "one/submitted/anna/gpt/01_head.ipynb")
+    write(tmp_path, "one/submitted/anna/gpt/timestamp.txt", b"2026-12-01 10:00:00.000000 UTC")
+    for root, ids in ((tmp_path / "two" / "submitted", ["anna", "ivan"]), (tmp_path / "one" / "submitted", ["anna"]),
+                      (tmp_path / "one" / "submitted" / "anna", ["anna"])):
+        students = collect.collect(root)
+        assert list(students) == ids, root
+        assert all(set(s.notebooks) == {"01_head"} and s.notes == [] for s in students.values())
+
+
 def test_moodle_flat_names(tmp_path):
     """Moodle's download without «Download submissions in folders»: <Full Name>_<id>_assignsubmission_
     file_<file> (the whole class was one student, «file»). A second copy of a notebook is named."""

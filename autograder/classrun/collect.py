@@ -25,7 +25,7 @@ import unicodedata
 import zipfile
 import zlib
 
-from ..course import NOTEBOOKS, kit_files
+from ..course import ASSIGNMENT, NOTEBOOKS, kit_files
 from . import encodings
 
 MOODLE = re.compile(r"^(?P<name>.*)_(?P<id>[^_]+)_assignsubmission_\w*$")
@@ -37,7 +37,7 @@ TOO_LARGE = "архив больше 2 ГиБ после распаковки"
 # Left by systems and tools, not by the student: hidden files and folders (.ipynb_checkpoints,
 # .DS_Store, .virtual_documents, ._* of macOS), caches, Windows' own files and download marks.
 SYSTEM_FOLDERS = {"__pycache__", "__MACOSX"}
-SYSTEM_FILES = {"thumbs.db", "desktop.ini"}
+SYSTEM_FILES = {"thumbs.db", "desktop.ini", "timestamp.txt"}   # the last: nbgrader's, beside a submission
 SHOWN_UNKNOWN = 5  # file names a note lists; the rest are counted
 # "README (1).md", browsers' second copy; "01_head-1.ipynb", Safari's and Canvas's
 _COPY = re.compile(r"\s*(?:\(\d+\)|-\d+)(?=\.[^.]*$|$)")
@@ -211,9 +211,11 @@ def collect(root, roster=None, unpack=None):
     folders = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "__MACOSX"))]
     if len(folders) == 1 and not flat and not _student_folder(folders[0]):
         return collect(folders[0], roster, unpack)            # zip with one top folder
+    # nbgrader's own layout, <student>/gpt/*.ipynb, of one student: the student is this folder
+    alone = len(folders) == 1 and not flat and folders[0].name == ASSIGNMENT and _student_folder(folders[0])
     for folder in sorted(folders):
         moodle = MOODLE.match(folder.name)
-        sid = safe_id(moodle.group("id") if moodle else folder.name)
+        sid = safe_id(moodle.group("id") if moodle else root.name if alone else folder.name)
         student = students.setdefault(sid, Student(sid))
         if moodle and not student.name:
             student.name = split_full_name(moodle.group("name"))
