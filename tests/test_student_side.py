@@ -123,8 +123,9 @@ def test_every_notebook_starts_with_the_setup_cell(folder):
         assert not first.metadata.get("tags") and "nbgrader" not in first.metadata, name
 
 
-def run_setup_cell(tmp_path, monkeypatch, colab=None):
-    """The setup cell executed here, in ``tmp_path``, with no gpt_course on the path; returns its error or None."""
+def run_setup_cell(tmp_path, monkeypatch, colab=None, namespace=()):
+    """The setup cell executed here, in ``tmp_path``, with no gpt_course on the path (and the
+    ``namespace`` a tool gives the notebook); returns its error or None."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delitem(sys.modules, "gpt_course", raising=False)
     monkeypatch.setattr(sys, "path", [p for p in sys.path if pathlib.Path(p or ".").resolve() != SOURCE])
@@ -133,7 +134,7 @@ def run_setup_cell(tmp_path, monkeypatch, colab=None):
         monkeypatch.setitem(sys.modules, "google.colab", colab)
         sys.modules["google"].colab = colab
     try:
-        exec(compile(setup_cell.SETUP_CELL, "setup", "exec"), {"__name__": "__main__"})
+        exec(compile(setup_cell.SETUP_CELL, "setup", "exec"), {"__name__": "__main__", **dict(namespace)})
     except Exception as error:
         return error
     return None
@@ -144,6 +145,25 @@ def test_the_setup_cell_alone_in_a_folder_says_what_to_do(tmp_path, monkeypatch)
     assert type(error).__name__ == "CourseSetupError"
     assert "gpt_course.py" in str(error) and "student-kit.zip" in str(error)
     assert error._render_traceback_() == ["\x1b[1;31m" + str(error) + "\x1b[0m"]
+
+
+@pytest.mark.parametrize("tool", ["vscode", "jupyter", "parent folder"])
+def test_the_setup_cell_finds_the_kit_where_the_tool_says_the_notebook_is(tmp_path, monkeypatch, tool):
+    """VS Code (its notebook root set to the workspace) and PyCharm start the kernel in the folder
+    opened, not the notebook's: VS Code names the notebook in ``__vsc_ipynb_file__``, Jupyter in
+    ``JPY_SESSION_NAME``; a workspace one level above the kit holds gpt/. It said «нет файлов курса»."""
+    kit = tmp_path / "gpt"
+    kit.mkdir()
+    (kit / "gpt_course.py").write_text("FOUND = True\ndef start():\n    pass\n")
+    elsewhere = tmp_path if tool == "parent folder" else tmp_path / "elsewhere"
+    elsewhere.mkdir(exist_ok=True)
+    namespace = {"__vsc_ipynb_file__": str(kit / "01_head.ipynb")} if tool == "vscode" else {}
+    if tool == "jupyter":
+        monkeypatch.setenv("JPY_SESSION_NAME", str(kit / "01_head.ipynb"))
+    else:
+        monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    assert run_setup_cell(elsewhere, monkeypatch, namespace=namespace) is None
+    assert pathlib.Path.cwd() == kit and str(kit) in sys.path and sys.modules["gpt_course"].FOUND
 
 
 def test_the_setup_cell_keeps_the_folder_when_gpt_course_is_on_the_path(tmp_path, monkeypatch):

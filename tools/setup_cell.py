@@ -4,7 +4,8 @@
 
 The cell is the one place this code lives; ``tests/test_student_kit.py`` checks that every
 notebook of ``source/gpt`` starts with it. In Jupyter it checks that the course files lie
-beside the notebook; in Google Colab it mounts Google Drive and looks for the kit folder
+beside the notebook (or where VS Code's ``__vsc_ipynb_file__`` or Jupyter's ``JPY_SESSION_NAME``
+says the notebook is, or in ``gpt/`` below the kernel's folder); in Google Colab it mounts Google Drive and looks for the kit folder
 there (``$GPT_COLAB_DRIVE`` names another mount point). Where it finds nothing it says in
 Russian what to upload where, without a traceback, and stops Run All. It parses on any
 Python 3 and says so when the Python is older than the course's minimum.
@@ -40,6 +41,12 @@ def find_course_folder():
     import importlib.util
     if importlib.util.find_spec("gpt_course") is not None:   # on PYTHONPATH: the notebooks stay here
         return Path.cwd()
+    # VS Code and Jupyter name the notebook's file when the kernel starts elsewhere
+    for hint in (globals().get("__vsc_ipynb_file__"), os.environ.get("JPY_SESSION_NAME")):
+        if hint and os.path.isabs(hint) and (Path(hint).parent / "gpt_course.py").is_file():
+            return Path(hint).parent
+    if Path("gpt", "gpt_course.py").is_file():   # the folder above the kit's was opened
+        return Path.cwd() / "gpt"
     if "google.colab" not in sys.modules:
         raise CourseSetupError(
             "Рядом с этим ноутбуком нет файлов курса (gpt_course.py и других). Распакуйте архив "
