@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from autograder.classrun import charts, report
+from autograder.course import NOTEBOOKS
 from autograder.results import Event, Note, RunInfo, StudentResult, TaskResult
 from autograder.worker.feedback import PAGE_POLICY
 
@@ -234,6 +235,10 @@ def test_every_note_kind_is_worded_in_russian(tmp_path):
     assert report.status_text(repaired) == "исправлен, негодный файл"
     shown = parse(report.write(tmp_path, {"s": repaired}, INFO).read_text(encoding="utf-8")).text
     assert "01_head исправлен" in shown and "repaired" not in shown and "restored" not in shown
+    resaved = StudentResult("s", submission=[Note(name, "recoded", {"encoding": "UTF-16"}) for name in NOTEBOOKS])
+    assert report.problems(resaved) == [   # one line for notebooks repaired alike, not seven
+        ("repaired", f"{', '.join(NOTEBOOKS)} исправлены: текст в кодировке UTF-16, а не UTF-8, прочитан как "
+                     "UTF-16; Jupyter сохраняет в UTF-8: не пересохраняйте ноутбук в другом редакторе")]
 
 
 def test_a_record_written_before_the_note_kinds_still_reads():

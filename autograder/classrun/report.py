@@ -57,9 +57,14 @@ def mistake_groups(results):
 def problems(result):
     """[(kind, Russian text)] of what a person should look at for this student."""
     items = []
+    repairs = {}  # a notebook's repairs in one line; notebooks repaired alike (re-saved in UTF-16) share it
     for notebook, repaired, group in grouped(result.submission):
-        if repaired:  # a notebook's repairs in one line
-            items.append(("repaired", f"{notebook} исправлен: " + "; ".join(note.words for note in group)))
+        if repaired:
+            words = "; ".join(note.words for note in group)
+            if words not in repairs:
+                repairs[words] = []
+                items.append(("repaired", words))
+            repairs[words].append(notebook)
             continue
         note, = group
         text = note.words
@@ -74,7 +79,8 @@ def problems(result):
         items.append(("note", note))
     if result.error:
         items.append(("error", "ошибка проверки: " + (result.error.strip().splitlines() or [""])[-1][:300]))
-    return items
+    return [(kind, f"{', '.join(repairs[text])} {'исправлены' if len(repairs[text]) > 1 else 'исправлен'}: {text}"
+             if kind == "repaired" else text) for kind, text in items]
 
 
 def status_text(result):
