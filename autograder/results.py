@@ -40,6 +40,8 @@ NOTES = {
     "invalid": EventKind("invalid notebook {notebook}: {reason}",
                          "негодный файл {notebook} ({reason_words}): проверен нетронутый ноутбук, 0 за задачу",
                          "негодный файл"),
+    "unopened_archive": EventKind("archive {notebook} not opened: {reason}", "архив {notebook} не открыт: "
+                                  "{reason_words}", "архив не открыт"),
     "recoded": EventKind("text in {encoding} read as such (Jupyter saves UTF-8)",
                          "текст в кодировке {encoding}, а не UTF-8, прочитан как {encoding}; Jupyter сохраняет "
                          "в UTF-8: не пересохраняйте ноутбук в другом редакторе", "исправлен"),

@@ -235,6 +235,11 @@ def test_every_note_kind_is_worded_in_russian(tmp_path):
     assert report.status_text(repaired) == "исправлен, негодный файл"
     shown = parse(report.write(tmp_path, {"s": repaired}, INFO).read_text(encoding="utf-8")).text
     assert "01_head исправлен" in shown and "repaired" not in shown and "restored" not in shown
+    unopened = StudentResult("s", submission=[Note("gpt.rar", "unopened_archive", {
+        "reason": "not a zip", "reason_words": "открываются только zip-архивы"}), Note("01_head", "missing")])
+    assert unopened.status == "archive gpt.rar not opened: not a zip; missing 01_head"
+    assert report.problems(unopened) == [("unopened_archive", "архив gpt.rar не открыт: открываются только zip-архивы"),
+                                         ("missing", "нет ноутбука 01_head: Head получает 0")]
     resaved = StudentResult("s", submission=[Note(name, "recoded", {"encoding": "UTF-16"}) for name in NOTEBOOKS])
     assert report.problems(resaved) == [   # one line for notebooks repaired alike, not seven
         ("repaired", f"{', '.join(NOTEBOOKS)} исправлены: текст в кодировке UTF-16, а не UTF-8, прочитан как "

@@ -65,6 +65,7 @@ class Student:
     notebooks: dict = dataclasses.field(default_factory=dict)  # name -> path
     notes: list = dataclasses.field(default_factory=list)
     name: dict = dataclasses.field(default_factory=dict)  # first_name, last_name, email
+    unopened: list = dataclasses.field(default_factory=list)  # (archive, English reason, Russian words)
 
 
 def shown_text(name):
@@ -273,7 +274,8 @@ def _opened(files, student, unpack, unknown):
     """``files`` with each zip a student handed in (their folder zipped, as students upload it)
     replaced by its notebooks, unpacked under ``unpack`` and shown as ``archive.zip/01_head.ipynb``;
     its other members, not unpacked, go to ``unknown`` unless system or kit files (``_add_files``).
-    A zip that cannot be read, and an archive of another kind, become a note saying so."""
+    A zip that cannot be read, and an archive of another kind, go to ``student.unopened`` (a
+    problem of the submission: staging's ``unopened_archive`` note)."""
     if unpack is None:
         return files
     opened = []
@@ -284,7 +286,7 @@ def _opened(files, student, unpack, unknown):
         elif lower.endswith(".zip"):
             problem = archive_problem(path, notebooks_required=False)
             if problem:
-                student.notes.append(f"архив {shown!r} не открыт: {problem.split(': ', 1)[-1]}")
+                student.unopened.append((shown, "cannot be read", problem.split(": ", 1)[-1]))
                 continue
             pathlib.Path(unpack).mkdir(parents=True, exist_ok=True)
             dest = pathlib.Path(tempfile.mkdtemp(prefix=f"{student.student_id}-", dir=unpack))
@@ -294,8 +296,8 @@ def _opened(files, student, unpack, unknown):
                 elif not system_file(inner) and kit_prefix(member.name) != "":
                     unknown.append(f"{shown}/{inner}")
         elif lower.endswith(OTHER_ARCHIVES):
-            student.notes.append(f"архив {shown!r} не открыт: открываются только zip-архивы; "
-                                 "попросите сдать .zip или сами ноутбуки .ipynb")
+            student.unopened.append((shown, "not a zip", "открываются только zip-архивы; попросите сдать .zip "
+                                                         "или сами ноутбуки .ipynb"))
         else:
             opened.append((path, shown))
     return opened

@@ -32,13 +32,14 @@ def normalize(path):
 
 
 def stage(student, course):
-    """Copy a student's notebooks into submitted/; return (``results.Note`` of each missing,
-    unusable or repaired notebook, the file notes, the digest of the input)."""
+    """Copy a student's notebooks into submitted/; return (``results.Note`` of each archive not
+    opened and each missing, unusable or repaired notebook, the file notes, the digest of the input)."""
     folder = course / "submitted" / student.student_id / ASSIGNMENT
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     notes = list(student.notes)
-    found = []
+    found = [Note(archive, "unopened_archive", {"reason": reason, "reason_words": words})
+             for archive, reason, words in student.unopened]
     digest = hashlib.sha256()
     release = course / "release" / ASSIGNMENT
     for name in NOTEBOOKS:
