@@ -360,6 +360,11 @@ def test_in_grading_the_diagnosis_is_not_run(monkeypatch):
     (AttributeError("'Head' object has no attribute 'tril2'"), "у объекта Head нет атрибута «tril2»"),
     (ModuleNotFoundError("No module named 'matplotlib'"),
      "не установлен пакет «matplotlib»: установите его (pip install matplotlib) и перезапустите ядро"),
+    (ModuleNotFoundError("No module named 'torch.nn.functionl'"),
+     "в пакете «torch» нет модуля «torch.nn.functionl»: проверьте, как пишется его имя"),
+    (ModuleNotFoundError("No module named 'my_model'"),    # the student's own file, not handed in or not graded
+     "нет модуля «my_model»: если это ваш файл my_model.py, перенесите его код в ноутбук (сдаются и проверяются "
+     "только ноутбуки); если это пакет, установите его (pip install my_model) и перезапустите ядро"),
     (NotImplementedError(), "решение ещё не написано: удалите raise NotImplementedError() и напишите его"),
     (KeyError("n_embd"), "нет ключа 'n_embd'"),
     (ValueError("something new"), "неверное значение"),

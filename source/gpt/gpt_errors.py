@@ -273,9 +273,20 @@ _MESSAGE_TRANSLATIONS = [   # Python's and torch's messages
     (r"(\w+)\(\) takes (\d+) positional arguments? but (\d+) (?:were|was) given",
      r"\1 принимает \2 аргумента(ов), а передано \3"),
     (r"(\w+)\(\) missing (\d+) required positional argument", r"\1: не передан обязательный аргумент"),
-    (r"No module named '([\w.]+)'",
-     r"не установлен пакет «\1»: установите его (pip install \1) и перезапустите ядро"),
+    (r"No module named '([\w.]+)'", lambda match: _no_module(match.group(1))),
 ]
+_PACKAGES = {"torch", "matplotlib", "tqdm", "ipywidgets", "numpy", "IPython", "jupyterlab"}   # the README's
+
+
+def _no_module(name):
+    """A missing module: a package the course needs, or perhaps the student's own file."""
+    package = name.split(".")[0]
+    if package in _PACKAGES and name != package:
+        return "в пакете «%s» нет модуля «%s»: проверьте, как пишется его имя" % (package, name)
+    if package in _PACKAGES:
+        return "не установлен пакет «%s»: установите его (pip install %s) и перезапустите ядро" % (package, package)
+    return ("нет модуля «%s»: если это ваш файл %s.py, перенесите его код в ноутбук (сдаются и проверяются только "
+            "ноутбуки); если это пакет, установите его (pip install %s) и перезапустите ядро" % (name, package, package))
 _SYNTAX_TRANSLATIONS = [     # a SyntaxError's words
     (r"invalid syntax. Perhaps you forgot a comma\?", "неверный синтаксис: возможно, пропущена запятая"),
     (r"invalid syntax", "неверный синтаксис"),
@@ -312,7 +323,7 @@ def in_russian(error):
     for pattern, russian in _TRANSLATIONS:
         match = re.search(pattern, text)
         if match:
-            return match.expand(russian)
+            return russian(match) if callable(russian) else match.expand(russian)
     if isinstance(error, AssertionError) and text:
         return text      # the course's asserts speak Russian
     for cls in type(error).__mro__:
