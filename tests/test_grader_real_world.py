@@ -76,6 +76,14 @@ def graded(tmp_path_factory):
     text = path.read_text(encoding="utf-8")
     assert text.count("def forward(self, x):") == 1
     path.write_text(text.replace("def forward(self, x):", "def forward(self, x)"), encoding="utf-8")
+    own = folder / "student_own_module"    # the class kept in a file of the student's own, imported
+    shutil.copytree(built / "student_reference", own)
+    nb = nbformat.read(str(own / "01_head.ipynb"), as_version=4)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "head_solution")
+    (own / "my_model.py").write_text("import torch\nimport torch.nn as nn\nfrom torch.nn import functional as F\n\n"
+                                     + cell.source, encoding="utf-8")
+    cell.source = "from my_model import Head"
+    nbformat.write(nb, str(own / "01_head.ipynb"))
     zipped = folder / "student_zipped"     # the folder zipped on a Mac and uploaded as it is
     zipped.mkdir()
     with zipfile.ZipFile(zipped / "gpt.zip", "w", zipfile.ZIP_DEFLATED) as zf:
@@ -84,7 +92,7 @@ def graded(tmp_path_factory):
             zf.writestr(f"__MACOSX/gpt/._{path.name}", b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X" + bytes(40))
     archive = base / "export.zip"
     with zipfile.ZipFile(archive, "w") as zf:
-        for path in sorted(p for p in folder.rglob("*") if p.suffix in (".ipynb", ".zip")):
+        for path in sorted(p for p in folder.rglob("*") if p.suffix in (".ipynb", ".zip", ".py")):
             zf.write(path, path.relative_to(folder).as_posix())
         for number, path in enumerate(sorted((built / "student_reference").glob("*.ipynb"))):   # Canvas's names
             late = "late_" if number % 2 else ""
@@ -145,10 +153,32 @@ def test_recreated_wrong_head_gets_its_true_grade(graded):
     assert (out / "feedback" / "student_colab_no_scale" / "01_head.html").is_file()
 
 
+def _mistakes(out, sid, task):
+    state = json.loads((out / "state.json").read_text(encoding="utf-8"))["students"]
+    return state[sid]["tasks"][task]["mistakes"]
+
+
+@pytest.mark.slow
+def test_a_solution_cell_that_fails_is_named_by_its_error(graded):
+    """The class imported from the student's own file (which the grader does not take): 0 for the
+    task, named by the cell's error in Russian, not «класс не найден: не переименовывайте его»."""
+    out, rows = graded
+    assert rows["student_own_module"]["head"] == "0" and rows["student_own_module"]["total"] == str(
+        TOTAL_POINTS - 2), rows["student_own_module"]
+    (key, text), = _mistakes(out, "student_own_module", "head")
+    assert key == "solution_failed" and text.startswith("ячейка с классом не выполнилась, поэтому класса нет: "
+                                                        "нет модуля «my_model»: если это ваш файл my_model.py"), text
+    assert "строка 1: from my_model import Head" in text
+    page = (out / "feedback" / "student_own_module" / "01_head.html").read_text(encoding="utf-8")
+    assert "перенесите его код в ноутбук" in page
+
+
 @pytest.mark.slow
 def test_recreated_head_with_a_syntax_error_is_graded_as_wrong_not_lost(graded):
     row = graded[1]["student_colab_syntax_error"]
     assert row["head"] == "0", row
+    (key, text), = _mistakes(graded[0], "student_colab_syntax_error", "head")
+    assert key == "solution_failed" and "Синтаксическая ошибка" in text and "пропущено двоеточие" in text, text
     assert {t: row[t] for t in FULL if t != "head"} == {t: p for t, p in FULL.items() if t != "head"}, row
     assert "repaired 01_head: nbgrader metadata restored by content (2 cells)" in row["status"], row
     assert "grading error" not in row["status"], row

@@ -395,7 +395,7 @@ def best_verdict(task, verdict_for):
 VAGUE = {"wrong_output", "exception", "future_leak", "wrong_shape", "generate_exception",
          "generate_broken", "wrong_grad"}
 # Verdicts about the submission as a whole: nothing to add to them.
-FINAL = {"not_implemented", "class_missing", "no_return", "not_pair", "pair_swapped", "probe_failed", "probe_timeout",
+FINAL = {"not_implemented", "class_missing", "solution_failed", "no_return", "not_pair", "pair_swapped", "probe_failed", "probe_timeout",
          "probe_memory", "probe_disk", "probe_kernel_died", "probe_exit", "probe_no_results", "probe_tampered",
          "kernel_died", "timeout", "grader_error"}
 

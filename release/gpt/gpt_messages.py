@@ -9,6 +9,7 @@ GENERIC = {
     "not_implemented": "forward не реализован: удалите raise NotImplementedError() и напишите решение",
     "no_return": "forward ничего не возвращает: не забудьте return",
     "class_missing": "класс не найден: не переименовывайте его и выполните ячейку с ним",
+    "solution_failed": "ячейка с классом не выполнилась, поэтому класса нет",
     "syntax_error": "ошибка в коде ячейки с классом (SyntaxError или NameError): исправьте указанную строку "
                     "и выполните ячейку заново",
     "exception": "ошибка при выполнении forward",
