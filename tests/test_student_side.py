@@ -540,3 +540,32 @@ def test_attention_weights_are_the_students_own(monkeypatch):
     no_dropout = task_notebook("head", HEAD.replace("wei = self.dropout(wei)\n", ""))
     with pytest.raises(ValueError, match="self.dropout должен применяться"):
         gpt_plots.attention_weights(no_dropout["Head"](**CONFIG), torch.randn(1, 6, 64))
+
+
+def test_a_class_imported_from_the_students_own_file_is_named_before_it_costs_the_task(tmp_path, monkeypatch, capsys):
+    """Head kept in my_model.py and imported in 01_head's solution cell works on the student's
+    computer, and gets 0 when graded (only notebooks are handed in and run): the self-check says so,
+    and step 02 stops on import, as for any broken earlier step."""
+    import shutil
+    kit = tmp_path / "gpt"
+    shutil.copytree(RELEASE, kit)
+    source = notebooks.read(SOURCE / "01_head.ipynb")
+    cell = notebooks.find_cell(source, "head_solution")
+    (kit / "my_model.py").write_text("import torch\nimport torch.nn as nn\nfrom torch.nn import functional as F\n\n"
+                                     + cell.source, encoding="utf-8")
+    student = notebooks.read(kit / "01_head.ipynb")
+    notebooks.find_cell(student, "head_solution").source = "from my_model import Head"
+    nbformat.write(student, str(kit / "01_head.ipynb"))
+    monkeypatch.chdir(kit)
+    monkeypatch.syspath_prepend(str(kit))
+    monkeypatch.delitem(sys.modules, "my_model", raising=False)
+    monkeypatch.setattr(gpt_course, "_CACHE", {})
+    monkeypatch.setattr(gpt_course, "CHECK_EARLIER_STEPS", True)   # as in a student's kernel (the grader's diagnosis turns it off)
+    with pytest.raises(gpt_course.EarlierStepError) as stopped:
+        gpt_course.import_notebook("01_head.ipynb", "Head")
+    assert str(stopped.value).startswith("Сначала исправьте шаг 01: Класс Head взят из файла my_model.py, а не "
+                                         "написан в ноутбуке 01_head.ipynb: при проверке сдаются и выполняются "
+                                         "только ноутбуки"), str(stopped.value)
+    from my_model import Head
+    gpt_course.selfcheck("head", {"Head": Head, "config": gpt_course.import_notebook("00_data.ipynb", "config")})
+    assert capsys.readouterr().out.startswith("Класс Head взят из файла my_model.py")

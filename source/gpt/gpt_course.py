@@ -208,11 +208,28 @@ def _check_step(path, entry, name):
         raise EarlierStepError(problem)
 
 
+def own_file(cls, notebook):
+    """The warning for a course class imported from a .py file of the student's own rather than
+    written in ``notebook`` (the grader runs the notebooks alone: the class would get 0), or None."""
+    if getattr(cls, "__module__", "__main__") == "__main__":   # the notebook's own (or a script's)
+        return None
+    module = sys.modules.get(cls.__module__, None)
+    source = getattr(module, "__file__", None) or ""
+    if not source.endswith(".py") or Path(source).name.startswith("gpt_"):
+        return None
+    return (f"Класс {cls.__name__} взят из файла {Path(source).name}, а не написан в ноутбуке {notebook}: "
+            f"при проверке сдаются и выполняются только ноутбуки, и без файла класса не будет (0 баллов за "
+            f"задачу). Перенесите класс в ячейку решения {notebook} и сохраните ноутбук (Ctrl+S)")
+
+
 def _step_problem(path, entry, name):
     """The Russian message for the first mistake of class ``name`` of notebook ``path``, or None."""
     cls = entry["namespace"].get(name)
     if not isinstance(cls, type):
         return None
+    imported = own_file(cls, path.name)
+    if imported is not None:
+        return f"Сначала исправьте шаг {_step(path)}: {imported}, затем выполните эту ячейку снова."
     try:
         import gpt_selfcheck as kit
     except ImportError:
@@ -312,6 +329,10 @@ def earlier_step_problem(task):
 def selfcheck(task, namespace):
     """The self-check of the notebook's task; says so when an earlier step it builds on is broken."""
     import gpt_selfcheck as kit
+    cls = namespace.get(kit.CLASS_OF_TASK[task])
+    imported = own_file(cls, f"{kit.NOTEBOOK_OF_TASK[task]}.ipynb") if isinstance(cls, type) else None
+    if imported is not None:
+        print(imported + ".")
     broken = earlier_step_problem(task)
     if broken is None:
         kit.selfcheck(task, namespace)
