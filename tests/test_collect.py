@@ -119,6 +119,29 @@ def test_canvas_and_classroom_flat_names(tmp_path):
     assert set(boris.notebooks) == {"05_gpt_model"} and boris.name == {"first_name": "Boris", "last_name": "Orlov"}
 
 
+def test_blackboard_flat_names(tmp_path):
+    """Blackboard: <assignment>_<username>_attempt_<time>_<file> and a .txt record per attempt
+    («Name: First Last (username)»): one student per username (a username with «_» whole), the
+    name from the record, the last attempt's notebook taken and the earlier one named."""
+    for name in ("GPT HW1_ivanov_attempt_2026-11-30-10-00-00_01_head.ipynb",
+                 "GPT HW1_ivanov_attempt_2026-12-01-09-00-00_01_head.ipynb",
+                 "GPT HW1_ivanov_attempt_2026-12-01-09-00-00_02_multihead_attention.ipynb",
+                 "GPT HW1_petrova_a_attempt_2026-11-29-08-00-00_01_head.ipynb"):
+        write(tmp_path, name)
+    write(tmp_path, "GPT HW1_ivanov_attempt_2026-12-01-09-00-00.txt", "Name: Иван Иванов (ivanov)\nAssignment: GPT HW1\n"
+          .encode("utf-8"))
+    write(tmp_path, "GPT HW1_petrova_a_attempt_2026-11-29-08-00-00.txt", b"Name: Anna Petrova (petrova_a)\n")
+    students = collect.collect(tmp_path)
+    assert list(students) == ["ivanov", "petrova_a"]
+    ivan, anna = students["ivanov"], students["petrova_a"]
+    assert ivan.name == {"first_name": "Иван", "last_name": "Иванов"} and anna.name == {"first_name": "Anna",
+                                                                                       "last_name": "Petrova"}
+    assert set(ivan.notebooks) == {"01_head", "02_multihead_attention"} and "2026-12-01" in ivan.notebooks["01_head"].name
+    assert ivan.notes == ["повтор 01_head: взят 'GPT HW1_ivanov_attempt_2026-12-01-09-00-00_01_head.ipynb', "
+                          "не взят 'GPT HW1_ivanov_attempt_2026-11-30-10-00-00_01_head.ipynb'"]
+    assert set(anna.notebooks) == {"01_head"} and anna.notes == []
+
+
 def test_one_students_folder_given_alone_is_that_student(tmp_path):
     """The kit folder a student ran (notebooks under their own names, no LMS prefix) is one student
     named after the folder, not one student per notebook."""

@@ -2,8 +2,8 @@
 
 Accepted layouts: one folder per student (``<student_id>/<notebook>.ipynb``),
 Moodle's ``<Full Name>_<id>_assignsubmission_file_/<notebook>.ipynb``, and flat
-files ``<lastname>_<firstname>_<id>_<notebook>.ipynb`` (Canvas's and Google Classroom's too,
-``_flat_student``); one student's folder given alone
+files ``<lastname>_<firstname>_<id>_<notebook>.ipynb`` (Moodle's, Canvas's, Blackboard's and
+Google Classroom's too, ``_flat_student``); one student's folder given alone
 (notebooks under their own names) is that student; a zip a student handed in is opened
 (``_opened``). Slightly renamed
 notebooks (``01_head (1).ipynb``, ``01_Head.ipynb``) are matched and noted.
@@ -43,6 +43,10 @@ SHOWN_UNKNOWN = 5  # file names a note lists; the rest are counted
 _COPY = re.compile(r"\s*(?:\(\d+\)|-\d+)(?=\.[^.]*$|$)")
 # Canvas's flat names: <lastnamefirstname>_[late_]<user id>_<file id>_<file>; the user id is the student
 CANVAS = re.compile(r"^(?P<name>[^_]+)_(?:late_)?(?P<id>\d+)(?:_\d+)?$", re.I)
+# Blackboard's: <assignment>_<username>_attempt_<YYYY-MM-DD-hh-mm-ss>[_<file>], and a .txt per attempt
+# whose first line is «Name: First Last (username)»; a later attempt sorts after an earlier one
+BLACKBOARD = re.compile(r"^(?P<prefix>.+_(?P<id>[^_]+)_attempt_\d{4}(?:-\d{2}){5})(?:_(?P<file>.+)|\.txt)?$")
+BLACKBOARD_NAME = re.compile(r"^Name:\s*(?P<name>.+?)\s*(?:\([^()]*\))?\s*$", re.M)
 
 
 def _kit_names():
@@ -223,6 +227,7 @@ def collect(root, roster=None, unpack=None):
         files = [(path, str(path.relative_to(folder))) for path in sorted(folder.rglob("*"))]
         _add_files(student, _opened(files, student, unpack, unknown.setdefault(sid, [])), unknown[sid])
     others = []
+    assignment = _blackboard_assignment(p.name for p in flat)
     for path in sorted(flat):                                 # notebooks make the flat students
         if not path.name.lower().endswith(".ipynb"):
             others.append(path)
@@ -233,7 +238,7 @@ def collect(root, roster=None, unpack=None):
         notebook = match_notebook(path.name)
         prefix = kit if kit is not None else _prefix(path.name, notebook)
         # a notebook under its own name (no LMS prefix): the folder given is one student's
-        sid, name = _flat_student(prefix) if prefix else (safe_id(root.name if notebook else path.stem), {})
+        sid, name = _flat_student(prefix, assignment) if prefix else (safe_id(root.name if notebook else path.stem), {})
         student = students.setdefault(sid, Student(sid))
         student.name = student.name or name
         if kit is None:
@@ -241,8 +246,12 @@ def collect(root, roster=None, unpack=None):
     for path in others:                                       # other files join a flat student
         kit = kit_prefix(path.name)
         prefix = kit if kit is not None else _prefix(path.name, None)
-        sid, name = _flat_student(prefix) if prefix else (safe_id(root.name), {})
-        if kit is None and path.suffix.lower() == ".zip" and prefix:
+        sid, name = _flat_student(prefix, assignment) if prefix else (safe_id(root.name), {})
+        if kit is None and BLACKBOARD.match(path.name) and path.suffix.lower() == ".txt":
+            student = students.get(sid)                        # Blackboard's record of the attempt
+            if student is not None and not student.name:
+                student.name = _blackboard_name(path)
+        elif kit is None and path.suffix.lower() == ".zip" and prefix:
             student = students.setdefault(sid, Student(sid))   # an archive handed in (flat name)
             student.name = student.name or name
             _add_files(student, _opened([(path, path.name)], student, unpack, unknown.setdefault(sid, [])),
@@ -326,14 +335,21 @@ def _student_folder(folder):
     return any(p.suffix.lower() == ".ipynb" for p in folder.iterdir())
 
 
-def _flat_student(prefix):
+def _flat_student(prefix, assignment=""):
     """(student id, name) of a flat name's student part: Moodle's ``Anna Petrova_123_assignsubmission_file``,
     Canvas's ``petrovaanna_[late_]123_456``
     (the user id; the name as Canvas writes it), else ``lastname_firstname_id`` (the last word is
-    the id; a name from three words or more), or a full name alone («Anna Petrova - 01_head»)."""
+    the id; a name from three words or more), or a full name alone («Anna Petrova - 01_head»).
+    Blackboard's ``<assignment>_<username>_attempt_<time>``: the username, whole when
+    ``assignment`` (``_blackboard_assignment``) is known, else its last ``_`` word."""
     moodle = MOODLE.match(prefix)
     if moodle:
         return safe_id(moodle.group("id")), split_full_name(moodle.group("name"))
+    blackboard = BLACKBOARD.match(prefix)
+    if blackboard:
+        owner = prefix[:prefix.rindex("_attempt_")]
+        return safe_id(owner[len(assignment):] if assignment and owner.startswith(assignment)
+                       else blackboard.group("id")), {}
     canvas = CANVAS.match(prefix)
     if canvas:
         return safe_id(canvas.group("id")), {"first_name": "", "last_name": shown_text(canvas.group("name"))}
@@ -344,12 +360,34 @@ def _flat_student(prefix):
     return safe_id(parts[-1]), name
 
 
+def _blackboard_assignment(names):
+    """The ``<assignment>_`` Blackboard's flat names begin with, read off two students' names (a
+    username may hold ``_``), or "" (one student, or no Blackboard names)."""
+    owners = {m.group("prefix")[:m.group("prefix").rindex("_attempt_")] for m in map(BLACKBOARD.match, names) if m}
+    if len(owners) < 2:
+        return ""
+    common = os.path.commonprefix(sorted(owners))
+    return common[:common.rfind("_") + 1]
+
+
+def _blackboard_name(path):
+    """{"first_name", "last_name"} from the «Name: First Last (username)» line of Blackboard's
+    attempt record, or {}."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096).decode("utf-8", "replace")
+    except OSError:
+        return {}
+    found = BLACKBOARD_NAME.search(head)
+    return split_full_name(found.group("name")) if found else {}
+
+
 def _prefix(filename, name):
     stem = re.sub(r"\.ipynb$", "", filename, flags=re.I)
+    lms = MOODLE_FLAT.match(stem) or BLACKBOARD.match(stem)
+    if lms:
+        return lms.group("prefix")
     stem = _COPY.sub("", stem)
-    moodle = MOODLE_FLAT.match(stem)
-    if moodle:
-        return moodle.group("prefix")
     if name and stem.lower().endswith(name.lower()):
         return stem[: -len(name)].rstrip("_- ")
     parts = stem.split("_")
