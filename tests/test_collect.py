@@ -188,6 +188,26 @@ def test_a_notebook_with_a_word_after_its_name_is_taken_when_nothing_else_is_tha
     assert collect.collect(tmp_path / "flat")["42"].notebooks == {"01_head": tmp_path / "flat" / ("petrova_anna_42_" + name)}
 
 
+def test_a_notebook_renamed_past_recognition_is_taken_by_its_content(tmp_path):
+    """«ДЗ Иванов часть 2.ipynb» holding 02's cells (even in UTF-16) is 02 when 02 is missing, with a
+    note; a notebook of the student's own, the lesson under another name, or a second copy of a
+    notebook already there stay files of nothing."""
+    release = course.RELEASE
+    write(tmp_path, "s1/01_head.ipynb", (release / "01_head.ipynb").read_bytes())
+    write(tmp_path, "s1/ДЗ Иванов часть 2.ipynb", (release / "02_multihead_attention.ipynb").read_bytes())
+    write(tmp_path, "s1/hw.ipynb", (release / "04_block.ipynb").read_text(encoding="utf-8").encode("utf-16"))
+    write(tmp_path, "s1/copy.ipynb", (release / "01_head.ipynb").read_bytes())
+    write(tmp_path, "s1/lesson.ipynb", (course.ROOT / "notebooks" / "attention_basics.ipynb").read_bytes())
+    write(tmp_path, "s1/scratch.ipynb", b'{"cells": [{"cell_type": "code", "source": "print(1)", "metadata": {}}]}')
+    student = collect.collect(tmp_path)["s1"]
+    assert student.notebooks == {"01_head": tmp_path / "s1" / "01_head.ipynb",
+                                 "02_multihead_attention": tmp_path / "s1" / "ДЗ Иванов часть 2.ipynb",
+                                 "04_block": tmp_path / "s1" / "hw.ipynb"}
+    assert student.notes == ["'hw.ipynb' принят как 04_block (по содержимому)",
+                             "'ДЗ Иванов часть 2.ipynb' принят как 02_multihead_attention (по содержимому)",
+                             "не распознаны файлы (3, не проверялись): 'copy.ipynb', 'lesson.ipynb', 'scratch.ipynb'"]
+
+
 def test_two_names_only_like_one_notebook_take_neither(tmp_path):
     write(tmp_path, "s1/01_head_ivanov.ipynb")
     write(tmp_path, "s1/01_head_draft.ipynb")

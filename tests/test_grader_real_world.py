@@ -84,6 +84,9 @@ def graded(tmp_path_factory):
                                      + cell.source, encoding="utf-8")
     cell.source = "from my_model import Head"
     nbformat.write(nb, str(own / "01_head.ipynb"))
+    renamed = folder / "student_renamed_hw"       # 02 saved as «ДЗ часть 2.ipynb»
+    shutil.copytree(built / "student_reference", renamed)
+    (renamed / "02_multihead_attention.ipynb").rename(renamed / "ДЗ часть 2.ipynb")
     zipped = folder / "student_zipped"     # the folder zipped on a Mac and uploaded as it is
     zipped.mkdir()
     with zipfile.ZipFile(zipped / "gpt.zip", "w", zipfile.ZIP_DEFLATED) as zf:
@@ -111,7 +114,8 @@ def graded(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sid", ["student_reference", "student_colab", "student_vscode", "student_bom_crlf",
-                                 "student_utf16", "student_cp1251", "student_zipped", "555", "777"])
+                                 "student_utf16", "student_cp1251", "student_zipped", "555", "777",
+                                 "student_renamed_hw"])
 def test_saved_as_students_do_gets_full_points(graded, sid):
     row = graded[1][sid]
     assert {t: row[t] for t in FULL} == FULL and row["total"] == str(TOTAL_POINTS), row

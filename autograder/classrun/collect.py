@@ -6,7 +6,8 @@ files ``<lastname>_<firstname>_<id>_<notebook>.ipynb`` (Moodle's, Canvas's, Blac
 Google Classroom's too, ``_flat_student``); one student's folder given alone
 (notebooks under their own names) is that student; a zip a student handed in is opened
 (``_opened``). Slightly renamed
-notebooks (``01_head (1).ipynb``, ``01_Head.ipynb``) are matched and noted.
+notebooks (``01_head (1).ipynb``, ``01_Head.ipynb``) are matched and noted; one renamed past
+recognition is matched by its content (``_match_by_content``).
 The rest of the student kit (``course.kit_files``: the lesson, helpers, data, README,
 pictures) and what editors and systems leave behind (hidden files, ``__pycache__``)
 are ignored silently; only files that belong to nothing are noted.
@@ -16,6 +17,7 @@ a roster (``roster.py``) fills or corrects them.
 import dataclasses
 import difflib
 import hashlib
+import json
 import os
 import pathlib
 import re
@@ -25,7 +27,7 @@ import unicodedata
 import zipfile
 import zlib
 
-from ..course import ASSIGNMENT, NOTEBOOKS, kit_files
+from ..course import ASSIGNMENT, NOTEBOOKS, RELEASE, kit_files
 from . import encodings
 
 MOODLE = re.compile(r"^(?P<name>.*)_(?P<id>[^_]+)_assignsubmission_\w*$")
@@ -70,6 +72,7 @@ class Student:
     notes: list = dataclasses.field(default_factory=list)
     name: dict = dataclasses.field(default_factory=dict)  # first_name, last_name, email
     unopened: list = dataclasses.field(default_factory=list)  # (archive, English reason, Russian words)
+    unmatched: list = dataclasses.field(default_factory=list)  # (path, shown) of notebooks no name matched
 
 
 def shown_text(name):
@@ -259,11 +262,67 @@ def collect(root, roster=None, unpack=None):
         elif kit is None and sid in students:
             unknown.setdefault(sid, []).append(path.name)
     for sid, student in students.items():
+        _match_by_content(student, unknown.setdefault(sid, []))
         if unknown.get(sid):
             student.notes.append(unknown_note(unknown[sid]))
         if roster and sid in roster:
             student.name = {**student.name, **{k: v for k, v in roster[sid].items() if v}}
     return dict(sorted(students.items()))
+
+
+# A notebook renamed past recognition («hw1.ipynb», «ДЗ Иванов.ipynb») is the course notebook most
+# of whose lines it holds, when that one is missing and no other comes close.
+CONTENT_MATCH = 0.5
+CONTENT_MARGIN = 0.15
+MAX_CONTENT_BYTES = 20 * 2**20
+
+
+def _lines(raw):
+    """The set of stripped non-empty lines of a notebook's cells (JSON bytes), or None."""
+    text, _ = encodings.file_text(raw)
+    try:
+        cells = json.loads(text).get("cells")
+    except (TypeError, ValueError, AttributeError, RecursionError):
+        return None
+    if not isinstance(cells, list):
+        return None
+    found = set()
+    for cell in cells:
+        source = cell.get("source", "") if isinstance(cell, dict) else ""
+        source = "".join(source) if isinstance(source, list) else source
+        if isinstance(source, str):
+            found.update(line.strip() for line in source.splitlines() if line.strip())
+    return found
+
+
+def _release_lines():
+    """{notebook: its own lines} of the release (the lines every notebook shares, such as the setup
+    cell's, left out)."""
+    lines = {name: _lines((RELEASE / f"{name}.ipynb").read_bytes()) or set() for name in NOTEBOOKS}
+    shared = set.intersection(*lines.values())
+    return {name: own - shared for name, own in lines.items()}
+
+
+def _match_by_content(student, unknown):
+    """Take each notebook no name matched as the missing course notebook whose lines it mostly
+    holds (``CONTENT_MATCH``, ahead of the next by ``CONTENT_MARGIN``), with a note."""
+    if not student.unmatched or not set(NOTEBOOKS) - set(student.notebooks):
+        return
+    release = _release_lines()
+    for path, shown in student.unmatched:
+        missing = [name for name in NOTEBOOKS if name not in student.notebooks]
+        if not missing or path.stat().st_size > MAX_CONTENT_BYTES:
+            continue
+        lines = _lines(path.read_bytes())
+        if not lines:
+            continue
+        scores = sorted(((len(release[name] & lines) / max(1, len(release[name])), name) for name in missing),
+                        reverse=True)
+        best, name = scores[0]
+        if best >= CONTENT_MATCH and (len(scores) == 1 or best - scores[1][0] >= CONTENT_MARGIN):
+            student.notebooks[name] = path
+            student.notes.append(f"{shown!r} принят как {name} (по содержимому)")
+            unknown.remove(shown)
 
 
 def unknown_note(shown):
@@ -413,6 +472,8 @@ def _add_files(student, files, unknown, prefix=""):
                 loose.setdefault(like, []).append((path, shown))
             else:
                 unknown.append(shown)
+                if notebook:
+                    student.unmatched.append((path, shown))
             continue
         if name in student.notebooks:
             other = student.notebooks[name]
@@ -432,3 +493,4 @@ def _add_files(student, files, unknown, prefix=""):
             student.notebooks[name] = path
         else:
             unknown.extend(shown for _, shown in found)
+            student.unmatched.extend(found)
