@@ -111,7 +111,7 @@ def test_flat_lms_zip_is_collected(graded):
     ("student_kernel_dies", "10", "kernel died in 04_block"),
     ("student_head_kills_kernel", "8", "kernel died in 01_head"),
     ("student_huge_file", "9", "invalid notebook 02_multihead_attention: over 100 MB"),
-    ("student_odd_names", "9", "missing 03_feedforward"),
+    ("student_odd_names", "10", "ok"),     # 03_feedforward under a name of no encoding: taken by content
 ])
 def test_damaged_submissions_get_a_row_and_the_points_the_rest_earns(graded, sid, expected, reason):
     rows = graded[1]
@@ -126,6 +126,9 @@ def test_damaged_submissions_get_a_row_and_the_points_the_rest_earns(graded, sid
         assert (row["head"], row["multihead"], row["block"], row["gpt_model"]) == ("0", "1", "2", "4")
     if sid == "student_renamed_solution":
         assert (row["multihead"], row["feedforward"], row["block"], row["gpt_model"]) == ("1", "1", "2", "4")
+    if sid == "student_odd_names":
+        notes = graded[2][sid]["notes"]
+        assert any(note.endswith(".ipynb' принят как 03_feedforward (по содержимому)") for note in notes), notes
 
 
 def test_edited_test_cells_cannot_forge_points(graded):
