@@ -40,6 +40,10 @@ NOTES = {
     "invalid": EventKind("invalid notebook {notebook}: {reason}",
                          "негодный файл {notebook} ({reason_words}): проверен нетронутый ноутбук, 0 за задачу",
                          "негодный файл"),
+    "other_format": EventKind("{notebook} handed in as {file!r}, not a notebook",
+                              "{notebook} сдан как {file!r}, а не ноутбук .ipynb: проверен нетронутый ноутбук, 0 за "
+                              "задачу; попросите сдать сам ноутбук (в Jupyter: File → Save, файл .ipynb)",
+                              "не ноутбук"),
     "unopened_archive": EventKind("archive {notebook} not opened: {reason}", "архив {notebook} не открыт: "
                                   "{reason_words}", "архив не открыт"),
     "recoded": EventKind("text in {encoding} read as such (Jupyter saves UTF-8)",

@@ -208,6 +208,21 @@ def test_a_notebook_renamed_past_recognition_is_taken_by_its_content(tmp_path):
                              "не распознаны файлы (3, не проверялись): 'copy.ipynb', 'lesson.ipynb', 'scratch.ipynb'"]
 
 
+def test_a_notebook_handed_in_as_html_or_py_is_named_as_such(tmp_path):
+    """«Download as HTML/Python» instead of the notebook: the reason it is missing (staging's
+    ``other_format`` note, worded in test_report.py), not a file of nothing; beside the notebook
+    itself such a copy is just another file."""
+    write(tmp_path, "s1/01_head.html", b"<html></html>")
+    write(tmp_path, "s1/03_feedforward.py", b"class FeedFoward: pass\n")
+    write(tmp_path, "s1/04_block.ipynb")
+    write(tmp_path, "s1/04_block.html", b"<html></html>")
+    write(tmp_path, "s1/my_notes.txt", b"x")
+    student = collect.collect(tmp_path)["s1"]
+    assert set(student.notebooks) == {"04_block"}
+    assert student.other_formats == {"01_head": "01_head.html", "03_feedforward": "03_feedforward.py"}
+    assert student.notes == ["не распознаны файлы (2, не проверялись): '04_block.html', 'my_notes.txt'"]
+
+
 def test_two_names_only_like_one_notebook_take_neither(tmp_path):
     write(tmp_path, "s1/01_head_ivanov.ipynb")
     write(tmp_path, "s1/01_head_draft.ipynb")

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from autograder.classrun import charts, report
+from autograder.classrun import charts, moodle, report
 from autograder.course import NOTEBOOKS
 from autograder.results import Event, Note, RunInfo, StudentResult, TaskResult
 from autograder.worker.feedback import PAGE_POLICY
@@ -209,6 +209,7 @@ def test_every_note_kind_is_worded_in_russian(tmp_path):
     attempt) reaches the report in Russian, long and short; grades.csv keeps its English words."""
     from autograder.results import NOTES
     fields = {"reason": "not JSON", "reason_words": "файл повреждён или обрезан: это не JSON", "count": 2,
+              "file": "01_head.html",
               "cls": "Head", "grade_id": "my_head", "when": "01.12.2026 10:00", "text": "старая запись",
               "encoding": "UTF-16"}
     for kind in NOTES:
@@ -240,6 +241,12 @@ def test_every_note_kind_is_worded_in_russian(tmp_path):
     assert unopened.status == "archive gpt.rar not opened: not a zip; missing 01_head"
     assert report.problems(unopened) == [("unopened_archive", "архив gpt.rar не открыт: открываются только zip-архивы"),
                                          ("missing", "нет ноутбука 01_head: Head получает 0")]
+    as_html = StudentResult("s", submission=[Note("01_head", "other_format", {"file": "01_head.html"})])
+    assert as_html.status == "01_head handed in as '01_head.html', not a notebook"
+    assert report.problems(as_html) == [("other_format", "01_head сдан как '01_head.html', а не ноутбук .ipynb: "
+                                         "проверен нетронутый ноутбук, 0 за задачу; попросите сдать сам ноутбук "
+                                         "(в Jupyter: File → Save, файл .ipynb)")]
+    assert "Не найдены ноутбуки: 01_head (сдан как 01_head.html, а не .ipynb)." in moodle.comment(as_html)
     resaved = StudentResult("s", submission=[Note(name, "recoded", {"encoding": "UTF-16"}) for name in NOTEBOOKS])
     assert report.problems(resaved) == [   # one line for notebooks repaired alike, not seven
         ("repaired", f"{', '.join(NOTEBOOKS)} исправлены: текст в кодировке UTF-16, а не UTF-8, прочитан как "

@@ -73,6 +73,7 @@ class Student:
     name: dict = dataclasses.field(default_factory=dict)  # first_name, last_name, email
     unopened: list = dataclasses.field(default_factory=list)  # (archive, English reason, Russian words)
     unmatched: list = dataclasses.field(default_factory=list)  # (path, shown) of notebooks no name matched
+    other_formats: dict = dataclasses.field(default_factory=dict)  # notebook -> shown name of its .html/.py/.pdf
 
 
 def shown_text(name):
@@ -263,6 +264,9 @@ def collect(root, roster=None, unpack=None):
             unknown.setdefault(sid, []).append(path.name)
     for sid, student in students.items():
         _match_by_content(student, unknown.setdefault(sid, []))
+        student.other_formats = {name: shown for name, shown in student.other_formats.items()
+                                 if name not in student.notebooks}   # the reason it is missing (staging)
+        unknown[sid] = [shown for shown in unknown[sid] if shown not in student.other_formats.values()]
         if unknown.get(sid):
             student.notes.append(unknown_note(unknown[sid]))
         if roster and sid in roster:
@@ -336,6 +340,8 @@ def unknown_note(shown):
 
 
 OTHER_ARCHIVES = (".rar", ".7z", ".tar", ".tar.gz", ".tgz", ".gz")
+# What Jupyter's «Download as» and printing make of a notebook: no notebook to grade
+OTHER_FORMATS = (".html", ".htm", ".py", ".pdf", ".txt", ".md", ".docx", ".json")
 
 
 def _opened(files, student, unpack, unknown):
@@ -466,6 +472,10 @@ def _add_files(student, files, unknown, prefix=""):
             continue
         notebook = path.name.lower().endswith(".ipynb")
         name = match_notebook(path.name) if notebook else None
+        if not notebook and path.suffix.lower() in OTHER_FORMATS:   # «01_head.html»: saved as something else
+            exported = match_notebook(path.stem[len(prefix):].lstrip("_- ") + ".ipynb")
+            if exported and _COPY.sub("", path.stem[len(prefix):].lstrip("_- ")).lower() == exported.lower():
+                student.other_formats.setdefault(exported, shown)
         if name is None:
             like = loose_match(path.name[len(prefix):]) if notebook else None
             if like:

@@ -43,7 +43,8 @@ def comment(result):
         if task.points < TASK[key].points or named:
             line = f"{TASK[key].cls}: {task.points:g} из {TASK[key].points}"
             parts.append(line + (" — " + " ".join(named) if named else "") + ".")
-    missing = [note.notebook for note in result.submission if note.kind == "missing"]
+    missing = [note.notebook + (f" (сдан как {note.fields['file']}, а не .ipynb)" if note.kind == "other_format" else "")
+               for note in result.submission if note.kind in ("missing", "other_format")]
     if missing:
         parts.append("Не найдены ноутбуки: " + ", ".join(missing) + ".")
     parts.append("Подробный отзыв — в файлах отзывов по каждому ноутбуку.")

@@ -45,7 +45,9 @@ def stage(student, course):
     for name in NOTEBOOKS:
         path = student.notebooks.get(name)
         nb, problem, encoding = (None, None, None) if path is None else normalize(path)
-        if path is None:
+        if path is None and name in student.other_formats:
+            found.append(Note(name, "other_format", {"file": student.other_formats[name]}))
+        elif path is None:
             found.append(Note(name, "missing"))
         elif problem:
             found.append(Note(name, "invalid", {"reason": problem.reason, "reason_words": problem.words}))
