@@ -63,6 +63,19 @@ def test_loose_notebooks_with_browser_names_and_a_missing_one():
     assert any("notes.txt" in w for w in parsed.warnings)
 
 
+def test_a_notebook_uploaded_as_html_or_py_says_which_file_to_upload_instead():
+    """«Download as» gives 01_head.html: the student is told to upload 01_head.ipynb itself."""
+    with pytest.raises(uploads.Refused) as refused:
+        uploads.parse([("01_head.html", b"<html></html>")], 40 * MB)
+    assert str(refused.value) == ("«01_head.html» — не ноутбук, а его копия в другом формате: загрузите сам "
+                                  "01_head.ipynb (в Jupyter: File → Save, файл .ipynb)")
+    parsed = uploads.parse([("01_head.ipynb", NOTEBOOK), ("gpt.zip", zip_of(("gpt/04_block.py", b"class Block: pass"))),
+                            ("01_head.html", b"<html></html>")], 40 * MB)
+    assert parsed.warnings[0] == ("«gpt/04_block.py» — не ноутбук, а его копия в другом формате: загрузите сам "
+                                  "04_block.ipynb (в Jupyter: File → Save, файл .ipynb)")
+    assert parsed.warnings[-1] == "не относятся к заданию и не проверялись: «01_head.html»"   # 01_head came itself
+
+
 @pytest.mark.parametrize("entries, words", [
     ([("../../etc/01_head.ipynb", NOTEBOOK)], "за его пределы"),
     ([("gpt/../../01_head.ipynb", NOTEBOOK)], "за его пределы"),

@@ -344,6 +344,16 @@ OTHER_ARCHIVES = (".rar", ".7z", ".tar", ".tar.gz", ".tgz", ".gz")
 OTHER_FORMATS = (".html", ".htm", ".py", ".pdf", ".txt", ".md", ".docx", ".json")
 
 
+def exported_notebook(filename):
+    """The course notebook ``filename`` is a copy of in another format («01_head.html», «01_head
+    (1).py»: Jupyter's «Download as», printing), or None."""
+    stem, suffix = os.path.splitext(filename)
+    if suffix.lower() not in OTHER_FORMATS:
+        return None
+    name = match_notebook(stem + ".ipynb")
+    return name if name and _COPY.sub("", stem).lower() == name.lower() else None
+
+
 def _opened(files, student, unpack, unknown):
     """``files`` with each zip a student handed in (their folder zipped, as students upload it)
     replaced by its notebooks, unpacked under ``unpack`` and shown as ``archive.zip/01_head.ipynb``;
@@ -472,10 +482,9 @@ def _add_files(student, files, unknown, prefix=""):
             continue
         notebook = path.name.lower().endswith(".ipynb")
         name = match_notebook(path.name) if notebook else None
-        if not notebook and path.suffix.lower() in OTHER_FORMATS:   # «01_head.html»: saved as something else
-            exported = match_notebook(path.stem[len(prefix):].lstrip("_- ") + ".ipynb")
-            if exported and _COPY.sub("", path.stem[len(prefix):].lstrip("_- ")).lower() == exported.lower():
-                student.other_formats.setdefault(exported, shown)
+        exported = None if notebook else exported_notebook(path.name[len(prefix):].lstrip("_- "))
+        if exported:                                               # «01_head.html»: saved as something else
+            student.other_formats.setdefault(exported, shown)
         if name is None:
             like = loose_match(path.name[len(prefix):]) if notebook else None
             if like:

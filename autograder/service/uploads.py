@@ -145,11 +145,16 @@ def parse(uploaded, max_bytes):
             raise Refused(f"«{shown(relative)}» — не ноутбук Jupyter ({reason}): "
                           "откройте его в Jupyter, сохраните и загрузите снова") from None
         notebooks[notebook], sources[notebook] = content, relative
+    exported = [(u, collect.exported_notebook(pathlib.PurePosixPath(u).name)) for u in unknown]
+    exported = [(u, name) for u, name in exported if name and name not in notebooks]
+    unknown = [u for u in unknown if u not in dict(exported)]
+    as_other = "; ".join(f"«{shown(u)}» — не ноутбук, а его копия в другом формате: загрузите сам {name}.ipynb "
+                         "(в Jupyter: File → Save, файл .ipynb)" for u, name in exported)
     if not notebooks:
         expected = ", ".join(f"{n}.ipynb" for n in NOTEBOOKS)
-        raise Refused(f"в загрузке нет ни одного ноутбука задания (ожидаются {expected}"
+        raise Refused(as_other or f"в загрузке нет ни одного ноутбука задания (ожидаются {expected}"
                       " или архив с ними)")
-    warnings = []
+    warnings = [as_other] if as_other else []
     missing = [n for n in NOTEBOOKS if n not in notebooks]
     if missing:
         warnings.append("нет ноутбуков: " + ", ".join(missing)
