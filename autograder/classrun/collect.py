@@ -16,6 +16,7 @@ a roster (``roster.py``) fills or corrects them.
 """
 import dataclasses
 import difflib
+import functools
 import hashlib
 import json
 import os
@@ -299,6 +300,7 @@ def _lines(raw):
     return found
 
 
+@functools.lru_cache(maxsize=1)
 def _release_lines():
     """{notebook: its own lines} of the release (the lines every notebook shares, such as the setup
     cell's, left out)."""

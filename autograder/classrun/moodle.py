@@ -74,9 +74,7 @@ def worksheet_problem(path):
     """Why the worksheet at ``path`` cannot be filled in (in Russian), or None: checked before
     grading, since it is filled after."""
     try:
-        text, _ = read_text(path)
-        header = next(csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""), delimiter=_dialect(text)[0]), [])
-        _language(header)
+        fill(read_text(path)[0], {})   # what filling it after grading reads, with no one to fill in
     except (ValueError, csv.Error) as exc:
         return f"--moodle-worksheet {path}: {exc}"
     return None
