@@ -1,19 +1,26 @@
 """Kernels started by SandboxedKernelManager can't reach the course, the network or the host.
 
 One sandboxed kernel runs a notebook of probes (module fixture); each test
-checks one of its answers, for a kernel started afresh in the sandbox and (grader
-as root) for one forked from the zygote into it. Short notebooks check interrupts
-and that a forked kernel leaves nothing behind.
+checks one of its answers, for a kernel started afresh in the sandbox and for one
+forked from the zygote into it; the grader as an ordinary user runs the same probes
+in both kinds (tests/ordinary_user.py). Short notebooks check interrupts, that a
+forked kernel leaves nothing behind, and that a kernel the zygote cannot fork starts
+afresh.
 """
 import json
 import os
 import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
 
 import nbformat
 import pytest
 
-from autograder.worker.sandbox import SandboxedKernelManager, bwrap_available
+import ordinary_user
+from autograder.worker.sandbox import SandboxedKernelManager, bwrap_available, launchers
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 AVAILABLE, WHY = bwrap_available()
@@ -169,15 +176,11 @@ def sandbox_run(request, tmp_path_factory):
         del os.environ[SECRET_VAR]
     made = list(RecordingKernelManager.made)
     output = "".join(pipe.text() for pipe in RecordingKernelManager.outputs)
-    text = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
-    assert MARK in text, nb.cells[-1].outputs
-    # ipykernel forwards an earlier cell's raw writes to fd 1 from a thread: on a busy machine they
-    # can come in this cell's output, after the results (seen once in a full run: "Extra data")
-    results, _ = json.JSONDecoder().raw_decode(text.split(MARK, 1)[1])
-    if request.param == "forked" and os.geteuid() == 0:
+    results = probe_results(nb)
+    if request.param == "forked" and launchers.fork_failure():
+        pytest.skip(f"this system refuses a kernel forked into its sandbox: {launchers.fork_failure()}")
+    if request.param == "forked":
         assert RecordingKernelManager.forked and results["torch_preloaded"], "no kernel was forked"
-    elif request.param == "forked":
-        pytest.skip("kernels are forked only for a grader running as root")
     else:
         assert not RecordingKernelManager.forked and not results["torch_preloaded"]
     return {"results": results, "workdir": workdir, "readonly": readonly, "before": before,
@@ -186,6 +189,14 @@ def sandbox_run(request, tmp_path_factory):
 
 def fails(result):
     return result[0] != "ok"
+
+
+def probe_results(nb):
+    text = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+    assert MARK in text, nb.cells[-1].outputs
+    # ipykernel forwards an earlier cell's raw writes to fd 1 from a thread: on a busy machine they
+    # can come in this cell's output, after the results (seen once in a full run: "Extra data")
+    return json.JSONDecoder().raw_decode(text.split(MARK, 1)[1])[0]
 
 
 def test_torch_imports(sandbox_run):
@@ -272,7 +283,6 @@ def test_no_descriptor_of_the_grader(sandbox_run):
 
 
 def sys_roots():
-    import sys
     return {sys.prefix, sys.base_prefix, os.path.realpath(sys.base_prefix)}
 
 
@@ -351,12 +361,13 @@ def _gone(pid, within_s=10):
     return False
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="kernels are forked only for a grader running as root")
 def test_a_forked_kernel_leaves_with_its_sandbox(tmp_path):
     """Shut down, or killed with its sandbox (bwrap), a forked kernel leaves no process."""
     from jupyter_client.manager import run_sync
     RecordingKernelManager.forked.clear()
     execute(notebook(["x = 1"]), tmp_path)
+    if launchers.fork_failure():
+        pytest.skip(f"this system refuses a kernel forked into its sandbox: {launchers.fork_failure()}")
     assert len(RecordingKernelManager.forked) == 1
     assert _gone(RecordingKernelManager.forked[0])
     km = RecordingKernelManager()
@@ -370,10 +381,7 @@ def test_a_forked_kernel_leaves_with_its_sandbox(tmp_path):
         run_sync(km.cleanup_resources)()
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="kernels are forked only for a grader running as root")
 def test_the_zygote_leaves_with_the_process_that_started_it(tmp_path):
-    import subprocess
-    import sys
     start = ("import os, sys\n"
              "from autograder.worker.sandbox import zygote\n"
              "z = zygote.Zygote(dict(os.environ))\n"
@@ -468,3 +476,82 @@ def test_what_is_mounted_under_the_sandboxs_tmp_is_not_its_files(tmp_path):
                    resources={"metadata": {"path": str(work)}}).execute()
     (km,) = managers
     assert "found 25000" in nb.cells[0].outputs[0]["text"] and not km.disk_exceeded
+
+
+def test_a_kernel_the_zygote_cannot_fork_starts_afresh(tmp_path, monkeypatch):
+    """Where joining a sandbox is refused (a security module's policy, say), the kernel starts
+    afresh in a sandbox of its own, and so does every later kernel of the process."""
+    from autograder.worker.sandbox import zygote
+
+    def refused(*args, **kwargs):
+        raise RuntimeError("the kernel zygote could not fork a kernel: PermissionError: setns(user)")
+    monkeypatch.setattr(zygote.Zygote, "spawn", refused)
+    monkeypatch.setattr(launchers, "FORK_FAILURES", [])
+    RecordingKernelManager.forked.clear()
+    nb = notebook(["import sys, os\nprint('torch' in sys.modules, os.getcwd())"])
+    execute(nb, tmp_path)
+    assert nb.cells[0].outputs[0]["text"].split() == ["False", str(tmp_path)], nb.cells[0].outputs
+    assert not RecordingKernelManager.forked and "setns(user)" in launchers.fork_failure()
+    kernel_cmd = [sys.executable, "-m", launchers.LAUNCHER, "-f", "kernel.json"]
+    assert isinstance(launchers.launcher(SandboxedKernelManager(), str(tmp_path), str(tmp_path), kernel_cmd, {}),
+                      launchers.ExecLauncher)
+
+
+# what a kernel forked from an ordinary user's zygote and one it started answer alike
+SAME_IN_BOTH = ("uid", "home", "env_secret", "status", "write_workdir", "replace_given", "delete_given", "write_home",
+                "list_source", "read_gradebook", "list_root", "write_repo", "write_venv", "read_readonly",
+                "write_readonly", "list_etc", "net_local", "net_remote", "interfaces", "dns", "nested_userns",
+                "alloc_256m", "ttys", "dev_tty", "read_stdin", "alloc_4g", "torch_4g", "memfd", "sysv_shm",
+                "posix_shm", "open_files")
+
+
+@pytest.mark.skipif(not ordinary_user.usable()[0], reason=ordinary_user.usable()[1])
+def test_an_ordinary_users_grader_forks_kernels_into_the_same_sandbox():
+    """The grader as an ordinary user (uid 65534, started by this root test process): its zygote
+    joins bwrap's user namespace, then the sandbox's others; the kernel it forks answers every
+    probe as the kernel the same grader starts afresh does, holds no capability, and has
+    torch imported already."""
+    folder = pathlib.Path(tempfile.mkdtemp(prefix="ordinary-user-"))
+    try:
+        folder.chmod(0o755)
+        os.chown(folder, ordinary_user.UID, ordinary_user.GID)
+        env = {"PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/bin", "/bin"]),
+               "HOME": str(folder), "JUPYTER_RUNTIME_DIR": str(folder / "runtime"),
+               "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]), "OMP_NUM_THREADS": "1"}
+        needed = [os.path.realpath(sys.executable), sys.base_prefix, sys.prefix, str(ROOT), str(folder)]
+        done = subprocess.run(ordinary_user.command(needed, [sys.executable, __file__, str(folder)]),
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+        found = json.loads((folder / "results.json").read_text())
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    forked, started = found["forked"], found["started"]
+    assert forked["forked_pids"] and forked["torch_preloaded"], "no kernel was forked"
+    assert not started["forked_pids"] and not started["torch_preloaded"]
+    assert forked["uid"] == ordinary_user.UID
+    assert forked["status"]["NoNewPrivs"] == "1"
+    for name in ("CapInh", "CapPrm", "CapEff", "CapAmb", "CapBnd"):
+        assert int(forked["status"][name], 16) == 0, forked["status"]
+    assert {k: forked[k] for k in SAME_IN_BOTH} == {k: started[k] for k in SAME_IN_BOTH}
+
+
+def _probe_as_this_user(folder):
+    """The probes in a kernel forked from the zygote and in one started afresh, their answers
+    into FOLDER/results.json (run as a program, by the test above as the ordinary user)."""
+    readonly = folder / "data" / "input.txt"
+    readonly.parent.mkdir()
+    readonly.write_text("course data")
+    found = {}
+    for kind in ("forked", "started"):
+        workdir = folder / kind
+        workdir.mkdir()
+        (workdir / "given.txt").write_text("from the grader")
+        nb = notebook(["READONLY = %r" % str(readonly)] + PROBES)
+        RecordingKernelManager.forked.clear()
+        execute(nb, workdir, readonly_paths=[readonly], fork_kernels=kind == "forked")
+        found[kind] = dict(probe_results(nb), forked_pids=list(RecordingKernelManager.forked))
+    (folder / "results.json").write_text(json.dumps(found, default=repr))
+
+
+if __name__ == "__main__":
+    _probe_as_this_user(pathlib.Path(sys.argv[1]))

@@ -7,9 +7,11 @@ of what it holds.
 
 * ``ExecLauncher``: bwrap runs programs/enter.py, which enters the sandbox and execs the
   kernel (``python -m ipykernel_launcher``): a new interpreter that imports torch.
-* ``ForkLauncher`` (grader as root): bwrap runs the holder (programs/holder.py, pid 2
-  under bwrap's own pid 1); the zygote forks a kernel that has imported torch already into
-  the holder's sandbox (zygote.py). ~2 CPU-s less per kernel.
+* ``ForkLauncher``: bwrap runs the holder (programs/holder.py, pid 2 under bwrap's own
+  pid 1); the zygote forks a kernel that has imported torch already into the holder's
+  sandbox (zygote.py). ~2 CPU-s less per kernel. Where the zygote cannot (a system that
+  refuses joining the sandbox's namespaces), ``started`` raises ``ForkFailed``: the manager
+  starts this kernel afresh, and every later one of this process is (``launcher``).
 """
 import json
 import os
@@ -21,6 +23,18 @@ from . import layout, zygote
 ENTER = os.path.join(layout.PROGRAMS_INSIDE, "enter.py")    # paths inside the sandbox
 HOLDER = os.path.join(layout.PROGRAMS_INSIDE, "holder.py")
 LAUNCHER = "ipykernel_launcher"
+
+
+class ForkFailed(RuntimeError):
+    """The zygote could not fork a kernel into its sandbox (the sandbox is killed)."""
+
+
+FORK_FAILURES = []  # why forks failed in this process: once one has, its kernels start afresh
+
+
+def fork_failure():
+    """Why the first fork of this process failed, or None."""
+    return FORK_FAILURES[0] if FORK_FAILURES else None
 
 
 def can_fork(kernel_cmd):
@@ -100,12 +114,17 @@ class ForkLauncher:
             init = info["child-pid"]  # bwrap's pid 1 in the sandbox; the holder is its one child
             with open(f"/proc/{init}/task/{init}/children") as f:
                 holder = int(f.read().split()[0])
-            self.kernel_pid, in_sandbox = zygote.for_env(self.env).spawn(holder, self.config, self.argv,
-                                                                         self.env, stdio)
+            try:
+                self.kernel_pid, in_sandbox = zygote.for_env(self.env).spawn(holder, self.config, self.argv,
+                                                                             self.env, stdio)
+            except RuntimeError as error:
+                FORK_FAILURES.append(str(error))
+                raise ForkFailed(str(error)) from error
             os.write(self._fds["kernel_write"], f"{in_sandbox}\n".encode())
             return info.get("pid-namespace")
         except Exception:
             bwrap.kill()
+            bwrap.wait()
             raise
         finally:
             self.close()
@@ -116,8 +135,8 @@ class ForkLauncher:
 
 
 def launcher(settings, workdir, conn_dir, kernel_cmd, given_env):
-    """The fork launcher where it can work and is wanted, else the exec one."""
-    if settings.fork_kernels and layout.drops_uid(settings) and can_fork(kernel_cmd):
+    """The fork launcher where it can work and is wanted (and no fork failed here), else the exec one."""
+    if settings.fork_kernels and not FORK_FAILURES and can_fork(kernel_cmd):
         return ForkLauncher(settings, workdir, conn_dir, kernel_cmd, given_env)
     return ExecLauncher(settings, workdir, conn_dir)
 

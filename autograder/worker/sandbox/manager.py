@@ -65,8 +65,8 @@ class SandboxedKernelManager(AsyncKernelManager):
         variables the kernel keeps; everything else is dropped""")
     extra_env = Dict(config=True, help="environment variables set in the kernel (last)")
     bwrap_path = Unicode("", config=True, help="bwrap executable; default: found on PATH")
-    fork_kernels = Bool(True, config=True, help="""Grader as root: fork kernels from a process that
-        has imported torch (launchers.ForkLauncher; ~2 CPU-s less a kernel). The sandbox is the same.""")
+    fork_kernels = Bool(True, config=True, help="""Fork kernels from a process that has imported torch
+        (launchers.ForkLauncher; ~2 CPU-s less a kernel). The sandbox is the same.""")
 
     @default("etc_paths")
     def _etc_paths_default(self):
@@ -82,6 +82,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     launcher = None  # how the running kernel was started (launchers.py)
     connection_folder = None
     _claimed = None  # the working folder claim_workdir gave us
+    _kernel_cmd = _workdir = None  # the kernel's own command and folder, for a start afresh
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -127,6 +128,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         kw.update(env=layout.kernel_env(self, given_env), cwd=workdir, stdin=subprocess.DEVNULL,
                   stdout=self.output.write_end, stderr=self.output.write_end, close_fds=True,
                   pass_fds=self.launcher.pass_fds)
+        self._kernel_cmd, self._workdir = kernel_cmd, workdir
         cmd = self.launcher.command(kernel_cmd)
         self.log.debug("sandboxed kernel: %s", cmd)
         return cmd, kw
@@ -139,17 +141,27 @@ class SandboxedKernelManager(AsyncKernelManager):
         if process is not None:
             with open(os.devnull, "rb") as nothing:
                 stdio = (nothing.fileno(), self.output.write_end, self.output.write_end)
-                namespace = self.launcher.started(process, stdio)
+                try:
+                    namespace = self.launcher.started(process, stdio)
+                except launchers.ForkFailed as failed:
+                    process = await self._start_afresh(failed, kw)
             self.output.start()
         await super()._async_post_start_kernel(**kw)
         if process is not None:
             self._stop_watchdog()
             self.watchdog = Watchdog(process.pid, self.memory_limit_mb * 2**20, self.disk_limit_mb * 2**20,
-                                     [os.path.realpath(self._claimed or self.workdir or "."), self.connection_folder],
+                                     [self._workdir, self.connection_folder],
                                      self.memory_poll_s, namespace, self.log)
             self.watchdog.start()
 
     post_start_kernel = _async_post_start_kernel
+
+    async def _start_afresh(self, failed, kw):
+        """The kernel whose fork failed, started in a new sandbox of its own (the exec launcher); its bwrap."""
+        self.log.warning("kernels are started afresh, not forked from the zygote: %s", failed)
+        self.launcher = launchers.ExecLauncher(self, self._workdir, self.connection_folder)
+        await self._async_launch_kernel(self.launcher.command(self._kernel_cmd), **dict(kw, pass_fds=()))
+        return self.provisioner.process
 
     def check_limits(self):
         """Check the limits now (e.g. at the end of a notebook); True if the sandbox was killed.

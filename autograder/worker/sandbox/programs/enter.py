@@ -8,8 +8,10 @@ the zygote (zygote_server.py) do, loaded from this file by path.
 ``enter_sandbox(config)``: no new privileges; grader as root: drop to the config's uid
 and gid for real, then a user namespace of its own (so RLIMIT_NPROC counts this
 sandbox's processes only; nested user namespaces disabled) and every capability it gave
-dropped (bounding set, ambient set, all sets); the working folder; the rlimits; a seccomp
-filter refusing the system calls that hold memory no process's memory shows (``DENIED``).
+dropped (bounding set, ambient set, all sets); an ordinary user's grader: every capability
+dropped (a kernel forked from the zygote joined bwrap's user namespace, which gave it all);
+the working folder; the rlimits; a seccomp filter refusing the system calls that hold
+memory no process's memory shows (``DENIED``).
 """
 import ctypes
 import errno
@@ -117,6 +119,8 @@ def enter_sandbox(config):
                   f"counts every process of uid {uid}", file=sys.stderr)
         if os.getuid() != uid or os.geteuid() != uid:
             sys.exit(f"sandbox: could not drop to uid {uid}")
+    else:  # a kernel forked into an ordinary user's sandbox joined its user namespace: every capability there
+        drop_capabilities(libc)
     os.chdir(config["cwd"])
     for name, value in config["limits"].items():
         resource.setrlimit(getattr(resource, name), (value, value))

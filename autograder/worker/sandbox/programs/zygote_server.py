@@ -1,7 +1,7 @@
 """The zygote: forks sandboxed kernels from a process that has imported torch and ipykernel.
 
-RUNS AS ROOT, in the kernels' environment (``python -I zygote_server.py SOCKET READY_FD``,
-started by zygote.py). Starting a kernel costs ~2 CPU-s, nearly all of it importing
+RUNS AS THE GRADER'S USER (root, or an ordinary user whose bwrap makes user namespaces), in
+the kernels' environment (``python -I zygote_server.py SOCKET READY_FD``, started by zygote.py). Starting a kernel costs ~2 CPU-s, nearly all of it importing
 ipykernel and torch; this process imports them once, and each kernel is a fork of it.
 Matplotlib's drawing modules too (the notebooks draw: ~0.45 CPU-s a kernel, its font
 list built anew in each sandbox), with the backend ipykernel would choose: not pyplot,
@@ -25,6 +25,7 @@ forks the kernel (which enters the sandbox as enter.py does and runs ipykernel);
 the kernel's host pid and its pid in the sandbox, and reaps it.
 """
 import atexit
+import fcntl
 import gc
 import importlib.util
 import json
@@ -98,6 +99,7 @@ _import_debugger()
 gc.freeze()  # what is imported stays: no kernel's collection walks it (IPython's reset collects)
 
 NAMESPACES = ("cgroup", "ipc", "uts", "net", "pid", "mnt")  # the mount namespace last
+NS_GET_USERNS, NS_GET_PARENT = 0xB701, 0xB702  # ioctls on a namespace descriptor (linux/nsfs.h)
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -127,16 +129,42 @@ def receive(conn):
     return fds, json.loads(b"".join(chunks))
 
 
+def _user_namespaces(holder, owner):
+    """Descriptors of the user namespaces from ``owner`` (a descriptor: the one that owns the
+    sandbox's other namespaces) down to the holder's, outermost first."""
+    chain = [os.open(f"/proc/{holder}/ns/user", os.O_RDONLY)]
+    while os.fstat(chain[-1]).st_ino != os.fstat(owner).st_ino:
+        if len(chain) > 8:
+            raise OSError(f"the holder's user namespace is not below its sandbox's ({len(chain)} levels)")
+        chain.append(fcntl.ioctl(chain[-1], NS_GET_PARENT))
+    os.close(chain.pop())
+    return [owner] + chain[::-1]
+
+
 def join_sandbox(holder):
-    """Namespaces and root of the holder (host pid), as nsenter joins them."""
+    """Namespaces and root of the holder (host pid), as nsenter joins them.
+
+    A root grader's bwrap makes no user namespace: the sandbox's namespaces belong to the
+    grader's own, and the kernel makes its user namespace itself (enter.py), as the holder did.
+    An ordinary user's bwrap makes them inside a user namespace of its own, with the holder in
+    one nested in that (``--disable-userns``): its owner joins the outer one first (gaining
+    every capability there, which joining the others needs), then the others, then the
+    holder's, so the kernel is where an exec'd kernel is; enter.py drops those capabilities.
+    """
     libc = enter.ctypes.CDLL(None, use_errno=True)
     fds = []
     for name in NAMESPACES:
         theirs = f"/proc/{holder}/ns/{name}"
         if os.path.exists(theirs) and os.stat(theirs).st_ino != os.stat(f"/proc/self/ns/{name}").st_ino:
             fds.append((name, os.open(theirs, os.O_RDONLY)))
+    owner = fcntl.ioctl(fds[-1][1], NS_GET_USERNS) if fds and fds[-1][0] == "mnt" else None
+    users = []
+    if owner is not None and os.fstat(owner).st_ino != os.stat("/proc/self/ns/user").st_ino:
+        users = _user_namespaces(holder, owner)
+    elif owner is not None:
+        os.close(owner)
     root = os.open(f"/proc/{holder}/root", os.O_RDONLY | os.O_DIRECTORY)
-    for name, fd in fds:
+    for name, fd in [("user", fd) for fd in users[:1]] + fds + [("user", fd) for fd in users[1:]]:
         if libc.setns(fd, 0) != 0:
             error = enter.ctypes.get_errno()
             raise OSError(error, f"setns({name}): {os.strerror(error)}")
