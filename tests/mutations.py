@@ -498,6 +498,7 @@ loss = None if targets is None else F.cross_entropy(logits, targets.view(B * T))
     # Expected name not given yet either: see NAMING_GAPS.
     "gpt_loss_not_reduced": ("gpt_model", _gpt_loss(
         "loss = F.cross_entropy(logits, targets, reduction='none')"), "loss_not_scalar"),
+    "gpt_loss_item": ("gpt_model", _gpt_loss("loss = F.cross_entropy(logits, targets).item()"), "loss_not_tensor"),
     "gpt_returns_logits_only": ("gpt_model", _GPT_LOGITS + "return logits\n", "not_pair"),
     "gpt_logits_detached": ("gpt_model", _GPT_LOGITS + """
 if targets is None:

@@ -34,7 +34,7 @@ pytestmark = GROUP
 GENERIC = {"not_implemented", "no_return", "not_pair", "class_missing", "exception", "wrong_shape",
            "no_grad", "wrong_grad", "future_leak", "wrong_output", "no_dropout", "dropout_on_output",
            "dropout_in_eval", "dropout_wrong", "dropout_error", "loss_without_targets",
-           "flat_logits_without_targets", "generate_broken", "no_loss", "loss_not_scalar", "wrong_loss",
+           "flat_logits_without_targets", "generate_broken", "no_loss", "loss_not_scalar", "loss_not_tensor", "wrong_loss",
            "wrong_input", "unused_parameter", "wrong_role", "selfcheck_error"}
 NEW = {"head": {"mask_not_sliced", "scale_wrong"}, "multihead": {"proj_on_input", "proj_twice"},
        "feedforward": {"gelu_instead_of_relu"}, "block": {"norm_before_residual", "layernorms_swapped"},

@@ -367,6 +367,8 @@ def _diagnose_loss(task, cases, got, indices):
         if all(_matches(task, cases[i], got[i], v, ["loss"]) for i, v in zip(indices, variant)):
             return [[name, text]]
     for i in indices:
+        if _true(got[i].get("loss_not_tensor")):
+            return [mistake("loss_not_tensor")]
         if _true(got[i].get("loss_is_none")):
             return [mistake("no_loss")]
         if "loss" in got[i] and got[i]["loss"].numel() != 1:

@@ -16,7 +16,7 @@ import torch
 # What one case's result holds (``run_case``): short texts under TEXT_KEYS, plain tensors of
 # PLAIN_DTYPES under TENSOR_KEYS and "grad.<parameter>". The grader accepts nothing else.
 TEXT_KEYS = ("error", "exception", "failed_in", "line")
-TENSOR_KEYS = ("output", "logits", "loss", "loss_is_none", "generated")
+TENSOR_KEYS = ("output", "logits", "loss", "loss_is_none", "loss_not_tensor", "generated")
 PLAIN_DTYPES = (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
                 torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
@@ -55,7 +55,9 @@ def _run_case(cls, depends_on, case):
                 return result
             result["logits"] = _plain(logits)
             result["loss_is_none"] = torch.tensor(loss is None)
-            if loss is not None:
+            if loss is not None and not torch.is_tensor(loss):  # a number (.item()): no backward
+                result["loss_not_tensor"] = torch.tensor(True)
+            elif loss is not None:
                 result["loss"] = _plain(loss)
                 if (case.get("backward") and torch.is_tensor(loss) and loss.requires_grad
                         and loss.numel() == 1):  # a non-scalar loss is graded, not a crash

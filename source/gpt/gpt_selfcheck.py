@@ -862,7 +862,9 @@ def _loss_keys(module, logits, loss, targets):
     (``gpt_harness.loss_form``, which the grader uses too)."""
     if loss is None:
         return [("no_loss", "")]
-    if torch.is_tensor(loss) and loss.numel() != 1:
+    if not torch.is_tensor(loss):
+        return [("loss_not_tensor", f"loss типа {type(loss).__name__}")]
+    if loss.numel() != 1:
         return [("loss_not_scalar", f"loss формы {tuple(loss.shape)}")]
     form = harness.loss_form(loss, logits, targets)
     if form is None:
