@@ -269,6 +269,23 @@ def test_a_failed_visible_assert_is_named_by_the_diagnosis_with_the_line_it_conc
     assert lines[1].startswith("Ваш код: ячейка, строка") and lines[1].endswith("wei = q @ k.transpose(-2, -1) * C ** -0.5")
 
 
+def test_a_loss_returned_as_a_number_is_named_at_the_line_that_computes_it():
+    """``.item()`` on the loss: the visible test's ``loss.dim()`` fails on a float; the message names
+    the number and the line is the cross-entropy's, not the first line that mentions loss."""
+    reference = notebooks.solution_body(notebooks.read(SOURCE / "05_gpt_model.ipynb"), "gpt_model")
+    body = reference.replace("loss = F.cross_entropy(logits, targets)", "loss = F.cross_entropy(logits, targets).item()")
+    assert body != reference and "loss = None" in body
+    namespace = task_notebook("gpt_model", body)
+    cell("class Block(nn.Module):\n    def __init__(self, **kw):\n        super().__init__()\n"
+         "    def forward(self, x):\n        return x\n", namespace)
+    error = failure("model = GPTModel(**config)\nidx = torch.zeros(2, 8, dtype=torch.long)\n"
+                    "logits, loss = model(idx, idx)\nassert loss.dim() == 0\n", namespace)
+    lines = plain(gpt_errors.explain(error, error.__traceback__, namespace))
+    assert lines[0].startswith("Шаг 05, GPTModel: loss — число, а не тензор (например, после .item())"), lines
+    assert lines[1].startswith("Ваш код: ячейка, строка") and lines[1].endswith(
+        "loss = F.cross_entropy(logits, targets).item()"), lines
+
+
 def test_a_crash_on_short_inputs_points_at_the_line_using_n_ctx():
     body = reference = notebooks.solution_body(notebooks.read(SOURCE / "05_gpt_model.ipynb"), "gpt_model")
     body = reference.replace("torch.arange(T, device=idx.device)", "torch.arange(self.n_ctx)")

@@ -134,6 +134,7 @@ _LINE_OF_MISTAKE = [
     (("blocks",), r"blocks"),
     (("depend_on_targets",), r"token_embedding_table|targets"),
     (("logits",), r"lm_head|logits"),
+    (("loss", "nll", "mse", "reduction"), r"cross_entropy|nll_loss|mse_loss|\.item\(\)"),  # the loss's own line first
     (("loss", "targets", "softmax_before", "nll", "mse", "reduction"), r"cross_entropy|loss|nll|mse"),
 ]
 
