@@ -49,6 +49,10 @@ NOTES = {
     "recoded": EventKind("text in {encoding} read as such (Jupyter saves UTF-8)",
                          "текст в кодировке {encoding}, а не UTF-8, прочитан как {encoding}; Jupyter сохраняет "
                          "в UTF-8: не пересохраняйте ноутбук в другом редакторе", "исправлен"),
+    "trailing_text": EventKind("{chars} characters after the notebook's end ignored (an old save's tail)",
+                               "после конца ноутбука в файле ещё {chars} символов (обычно хвост прежнего "
+                               "сохранения, Jupyter такой файл не открывает): они отброшены, проверен сам ноутбук",
+                               "исправлен"),
     "metadata_restored": EventKind("nbgrader metadata restored by content ({count} cell{s})",
                                    "разметка nbgrader восстановлена по содержимому (ячеек: {count})", "исправлен"),
     "export_restored": EventKind("export tags restored ({count} cell{s})",
@@ -64,7 +68,7 @@ NOTES = {
     "late": EventKind("late (submitted {when})", "сдано после срока ({when})", "после срока"),  # the service's
     "as_recorded": EventKind("{text}", "{text}", "работа"),   # a record from before these kinds
 }
-REPAIRS = ("recoded", "metadata_restored", "export_restored", "class_inserted", "tests_inserted", "foreign_cell",
+REPAIRS = ("recoded", "trailing_text", "metadata_restored", "export_restored", "class_inserted", "tests_inserted", "foreign_cell",
            "repeated_cell")
 
 

@@ -3,6 +3,7 @@ is, and students in Canvas's and Moodle's flat names), graded by the real comman
 import csv
 import json
 import os
+import re
 import pathlib
 import shutil
 import subprocess
@@ -58,6 +59,19 @@ def _resaved(src, dst, encoding):
         (dst / f"{name}.ipynb").write_bytes(text.encode(encoding, "replace"))
 
 
+def _old_tail(src, dst):
+    """01_head saved over a longer earlier save without cutting the file (a sync tool, a network
+    drive): the new save, then the old one's tail (Jupyter refuses it: «Extra data»)."""
+    shutil.copytree(src, dst)
+    path = dst / "01_head.ipynb"
+    new = path.read_bytes()
+    nb = nbformat.reads(new.decode("utf-8"), as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("print('черновик')\n" * 40))
+    old = nbformat.writes(nb).encode("utf-8")
+    assert len(old) > len(new)
+    path.write_bytes(new + old[len(new):])
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     base = tmp_path_factory.mktemp("real_world")
@@ -70,6 +84,7 @@ def graded(tmp_path_factory):
     _bom_crlf(built / "student_reference", folder / "student_bom_crlf")
     _resaved(built / "student_reference", folder / "student_utf16", "utf-16")
     _resaved(built / "student_reference", folder / "student_cp1251", "cp1251")
+    _old_tail(built / "student_reference", folder / "student_old_tail")
     _colab(built / "student_no_scale", folder / "student_colab_no_scale")   # a wrong Head, re-created
     _colab(built / "student_reference", folder / "student_colab_syntax_error")
     path = folder / "student_colab_syntax_error" / "01_head.ipynb"
@@ -115,7 +130,7 @@ def graded(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("sid", ["student_reference", "student_colab", "student_vscode", "student_bom_crlf",
                                  "student_utf16", "student_cp1251", "student_zipped", "555", "777",
-                                 "student_renamed_hw"])
+                                 "student_renamed_hw", "student_old_tail"])
 def test_saved_as_students_do_gets_full_points(graded, sid):
     row = graded[1][sid]
     assert {t: row[t] for t in FULL} == FULL and row["total"] == str(TOTAL_POINTS), row
@@ -138,6 +153,13 @@ def test_notebooks_resaved_in_another_encoding_are_graded_and_the_encoding_named
     for name in NOTEBOOKS:
         assert f"repaired {name}: text in {encoding} read as such (Jupyter saves UTF-8)" in status, status
     assert "invalid" not in status and "grading error" not in status, status
+
+
+@pytest.mark.slow
+def test_an_old_saves_tail_is_dropped_and_named(graded):
+    status = graded[1]["student_old_tail"]["status"]
+    assert re.fullmatch(r"repaired 01_head: \d+ characters after the notebook's end ignored \(an old save's tail\)",
+                        status), status
 
 
 @pytest.mark.slow

@@ -249,7 +249,7 @@ def test_a_notebook_resaved_in_another_encoding_is_read_and_the_encoding_named(e
     text = nbformat.writes(original)
     assert sum("а" <= ch <= "я" for ch in text) > 100                  # Russian text to read right
     nb, found = repair.read(text.encode(encoding, "replace" if encoding == "cp1251" else "strict"))
-    assert found == named
+    assert found == ([("recoded", {"encoding": named})] if named else [])
     kept = [c.source for c in original.cells]
     if encoding == "cp1251":    # the few characters cp1251 lacks (such as «≈») become «?»
         kept = [source.encode("cp1251", "replace").decode("cp1251") for source in kept]
@@ -260,7 +260,7 @@ def test_an_8_bit_file_that_does_not_read_as_russian_is_read_as_western_windows(
     data = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": "Größe für Müller, naïve Bär"}],
             "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     nb, found = repair.read(json.dumps(data, ensure_ascii=False).encode("cp1252"))
-    assert (found, nb.cells[0].source) == ("cp1252", "Größe für Müller, naïve Bär")
+    assert (found, nb.cells[0].source) == ([("recoded", {"encoding": "cp1252"})], "Größe für Müller, naïve Bär")
 
 
 def test_list_sources_crlf_inside_and_missing_keys_are_read():
@@ -300,6 +300,29 @@ def test_outputs_and_counts_are_cleared_widget_state_and_colab_metadata_kept():
     assert nb.nbformat == 4
 
 
+def test_an_old_saves_tail_after_the_notebook_is_dropped_and_named():
+    """A save written over a longer one without cutting the file (a sync tool, a network drive):
+    Jupyter refuses it («Extra data»); the grader reads the new save and says what it dropped."""
+    new, old = reference("01_head"), release("01_head")
+    old.cells.append(nbformat.v4.new_markdown_cell("длинное старое сохранение " * 200))
+    written, before = as_bytes(new), as_bytes(old)
+    assert len(before) > len(written)
+    raw = written + before[len(written):]
+    with pytest.raises(ValueError):
+        json.loads(raw)
+    nb, found = repair.read(raw)
+    assert [c.source for c in nb.cells] == [c.source for c in new.cells]
+    assert found == [("trailing_text", {"chars": len(before[len(written):].decode("utf-8", "replace").strip())})]
+    words = Note("01_head", "trailing_text", found[0][1])
+    assert "after the notebook's end ignored" in words.status and "хвост прежнего сохранения" in words.words
+    twice, found = repair.read(written + b"\n" + written)   # two saves one after the other
+    assert [c.source for c in twice.cells] == [c.source for c in new.cells] and found[0][0] == "trailing_text"
+    letter = before.index("а".encode(), len(written)) + 1       # the old tail cut in the middle of a letter
+    nb, found = repair.read(written + before[letter:])
+    assert [c.source for c in nb.cells] == [c.source for c in new.cells]
+    assert [kind for kind, _ in found] == ["trailing_text"]     # UTF-8 still, not a Windows code page
+
+
 @pytest.mark.parametrize("raw, reason", [
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff", "not text"),
     (b"\xff\xfe{\x00\"", "not JSON"),                    # UTF-16 cut in the middle of a character
@@ -312,6 +335,8 @@ def test_outputs_and_counts_are_cleared_widget_state_and_colab_metadata_kept():
     (b'{"cells": ["text"]}', "not a notebook"),
     (b'{"worksheets": [{"cells": [1]}], "nbformat": 3}', "not a notebook"),
     (b'{"worksheets": [{"cells": 5}, 7], "nbformat": 3}', "not a notebook"),
+    (b'{"cells": [], "metadata": {}, "nbformat": 4,, "nbformat_minor": 5}', "not JSON"),   # broken, not cut short
+    (b'[1, 2] {"cells": []}', "not a notebook"),           # a document before the notebook: not its tail
 ])
 def test_invalid_files_give_their_reason(raw, reason):
     with pytest.raises(repair.InvalidNotebook) as info:

@@ -211,7 +211,7 @@ def test_every_note_kind_is_worded_in_russian(tmp_path):
     fields = {"reason": "not JSON", "reason_words": "файл повреждён или обрезан: это не JSON", "count": 2,
               "file": "01_head.html",
               "cls": "Head", "grade_id": "my_head", "when": "01.12.2026 10:00", "text": "старая запись",
-              "encoding": "UTF-16"}
+              "encoding": "UTF-16", "chars": 1200}
     for kind in NOTES:
         result = StudentResult("s", submission=[Note("01_head", kind, fields)])
         short = report.status_text(result)

@@ -53,7 +53,8 @@ def file_text(raw):
     """(text, encoding) of a text file's bytes, ``encoding`` None for UTF-8 (with a BOM or
     without); else "UTF-16" or "UTF-32" (a BOM, or JSON's zero bytes around ASCII), or the
     8-bit code page it reads as: cp1251 when Russian (a few words mixing scripts allowed in a long
-    text), else cp1252. None for ``text`` when the bytes are no text (zero bytes in 8-bit data)."""
+    text), else cp1252. UTF-8 letters before the first byte UTF-8 refuses make it UTF-8 still
+    (each refused byte read as «�»). None for ``text`` when the bytes are no text (zero bytes in 8-bit data)."""
     if raw.startswith(codecs.BOM_UTF8):
         raw = raw[len(codecs.BOM_UTF8):]
     else:
@@ -65,8 +66,9 @@ def file_text(raw):
             return raw.decode(wide, "replace"), wide[:6].upper()
     try:
         return raw.decode("utf-8"), None
-    except UnicodeDecodeError:
-        pass
+    except UnicodeDecodeError as error:
+        if not raw[:error.start].isascii():   # UTF-8 letters before the damage: UTF-8 whose end is
+            return raw.decode("utf-8", "replace"), None   # cut (an old save's tail cut mid-letter)
     if b"\0" in raw:
         return None, None
     russian = raw.decode("cp1251", "replace")

@@ -2,7 +2,8 @@
 
 ``load`` turns the bytes of a submitted file into a clean nbformat v4 notebook
 without outputs (UTF-8 BOM, UTF-16, cp1251 (``encodings.file_text``), CRLF, sources as
-lists, nbformat 3, missing keys are all accepted) or raises ``InvalidNotebook`` with a short reason (English for grades.csv,
+lists, nbformat 3, missing keys, an old save's tail after the notebook's end are all
+accepted) or raises ``InvalidNotebook`` with a short reason (English for grades.csv,
 and Russian).
 
 ``restore`` makes such a notebook gradable against its release copy. Cells
@@ -73,18 +74,36 @@ def load(raw):
     return read(raw)[0]
 
 
+def _first_document(text):
+    """The JSON object a file begins with, and how many characters follow it, for a file Jupyter
+    refuses with «Extra data»: a save written over a longer one without cutting it (a sync tool,
+    a network drive) keeps the old save's tail after the new one's end."""
+    try:
+        data, end = json.JSONDecoder(strict=False).raw_decode(text.lstrip())
+    except (ValueError, RecursionError):
+        raise InvalidNotebook("not JSON", "файл повреждён или обрезан: это не JSON") from None
+    return data, len(text.lstrip()[end:].strip())
+
+
 def read(raw):
-    """(``load``'s notebook, the encoding its text was in when not UTF-8, else None)."""
+    """(``load``'s notebook, [(kind, fields)] of what reading it repaired: text not in UTF-8
+    (``recoded``), text after the notebook's end (``trailing_text``))."""
     if len(raw) > MAX_BYTES:
         raise too_large()
     text, encoding = encodings.file_text(raw)
     if text is None:
         raise InvalidNotebook("not text", "это не текст, а двоичные данные (документ, архив или картинка?): "
                                           "сдайте файл .ipynb, сохранённый в Jupyter")
+    found = [("recoded", {"encoding": encoding})] if encoding else []
     try:
         data = json.loads(text, strict=False)
-    except (ValueError, RecursionError):
+    except RecursionError:
         raise InvalidNotebook("not JSON", "файл повреждён или обрезан: это не JSON") from None
+    except ValueError:
+        data, after = _first_document(text)
+        if not after:    # nothing follows: the JSON itself is broken
+            raise InvalidNotebook("not JSON", "файл повреждён или обрезан: это не JSON") from None
+        found.append(("trailing_text", {"chars": after}))
     if not isinstance(data, dict) or not isinstance(data.get("cells", data.get("worksheets")), list):
         raise _not_a_notebook()
     cells = data["cells"] if "cells" in data else [cell for ws in data["worksheets"] if isinstance(ws, dict)
@@ -115,7 +134,7 @@ def read(raw):
         raise InvalidNotebook("over 1,000,000 characters of code and text",
                               "больше 1 000 000 символов кода и текста, а в ноутбуке задания их не больше 14 000: "
                               "удалите лишнее")
-    return nbformat.from_dict(nb), encoding
+    return nbformat.from_dict(nb), found
 
 
 def _deeper_than(value, limit):

@@ -18,17 +18,17 @@ from . import repair
 
 
 def normalize(path):
-    """(notebook, problem, encoding): a v4 notebook without outputs, or why it is unusable
-    (``InvalidNotebook``); the encoding its text was in when not UTF-8."""
+    """(notebook, problem, repairs): a v4 notebook without outputs, or why it is unusable
+    (``InvalidNotebook``); what reading it repaired, [(kind, fields)] (``repair.read``)."""
     try:
         if path.stat().st_size > repair.MAX_BYTES:
-            return None, repair.too_large(), None
-        nb, encoding = repair.read(path.read_bytes())
-        return nb, None, encoding
+            return None, repair.too_large(), []
+        nb, repairs = repair.read(path.read_bytes())
+        return nb, None, repairs
     except repair.InvalidNotebook as exc:
-        return None, exc, None
+        return None, exc, []
     except OSError as exc:
-        return None, repair.InvalidNotebook(f"unreadable: {exc.strerror}", f"файл не читается ({exc.strerror})"), None
+        return None, repair.InvalidNotebook(f"unreadable: {exc.strerror}", f"файл не читается ({exc.strerror})"), []
 
 
 def stage(student, course):
@@ -44,15 +44,14 @@ def stage(student, course):
     release = course / "release" / ASSIGNMENT
     for name in NOTEBOOKS:
         path = student.notebooks.get(name)
-        nb, problem, encoding = (None, None, None) if path is None else normalize(path)
+        nb, problem, repairs = (None, None, []) if path is None else normalize(path)
         if path is None and name in student.other_formats:
             found.append(Note(name, "other_format", {"file": student.other_formats[name]}))
         elif path is None:
             found.append(Note(name, "missing"))
         elif problem:
             found.append(Note(name, "invalid", {"reason": problem.reason, "reason_words": problem.words}))
-        elif encoding:
-            found.append(Note(name, "recoded", {"encoding": encoding}))
+        found += [Note(name, kind, fields) for kind, fields in repairs]
         if nb is None:
             nb = nbformat.read(str(release / f"{name}.ipynb"), as_version=4)
         else:
