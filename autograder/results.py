@@ -53,6 +53,10 @@ NOTES = {
                                "после конца ноутбука в файле ещё {chars} символов (обычно хвост прежнего "
                                "сохранения, Jupyter такой файл не открывает): они отброшены, проверен сам ноутбук",
                                "исправлен"),
+    "cut_short": EventKind("file cut short or damaged: its first {count} whole cells read",
+                           "файл обрезан или повреждён (например, прервалось сохранение; Jupyter его не открывает): "
+                           "прочитаны его первые целые ячейки ({count}), недостающие ячейки задания взяты из "
+                           "выданного ноутбука", "исправлен"),
     "metadata_restored": EventKind("nbgrader metadata restored by content ({count} cell{s})",
                                    "разметка nbgrader восстановлена по содержимому (ячеек: {count})", "исправлен"),
     "export_restored": EventKind("export tags restored ({count} cell{s})",
@@ -68,7 +72,7 @@ NOTES = {
     "late": EventKind("late (submitted {when})", "сдано после срока ({when})", "после срока"),  # the service's
     "as_recorded": EventKind("{text}", "{text}", "работа"),   # a record from before these kinds
 }
-REPAIRS = ("recoded", "trailing_text", "metadata_restored", "export_restored", "class_inserted", "tests_inserted", "foreign_cell",
+REPAIRS = ("recoded", "trailing_text", "cut_short", "metadata_restored", "export_restored", "class_inserted", "tests_inserted", "foreign_cell",
            "repeated_cell")
 
 

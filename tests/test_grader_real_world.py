@@ -85,6 +85,10 @@ def graded(tmp_path_factory):
     _resaved(built / "student_reference", folder / "student_utf16", "utf-16")
     _resaved(built / "student_reference", folder / "student_cp1251", "cp1251")
     _old_tail(built / "student_reference", folder / "student_old_tail")
+    shutil.copytree(built / "student_reference", folder / "student_cut_short")   # 01_head's save interrupted
+    path = folder / "student_cut_short" / "01_head.ipynb"
+    raw = path.read_bytes()
+    path.write_bytes(raw[:raw.index(b'"cell_type"', raw.index(b'"head_tests"')) + 5])
     _colab(built / "student_no_scale", folder / "student_colab_no_scale")   # a wrong Head, re-created
     _colab(built / "student_reference", folder / "student_colab_syntax_error")
     path = folder / "student_colab_syntax_error" / "01_head.ipynb"
@@ -130,7 +134,7 @@ def graded(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("sid", ["student_reference", "student_colab", "student_vscode", "student_bom_crlf",
                                  "student_utf16", "student_cp1251", "student_zipped", "555", "777",
-                                 "student_renamed_hw", "student_old_tail"])
+                                 "student_renamed_hw", "student_old_tail", "student_cut_short"])
 def test_saved_as_students_do_gets_full_points(graded, sid):
     row = graded[1][sid]
     assert {t: row[t] for t in FULL} == FULL and row["total"] == str(TOTAL_POINTS), row
@@ -160,6 +164,12 @@ def test_an_old_saves_tail_is_dropped_and_named(graded):
     status = graded[1]["student_old_tail"]["status"]
     assert re.fullmatch(r"repaired 01_head: \d+ characters after the notebook's end ignored \(an old save's tail\)",
                         status), status
+
+
+@pytest.mark.slow
+def test_a_file_cut_short_is_graded_from_its_whole_cells_and_named(graded):
+    status = graded[1]["student_cut_short"]["status"]
+    assert re.match(r"repaired 01_head: file cut short or damaged: its first \d+ whole cells read", status), status
 
 
 @pytest.mark.slow

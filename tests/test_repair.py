@@ -323,6 +323,26 @@ def test_an_old_saves_tail_after_the_notebook_is_dropped_and_named():
     assert [kind for kind, _ in found] == ["trailing_text"]     # UTF-8 still, not a Windows code page
 
 
+def test_a_file_cut_short_keeps_its_whole_cells_and_says_so():
+    """A save interrupted (a crash, a full disk, an upload cut off): Jupyter refuses the file
+    («Unterminated string»); its cells before the cut are the student's work, read and named."""
+    nb = reference("01_head")
+    raw = as_bytes(nb)
+    tests = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "head_tests")
+    after_tests = raw.index(b'"cell_type"', raw.index(b'"head_tests"')) + 5    # inside the cell after the tests
+    loaded, found = repair.read(raw[:after_tests])
+    assert [c.source for c in loaded.cells] == [c.source for c in nb.cells[:tests + 1]]
+    assert found == [("cut_short", {"count": tests + 1})]
+    restored, notes = repaired(loaded, "01_head")
+    assert [c.source for c in restored.cells][:tests + 1] == [c.source for c in nb.cells[:tests + 1]]
+    assert grade_ids(restored) == grade_ids(nb), notes    # nbgrader's cells all there to grade
+    words = Note("01_head", "cut_short", found[0][1])
+    assert "cut short or damaged" in words.status and "прочитаны его первые целые ячейки" in words.words
+    damaged = raw.replace(b'"head_tests"', b'"head_tests",,', 1)    # a comma too many: the cells before it
+    loaded, found = repair.read(damaged)
+    assert found[0][0] == "cut_short" and len(loaded.cells) < len(nb.cells)
+
+
 @pytest.mark.parametrize("raw, reason", [
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff", "not text"),
     (b"\xff\xfe{\x00\"", "not JSON"),                    # UTF-16 cut in the middle of a character

@@ -2,8 +2,8 @@
 
 ``load`` turns the bytes of a submitted file into a clean nbformat v4 notebook
 without outputs (UTF-8 BOM, UTF-16, cp1251 (``encodings.file_text``), CRLF, sources as
-lists, nbformat 3, missing keys, an old save's tail after the notebook's end are all
-accepted) or raises ``InvalidNotebook`` with a short reason (English for grades.csv,
+lists, nbformat 3, missing keys, an old save's tail after the notebook's end, a file cut
+short (its whole cells) are all accepted) or raises ``InvalidNotebook`` with a short reason (English for grades.csv,
 and Russian).
 
 ``restore`` makes such a notebook gradable against its release copy. Cells
@@ -75,19 +75,43 @@ def load(raw):
 
 
 def _first_document(text):
-    """The JSON object a file begins with, and how many characters follow it, for a file Jupyter
-    refuses with «Extra data»: a save written over a longer one without cutting it (a sync tool,
-    a network drive) keeps the old save's tail after the new one's end."""
+    """The JSON object a file begins with and how many characters follow it, or (None, 0) when
+    it holds no whole one. For a file Jupyter refuses with «Extra data»: a save written over a
+    longer one without cutting it (a sync tool, a network drive) keeps the old save's tail."""
     try:
         data, end = json.JSONDecoder(strict=False).raw_decode(text.lstrip())
     except (ValueError, RecursionError):
-        raise InvalidNotebook("not JSON", "файл повреждён или обрезан: это не JSON") from None
+        return None, 0
     return data, len(text.lstrip()[end:].strip())
+
+
+_CELLS_START = re.compile(r'\s*\{\s*"cells"\s*:\s*\[')
+
+
+def _complete_cells(text):
+    """The cells a file cut short holds whole, as nbformat writes a notebook (its cells first), or
+    None: a save interrupted (a crash, a full disk, an upload cut off) leaves a file Jupyter refuses
+    («Unterminated string»), whose cells before the cut are the student's work."""
+    start = _CELLS_START.match(text)
+    if start is None:
+        return None
+    decoder, position, cells = json.JSONDecoder(strict=False), start.end(), []
+    while True:
+        while position < len(text) and text[position] in " \t\r\n,":
+            position += 1
+        try:
+            cell, position = decoder.raw_decode(text, position)
+        except (ValueError, RecursionError):
+            break
+        if not isinstance(cell, dict):
+            return None
+        cells.append(cell)
+    return cells or None
 
 
 def read(raw):
     """(``load``'s notebook, [(kind, fields)] of what reading it repaired: text not in UTF-8
-    (``recoded``), text after the notebook's end (``trailing_text``))."""
+    (``recoded``), text after the notebook's end (``trailing_text``), a file cut short (``cut_short``))."""
     if len(raw) > MAX_BYTES:
         raise too_large()
     text, encoding = encodings.file_text(raw)
@@ -101,9 +125,13 @@ def read(raw):
         raise InvalidNotebook("not JSON", "файл повреждён или обрезан: это не JSON") from None
     except ValueError:
         data, after = _first_document(text)
-        if not after:    # nothing follows: the JSON itself is broken
-            raise InvalidNotebook("not JSON", "файл повреждён или обрезан: это не JSON") from None
-        found.append(("trailing_text", {"chars": after}))
+        if after:
+            found.append(("trailing_text", {"chars": after}))
+        else:   # no whole document: the cells before the cut (or the damage), if any
+            data = {"cells": _complete_cells(text), "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+            if data["cells"] is None:
+                raise InvalidNotebook("not JSON", "файл повреждён или обрезан: это не JSON") from None
+            found.append(("cut_short", {"count": len(data["cells"])}))
     if not isinstance(data, dict) or not isinstance(data.get("cells", data.get("worksheets")), list):
         raise _not_a_notebook()
     cells = data["cells"] if "cells" in data else [cell for ws in data["worksheets"] if isinstance(ws, dict)
