@@ -1,4 +1,5 @@
 """Fast tests of the LMS export reader (collect) and the roster: every layout, every trap."""
+import json
 import os
 import pathlib
 import signal
@@ -169,6 +170,28 @@ def test_the_notebook_under_its_own_name_is_graded_not_a_copy_beside_it(tmp_path
         assert student.notes == [f"не распознан файл {backup!r} (не проверялся)"], student.notes
     else:
         assert student.notes == [f"повтор 01_head: взят '01_head.ipynb', не взят {backup!r}"], student.notes
+
+
+@pytest.mark.parametrize("copy", ["01_head-Copy1.ipynb", "Copy of 01_head.ipynb", "01_head - Copy (2).ipynb",
+                                  "01_head - копия.ipynb", "01_head (1).ipynb"])
+def test_the_copy_with_the_work_is_graded_not_the_untouched_notebook_beside_it(tmp_path, copy):
+    """Jupyter's «Make a Copy», Colab's «Save a copy», Windows Explorer's copies: a student who
+    worked in the copy and handed in the untouched notebook too gets the copy graded (it was a file
+    of nothing, or lost to the untouched one); with work in both, the notebook's own name wins."""
+    release = (course.RELEASE / "01_head.ipynb").read_bytes()
+    assert collect.untouched(course.RELEASE / "01_head.ipynb")
+    solved = release.replace(b"raise NotImplementedError() # ", b"return x  # ")
+    write(tmp_path, "s1/01_head.ipynb", release)
+    worked = write(tmp_path, f"s1/{copy}", solved)
+    student = collect.collect(tmp_path)["s1"]
+    assert student.notebooks == {"01_head": worked}
+    assert student.notes == [f"повтор 01_head: взят {copy!r}, не взят '01_head.ipynb' (в нём решение, а тот — "
+                             "нетронутый выданный ноутбук)"], student.notes
+    write(tmp_path, "s2/01_head.ipynb", solved)                   # work in both: the own name
+    write(tmp_path, f"s2/{copy}", solved)
+    assert collect.collect(tmp_path)["s2"].notebooks["01_head"].name == "01_head.ipynb"
+    escaped = json.dumps(json.loads(release)).encode("ascii")      # a tool that escapes the Russian
+    assert b"\\u0443" in escaped and collect.untouched(write(tmp_path, "escaped.ipynb", escaped))
 
 
 def test_a_browser_copy_is_surer_than_a_name_only_like_it(tmp_path):

@@ -14,7 +14,7 @@ import nbformat
 import pytest
 
 from autograder import demo
-from autograder.course import GRADED_NOTEBOOKS, NOTEBOOKS, TASKS, TOTAL_POINTS
+from autograder.course import GRADED_NOTEBOOKS, NOTEBOOKS, RELEASE, TASKS, TOTAL_POINTS
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FULL = {spec.key: str(spec.points) for spec in TASKS}
@@ -85,6 +85,10 @@ def graded(tmp_path_factory):
     _resaved(built / "student_reference", folder / "student_utf16", "utf-16")
     _resaved(built / "student_reference", folder / "student_cp1251", "cp1251")
     _old_tail(built / "student_reference", folder / "student_old_tail")
+    copied = folder / "student_worked_in_copy"   # Jupyter's «Make a Copy» solved, the original untouched beside it
+    shutil.copytree(built / "student_reference", copied)
+    (copied / "01_head.ipynb").rename(copied / "01_head-Copy1.ipynb")
+    shutil.copy(RELEASE / "01_head.ipynb", copied / "01_head.ipynb")
     shutil.copytree(built / "student_reference", folder / "student_cut_short")   # 01_head's save interrupted
     path = folder / "student_cut_short" / "01_head.ipynb"
     raw = path.read_bytes()
@@ -134,7 +138,8 @@ def graded(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("sid", ["student_reference", "student_colab", "student_vscode", "student_bom_crlf",
                                  "student_utf16", "student_cp1251", "student_zipped", "555", "777",
-                                 "student_renamed_hw", "student_old_tail", "student_cut_short"])
+                                 "student_renamed_hw", "student_old_tail", "student_cut_short",
+                                 "student_worked_in_copy"])
 def test_saved_as_students_do_gets_full_points(graded, sid):
     row = graded[1][sid]
     assert {t: row[t] for t in FULL} == FULL and row["total"] == str(TOTAL_POINTS), row

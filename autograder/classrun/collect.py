@@ -28,7 +28,7 @@ import unicodedata
 import zipfile
 import zlib
 
-from ..course import ASSIGNMENT, NOTEBOOKS, RELEASE, kit_files
+from ..course import ASSIGNMENT, NOTEBOOKS, RELEASE, STUB, kit_files
 from . import encodings
 
 MOODLE = re.compile(r"^(?P<name>.*)_(?P<id>[^_]+)_assignsubmission_\w*$")
@@ -44,6 +44,12 @@ SYSTEM_FILES = {"thumbs.db", "desktop.ini", "timestamp.txt"}   # the last: nbgra
 SHOWN_UNKNOWN = 5  # file names a note lists; the rest are counted
 # "README (1).md", browsers' second copy; "01_head-1.ipynb", Safari's and Canvas's
 _COPY = re.compile(r"\s*(?:\(\d+\)|-\d+)(?=\.[^.]*$|$)")
+# Editors' copies of a notebook: Jupyter's «Make a Copy» (01_head-Copy1), Windows Explorer's
+# (01_head - Copy, 01_head - копия (2)), Colab's «Save a copy in Drive» (Copy of 01_head)
+_EDITOR_COPY = re.compile(r"^(?:copy of |копия )|\s*(?:-copy\d*|[-—–]\s*(?:copy|копия)(?:\s*\(\d+\))?)(?=\.[^.]*$|$)",
+                          re.I)
+# the line of the release's stub a task's solution replaces: a notebook holding it is untouched there
+_STUB_LINE = STUB.splitlines()[1]
 # Canvas's flat names: <lastnamefirstname>_[late_]<user id>_<file id>_<file>; the user id is the student
 CANVAS = re.compile(r"^(?P<name>[^_]+)_(?:late_)?(?P<id>\d+)(?:_\d+)?$", re.I)
 # Blackboard's: <assignment>_<username>_attempt_<YYYY-MM-DD-hh-mm-ss>[_<file>], and a .txt per attempt
@@ -107,7 +113,7 @@ def safe_id(text):
 def match_notebook(filename):
     """Canonical notebook name for a file name, or None."""
     stem = re.sub(r"\.ipynb$", "", filename, flags=re.I)
-    stem = _COPY.sub("", stem).strip()                          # "01_head (1)", "01_head-1"
+    stem = _COPY.sub("", _EDITOR_COPY.sub("", stem)).strip()   # "01_head (1)", "01_head-1", "01_head-Copy1"
     key = re.sub(r"[^a-z0-9]", "", stem.lower())
     if key in _KEYS:
         return _KEYS[key]
@@ -125,7 +131,26 @@ def name_rank(filename, name, prefix=""):
     own = filename[len(prefix):].lstrip("_- ")
     if own == name + ".ipynb":
         return 2
-    return 1 if _COPY.sub("", own).lower() == name + ".ipynb" else 0
+    return 1 if _COPY.sub("", _EDITOR_COPY.sub("", own)).lower() == name + ".ipynb" else 0
+
+
+def untouched(path):
+    """The notebook at ``path`` still holds the release's stub of its task (as JSON writes it, the
+    Russian as it is or escaped): its solution was not written there. False when unreadable."""
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return False
+    return _STUB_LINE.encode("utf-8") in raw or json.dumps(_STUB_LINE)[1:-1].encode("ascii") in raw
+
+
+def graded_first(first, second, name, prefix=""):
+    """True when ``first`` rather than ``second`` is the file of notebook ``name`` to grade: the one
+    with the student's work over an untouched copy of the release (a student who worked in
+    «01_head-Copy1.ipynb» and handed in both), else the surer name (``name_rank``)."""
+    if untouched(first) != untouched(second):
+        return untouched(second)
+    return name_rank(first.name, name, prefix) > name_rank(second.name, name, prefix)
 
 
 def loose_match(filename):
@@ -498,12 +523,14 @@ def _add_files(student, files, unknown, prefix=""):
             continue
         if name in student.notebooks:
             other = student.notebooks[name]
-            if name_rank(other.name, name, prefix) > name_rank(path.name, name, prefix):
+            if graded_first(other, path, name, prefix):
                 path, other, shown = other, path, shown_of.get(other, other.name)
             dropped = shown_of.get(other, other.name)   # a flat name: the file's own
-            if f"{dropped!r} принят как {name}" in student.notes:
-                student.notes.remove(f"{dropped!r} принят как {name}")
-            student.notes.append(f"повтор {name}: взят {shown!r}, не взят {dropped!r}")
+            for either in (dropped, shown):   # the note below names both
+                if f"{either!r} принят как {name}" in student.notes:
+                    student.notes.remove(f"{either!r} принят как {name}")
+            why = " (в нём решение, а тот — нетронутый выданный ноутбук)" if untouched(other) != untouched(path) else ""
+            student.notes.append(f"повтор {name}: взят {shown!r}, не взят {dropped!r}{why}")
         elif path.name[len(prefix):].lstrip("_- ") != name + ".ipynb":
             student.notes.append(f"{shown!r} принят как {name}")
         student.notebooks[name] = path
