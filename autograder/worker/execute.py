@@ -15,14 +15,12 @@ from nbclient.exceptions import DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from traitlets import Bool, Integer, Unicode
 
-from ..checks import scoring
 from ..course import TASK_OF_GRADE_ID
-from ..diagnosis import russian_text
 from ..notebooks import visible_part
 from . import kernel_workdir, rescue
 from .cell_outputs import OutputCap, error_output, verdict_outputs
 from .guarded_execute import GuardedExecute
-from .hidden_checks import HiddenChecks, KernelRun
+from .hidden_checks import HiddenChecks, KernelRun, failed_solution
 from .kernel_session import KERNEL_TROUBLE, KernelSession
 from .record import Record, stop_event
 
@@ -190,22 +188,10 @@ class ProbingExecute(GuardedExecute):
                 waiting.append((spec, cell, cell_index))  # settled at the end
                 continue
             if verdict.mistake_keys == ["class_missing"]:
-                verdict = self.failed_solution(spec) or verdict
+                verdict = failed_solution(self.nb, spec) or verdict
             cell.outputs = verdict_outputs(verdict, cell.outputs)
             self.finish(cell, cell_index, verdict)
         self.pending = waiting
-
-    def failed_solution(self, spec):
-        """0 points naming the error of the task's solution cell, when that cell failed (the class
-        was never defined: «from my_model import Head», a syntax error); else None."""
-        for cell in self.nb.cells:
-            if rescue.grade_meta(cell).get("grade_id") == spec.solution_id:
-                errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-                if errors:
-                    error = errors[-1]
-                    return scoring.failed(spec.key, "solution_failed",
-                                          russian_text(f"{error.get('ename')}: {error.get('evalue')}")[:300])
-        return None
 
     def kernel_runner(self, index):
         """How the hidden checks of the test cell at ``index`` run code in the kernel. A death

@@ -11,6 +11,8 @@ import dataclasses
 import time
 
 from ..checks import cases as checks_cases, reference, scoring
+from ..diagnosis import russian_text
+from ..notebooks import grade_id
 from . import probe_exchange
 
 
@@ -96,3 +98,15 @@ class HiddenChecks:
         if not self.run(probe_exchange.diagnose_call(self.spec), "во время диагностики").ran:
             return []
         return probe_exchange.take_findings(self.workdir)
+
+
+def failed_solution(nb, spec):
+    """0 points naming the error of task ``spec``'s solution cell in ``nb``, when that cell failed
+    (its class was never defined: «from my_model import Head», a syntax error); else None."""
+    for cell in nb.cells:
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if grade_id(cell) == spec.solution_id and errors:
+            error = errors[-1]
+            return scoring.failed(spec.key, "solution_failed",
+                                  russian_text(f"{error.get('ename')}: {error.get('evalue')}")[:300])
+    return None
