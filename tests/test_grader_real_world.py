@@ -3,8 +3,8 @@ is, and students in Canvas's and Moodle's flat names), graded by the real comman
 import csv
 import json
 import os
-import re
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
