@@ -323,6 +323,18 @@ def test_an_old_saves_tail_after_the_notebook_is_dropped_and_named():
     assert [kind for kind, _ in found] == ["trailing_text"]     # UTF-8 still, not a Windows code page
 
 
+def test_utf8_with_a_damaged_end_is_utf8_and_binary_data_stays_binary():
+    """UTF-8 letters, then bytes UTF-8 refuses (a tail cut mid-letter): UTF-8 still. Not for
+    binary data whose first bytes happen to be UTF-8 (an Excel .xlsx, a zip: zero bytes), nor for
+    Russian Windows text whose first capital is followed by «»» (one UTF-8 pair, by chance)."""
+    from autograder.classrun import encodings
+    text = "Привет, это ноутбук: " * 5
+    assert encodings.file_text(text.encode("utf-8") + "ф".encode("utf-8")[:1]) == (text + "\ufffd", None)
+    assert encodings.file_text(b"PK\x03\x04" + "Иванов Пётр".encode("utf-8") + b"\x00\xff\x10") == (None, None)
+    windows = "Я» сказал Иван: привет, как дела у тебя сегодня"
+    assert encodings.file_text(windows.encode("cp1251")) == (windows, "cp1251")
+
+
 def test_a_file_cut_short_keeps_its_whole_cells_and_says_so():
     """A save interrupted (a crash, a full disk, an upload cut off): Jupyter refuses the file
     («Unterminated string»); its cells before the cut are the student's work, read and named."""

@@ -49,12 +49,18 @@ def name_text(raw):
     return text if letters else raw.decode("cp437")
 
 
+# UTF-8 letters before the first byte UTF-8 refuses that make a text UTF-8 still: an 8-bit
+# Russian text has one such pair at most before it (a capital letter, then «»» or «—»)
+CUT_UTF8_LETTERS = 8
+
+
 def file_text(raw):
     """(text, encoding) of a text file's bytes, ``encoding`` None for UTF-8 (with a BOM or
     without); else "UTF-16" or "UTF-32" (a BOM, or JSON's zero bytes around ASCII), or the
     8-bit code page it reads as: cp1251 when Russian (a few words mixing scripts allowed in a long
-    text), else cp1252. UTF-8 letters before the first byte UTF-8 refuses make it UTF-8 still
-    (each refused byte read as «�»). None for ``text`` when the bytes are no text (zero bytes in 8-bit data)."""
+    text), else cp1252. ``CUT_UTF8_LETTERS`` UTF-8 letters before the first byte UTF-8 refuses
+    make it UTF-8 still (each refused byte read as «�»). None for ``text`` when the bytes are no
+    text (zero bytes in 8-bit data)."""
     if raw.startswith(codecs.BOM_UTF8):
         raw = raw[len(codecs.BOM_UTF8):]
     else:
@@ -67,10 +73,11 @@ def file_text(raw):
     try:
         return raw.decode("utf-8"), None
     except UnicodeDecodeError as error:
-        if not raw[:error.start].isascii():   # UTF-8 letters before the damage: UTF-8 whose end is
-            return raw.decode("utf-8", "replace"), None   # cut (an old save's tail cut mid-letter)
+        utf8_letters = sum(not ch.isascii() for ch in raw[:error.start].decode("utf-8"))
     if b"\0" in raw:
         return None, None
+    if utf8_letters >= CUT_UTF8_LETTERS:   # UTF-8 whose end is damaged (an old save's tail cut mid-letter)
+        return raw.decode("utf-8", "replace"), None
     russian = raw.decode("cp1251", "replace")
     letters, mixed = _words(russian)
     if letters and mixed * 20 <= letters:
