@@ -83,6 +83,7 @@ def test_a_notebook_uploaded_as_html_or_py_says_which_file_to_upload_instead():
     ([("C:\\Users\\01_head.ipynb", NOTEBOOK)], "абсолютный путь"),
     ([("01_head.ipynb", b"not json")], "не ноутбук Jupyter (не JSON)"),
     ([("01_head.ipynb", b'{"cells": 5}')], "не ноутбук Jupyter"),
+    ([("01_head.ipynb", NOTEBOOK[:len(NOTEBOOK) * 3 // 4])], "«01_head.ipynb» обрезан или повреждён"),
     ([("01_head.ipynb", b"\xff\xfe\x00")], "не ноутбук Jupyter"),
     ([("01_head.ipynb", NOTEBOOK), ("gpt/01_Head.ipynb", NOTEBOOK)], "два файла для 01_head"),
     ([("homework.pdf", b"%PDF-1.4")], "нет ни одного ноутбука"),

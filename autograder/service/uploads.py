@@ -139,11 +139,15 @@ def parse(uploaded, max_bytes):
             raise Refused(f"два файла для {notebook}: «{shown(sources[notebook])}» и «{shown(relative)}» — "
                           "оставьте один")
         try:
-            repair.load(content)
+            _, repairs = repair.read(content)
         except repair.InvalidNotebook as exc:
             reason = REASONS.get(exc.reason.split(" (")[0], exc.words)
             raise Refused(f"«{shown(relative)}» — не ноутбук Jupyter ({reason}): "
                           "откройте его в Jupyter, сохраните и загрузите снова") from None
+        if any(kind == "cut_short" for kind, _ in repairs):   # the batch grader takes its whole cells
+            raise Refused(f"«{shown(relative)}» обрезан или повреждён (Jupyter его не откроет): загрузите его "
+                          "снова; если он так же обрезан и на вашем компьютере, возьмите последнюю целую копию "
+                          "(например, из папки .ipynb_checkpoints рядом с ним)")
         notebooks[notebook], sources[notebook] = content, relative
     exported = [(u, collect.exported_notebook(pathlib.PurePosixPath(u).name)) for u in unknown]
     exported = [(u, name) for u, name in exported if name and name not in notebooks]
