@@ -110,10 +110,15 @@ def safe_id(text):
     return f"{cleaned or 'student'}_{digest}"
 
 
+def _without_copy_marks(name):
+    """``name`` without a browser's or an editor's copy mark ("01_head (1)", "01_head-Copy1")."""
+    return _COPY.sub("", _EDITOR_COPY.sub("", name))
+
+
 def match_notebook(filename):
     """Canonical notebook name for a file name, or None."""
     stem = re.sub(r"\.ipynb$", "", filename, flags=re.I)
-    stem = _COPY.sub("", _EDITOR_COPY.sub("", stem)).strip()   # "01_head (1)", "01_head-1", "01_head-Copy1"
+    stem = _without_copy_marks(stem).strip()                    # "01_head (1)", "01_head-1", "01_head-Copy1"
     key = re.sub(r"[^a-z0-9]", "", stem.lower())
     if key in _KEYS:
         return _KEYS[key]
@@ -131,7 +136,7 @@ def name_rank(filename, name, prefix=""):
     own = filename[len(prefix):].lstrip("_- ")
     if own == name + ".ipynb":
         return 2
-    return 1 if _COPY.sub("", _EDITOR_COPY.sub("", own)).lower() == name + ".ipynb" else 0
+    return 1 if _without_copy_marks(own).lower() == name + ".ipynb" else 0
 
 
 def untouched(path):
@@ -145,12 +150,14 @@ def untouched(path):
 
 
 def graded_first(first, second, name, prefix=""):
-    """True when ``first`` rather than ``second`` is the file of notebook ``name`` to grade: the one
-    with the student's work over an untouched copy of the release (a student who worked in
-    «01_head-Copy1.ipynb» and handed in both), else the surer name (``name_rank``)."""
-    if untouched(first) != untouched(second):
-        return untouched(second)
-    return name_rank(first.name, name, prefix) > name_rank(second.name, name, prefix)
+    """(True when ``first`` rather than ``second`` is the file of notebook ``name`` to grade, True
+    when the student's work decided it): the one with the work over an untouched copy of the
+    release (a student who worked in «01_head-Copy1.ipynb» and handed in both), else the surer
+    name (``name_rank``). Each file is read once."""
+    first_untouched, second_untouched = untouched(first), untouched(second)
+    if first_untouched != second_untouched:
+        return second_untouched, True
+    return name_rank(first.name, name, prefix) > name_rank(second.name, name, prefix), False
 
 
 def loose_match(filename):
@@ -523,13 +530,14 @@ def _add_files(student, files, unknown, prefix=""):
             continue
         if name in student.notebooks:
             other = student.notebooks[name]
-            if graded_first(other, path, name, prefix):
+            other_first, by_work = graded_first(other, path, name, prefix)
+            if other_first:
                 path, other, shown = other, path, shown_of.get(other, other.name)
             dropped = shown_of.get(other, other.name)   # a flat name: the file's own
             for either in (dropped, shown):   # the note below names both
                 if f"{either!r} принят как {name}" in student.notes:
                     student.notes.remove(f"{either!r} принят как {name}")
-            why = " (в нём решение, а тот — нетронутый выданный ноутбук)" if untouched(other) != untouched(path) else ""
+            why = " (в нём решение, а тот — нетронутый выданный ноутбук)" if by_work else ""
             student.notes.append(f"повтор {name}: взят {shown!r}, не взят {dropped!r}{why}")
         elif path.name[len(prefix):].lstrip("_- ") != name + ".ipynb":
             student.notes.append(f"{shown!r} принят как {name}")

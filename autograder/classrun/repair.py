@@ -78,11 +78,12 @@ def _first_document(text):
     """The JSON object a file begins with and how many characters follow it, or (None, 0) when
     it holds no whole one. For a file Jupyter refuses with «Extra data»: a save written over a
     longer one without cutting it (a sync tool, a network drive) keeps the old save's tail."""
+    text = text.lstrip()
     try:
-        data, end = json.JSONDecoder(strict=False).raw_decode(text.lstrip())
+        data, end = json.JSONDecoder(strict=False).raw_decode(text)
     except (ValueError, RecursionError):
         return None, 0
-    return data, len(text.lstrip()[end:].strip())
+    return data, len(text[end:].strip())
 
 
 _CELLS_START = re.compile(r'\s*\{\s*"cells"\s*:\s*\[')
