@@ -34,7 +34,8 @@ class Part:
     ``cases``: the case kinds (checks/cases.py) whose results this part is judged on:
     "eval" (other sizes, batch 1, T = 1, T < n_ctx), "causal" (the future perturbed),
     "dropout_eval"/"dropout_train", and for a language model "no_targets" and
-    "causal_no_targets" (the same without targets; "eval" and "causal" then have targets).
+    "causal_no_targets" (the same without targets; "eval" and "causal" then have targets)
+    and "train" (an "eval" case in train mode: the loss's gradient as training takes it).
     """
 
     name: str
@@ -77,7 +78,7 @@ TASKS = (
     Task("gpt_model", "GPTModel", "05_gpt_model", 4, ("Block",), causal=True,
          returns="return logits, loss", language_model=True,
          # logits with targets; the loss; without targets (B, T, V) logits, loss None and generate
-         parts=(Part("forward", 2.0, ("eval", "causal")), Part("loss", 1.0, ("eval",)),
+         parts=(Part("forward", 2.0, ("eval", "causal")), Part("loss", 1.0, ("eval", "train")),
                 Part("no_targets", 1.0, ("no_targets", "causal_no_targets")))),
 )
 TASK = {task.key: task for task in TASKS}

@@ -507,6 +507,9 @@ else:
     loss = F.cross_entropy(logits.detach().view(-1, logits.shape[-1]), targets.view(-1))
 """, "no_grad"),
     "gpt_not_implemented": ("gpt_model", "raise NotImplementedError()\n", "not_implemented"),
+    # detached where training takes it only (for a log, say): eval mode alone shows nothing
+    "gpt_loss_detached_in_training": ("gpt_model", _gpt_loss(
+        "loss = F.cross_entropy(logits, targets)\n    if self.training:\n        loss = loss.detach()"), "no_grad"),
 
     # Patterns seen in real code (issue 8), one mistake each
     "head_local_mask_not_sliced": ("head", _head(  # only fails for T < n_ctx

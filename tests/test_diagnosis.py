@@ -110,6 +110,27 @@ def test_bug_is_named(bug_findings, key):
         assert found[expected]["where"] in WHERE
 
 
+# Bugs whose own mistake hides what a check after it judges: that check says nothing (a residual
+# inside the sub-module moves dropout's signature; weights times k or q hide the weights; the
+# loss of the logits that probabilities came from is right).
+NO_SECOND_CLAIM = {"mha_residual_inside": "dropout_wrong", "ff_residual": "dropout_wrong",
+                   "head_weights_times_k": "dropout_wrong", "head_weights_times_q": "dropout_wrong",
+                   "gpt_probabilities_with_targets": "wrong_loss"}
+
+
+@pytest.mark.parametrize("key", sorted(NO_SECOND_CLAIM))
+def test_a_mistake_is_not_followed_by_a_claim_it_caused(bug_findings, key):
+    found = [f["key"] for f in bug_findings[key]]
+    assert set(expected_keys(BUGS[key][2])) <= set(found), found
+    assert NO_SECOND_CLAIM[key] not in found, found
+
+
+def test_a_loss_detached_in_training_alone_is_named_in_train_mode(bug_findings):
+    found = {f["key"]: f for f in bug_findings["gpt_loss_detached_in_training"]}
+    assert list(found) == ["no_grad"] and found["no_grad"]["where"] == "в режиме обучения с dropout"
+    assert "model.train()" in found["no_grad"]["message"]
+
+
 @pytest.mark.parametrize("key", sorted(ALTERNATIVES))
 def test_alternative_has_no_finding(key):
     task, body = ALTERNATIVES[key]

@@ -104,6 +104,16 @@ def test_a_part_is_scored_on_its_own_cases_only(task_part):
     assert verdict.points == spec.points - lost.points, verdict
 
 
+def test_a_loss_detached_in_training_alone_loses_the_loss_part_named_in_train_mode():
+    """The loss's gradient is checked in train mode too, as the training loop takes it: a
+    forward that detaches it only when ``self.training`` passes every eval-mode case."""
+    verdict = grade("gpt_model", BUGS["gpt_loss_detached_in_training"][1])
+    assert set(verdict.passed) == {"forward", "no_targets"} and verdict.points == 3.0, verdict
+    assert verdict.mistake_keys == ["no_grad"] and "model.train()" in verdict.mistakes[0][1], verdict
+    made = cases.make_cases("gpt_model", 0)
+    assert [c["train"] for c in made if c["kind"] == "train"] == [True] * len(cases.CONFIGS)
+
+
 def test_strict_shapes_flat_output_is_wrong_except_for_logits_with_targets():
     body = "out = self.dropout(self.proj(torch.cat([h(x) for h in self.heads], dim=-1))).reshape(-1, x.shape[-1])"
     verdict = grade("multihead", body)

@@ -76,6 +76,8 @@ def where(case):
         return "при изменении будущих токенов" + (" (без targets)" if case["kind"] == "causal_no_targets" else "")
     if case["kind"] == "no_targets":
         return "без targets"
+    if case["kind"] == "train":
+        return "в режиме обучения (model.train())"
     T = shape[1]
     if T == 1:
         return "при T = 1"
@@ -96,6 +98,7 @@ def make_cases(task, seed=0, own_deps=False):
     cases = []
     for config, shapes in zip(CONFIGS, SHAPES):
         state = _state_dict(task, config, gen, own_deps)
+        evals = []
         for shape in shapes:
             x = _input(task, config, shape, gen)
             case = dict(kind="eval", config=config, state_dict=state, input=x, seed=1,
@@ -104,6 +107,9 @@ def make_cases(task, seed=0, own_deps=False):
                 cases.append(dict(case, kind="no_targets", backward=False, generate=3))
                 case["targets"] = torch.randint(config["vocab_size"], shape, generator=gen)
             cases.append(case)
+            evals.append(case)
+        if TASK[task].language_model:  # the loss's gradient in train mode too, as training runs it
+            cases.append(dict(evals[0], kind="train", train=True))
         # Causality: the same input with the second half replaced (a language model: with
         # targets for its logits, and again without, for what generate gets).
         x = _input(task, config, (2, config["n_ctx"]), gen)

@@ -169,11 +169,13 @@ def _causal(task, cases, got, kind="causal"):
 
 def _grad_mistake(cases, got, want):
     for case, g, w in zip(cases, got, want):
-        if case["kind"] != "eval" or "error" in g:
+        if case["kind"] not in ("eval", "train") or "error" in g:
             continue
         for key in w:
             if key.startswith("grad.") and key not in g:
                 name = "входа x" if key == "grad.input" else key[5:]
+                if case["train"]:
+                    name += ", в режиме обучения (model.train())"
                 return mistake("no_grad", name)
             if key.startswith("grad.") and not close(g[key], w[key]):
                 return mistake("wrong_grad")

@@ -705,8 +705,12 @@ def _gpt_probe(cls, config, T, stand_ins=True):
         if with_targets:
             flow_with_targets = flow
             found += flow
-            if not {"logits_last_only", "wrong_output"} & {key for key, _ in flow}:
-                found += _loss_keys(module, logits, loss, targets)
+            keys = {key for key, _ in flow}
+            if not {"logits_last_only", "wrong_output"} & keys:
+                # probabilities returned: the loss is judged against the logits they come from
+                # (log p and the logits give the same cross-entropy)
+                judged = logits.log() if "probabilities_returned" in keys and torch.is_tensor(logits) else logits
+                found += _loss_keys(module, judged, loss, targets)
             continue
         if loss is not None:
             found.append(("loss_without_targets", "", AT_NO_TARGETS))
@@ -1038,6 +1042,8 @@ def _dropout_check(task, cls, config, findings):
         findings.add("dropout_error", AT_TRAIN)
         return
     stack = torch.stack(outs).double()
+    if "extra_residual" in findings.keys():  # x + dropout(...): its signature is on what is added to x
+        stack, want = stack - x.double(), want - x
     if task == "head":
         undefined = ~torch.isfinite(want)  # NaN or inf in eval too: a mistake named already
         if bool(undefined.any()):
@@ -1047,7 +1053,10 @@ def _dropout_check(task, cls, config, findings):
         T = x.shape[1]
         v_rest = (x @ weights["value"].T)[..., T:].double()
         verdict = harness.dropout_pattern(stack[..., :T], want[..., :T], DROPOUT)
-        if verdict == "dropout" and not _close(stack[..., T:], stack[..., :T] @ v_rest, 1e-3):
+        if {"value_is_key", "value_is_query", "no_value_projection"} & set(findings.keys()):
+            # the weights times what is not v (named already): the output does not show them
+            verdict = "none" if verdict == "none" else "dropout"
+        elif verdict == "dropout" and not _close(stack[..., T:], stack[..., :T] @ v_rest, 1e-3):
             rest = harness.dropout_pattern(stack[..., T:], want[..., T:], DROPOUT)
             verdict = "on_output" if rest == "dropout" else "elsewhere"
     else:
@@ -1122,6 +1131,7 @@ def _grad_check(task, cls, config, findings):
         findings.add("no_grad", AT_NOTEBOOK)
         return
     if not x.is_floating_point():
+        _train_loss_check(cls, config, findings)
         return
     d = _randn(gen, *x.shape).double()
     xd, eps = x.detach().double(), 1e-6
@@ -1134,6 +1144,25 @@ def _grad_check(task, cls, config, findings):
     analytic = (x.grad.double() * d).sum()
     if abs(numeric - analytic) > 1e-3 * max(abs(numeric), abs(analytic)) + 1e-4:
         findings.add("wrong_grad", AT_NOTEBOOK)
+
+
+def _train_loss_check(cls, config, findings):
+    """In train mode, as the training loop runs it, the loss too reaches lm_head and the
+    embeddings (the checks before ran in eval mode: ``if self.training: loss = loss.detach()``)."""
+    module = _build("gpt_model", cls, config, not findings.own_deps).train()
+    gen = torch.Generator().manual_seed(19)
+    idx, targets = (torch.randint(config["vocab_size"], (2, config["n_ctx"]), generator=gen) for _ in range(2))
+    result, crash = _forward(module, idx, targets)
+    if crash is not None or not isinstance(result, (tuple, list)) or len(result) != 2:
+        return  # what fails here fails in eval mode too, named there (or is beyond this check)
+    loss = result[1]
+    if not (torch.is_tensor(loss) and loss.numel() == 1 and loss.is_floating_point()):
+        return
+    if loss.requires_grad:
+        loss.backward()
+    if not loss.requires_grad or module.lm_head.weight.grad is None \
+            or module.token_embedding_table.weight.grad is None:
+        findings.add("no_grad", AT_TRAIN, "loss в режиме обучения (model.train()) не передаёт градиент")
 
 
 # ----------------------------------------------------------------- findings
