@@ -1,9 +1,11 @@
 """What the sandbox's watchdog counts as memory held, and how its kills are reported
 (fast: plain processes, no sandbox)."""
+import os
 import subprocess
 import sys
 
-from autograder.worker.sandbox import SandboxedKernelManager, resident_bytes
+from autograder.worker.sandbox import SandboxedKernelManager, resident_bytes, sandbox_processes
+from autograder.worker.sandbox.accounting import pid_namespace
 from autograder.worker.sandbox.watchdog import Watchdog
 
 MIB = 2**20
@@ -134,3 +136,26 @@ def test_the_seccomp_filter_refuses_hidden_memory_and_nothing_else():
         assert _run_bpf(program, 356, 0x40000003) == eperm                              # i386
         assert _run_bpf(program, 0, 0x40000003) == eperm
     assert enter.seccomp_program("riscv64") is None
+
+
+def test_namespace_members_are_looked_up_once_per_process_and_the_gone_forgotten():
+    """The watchdog scans /proc five times a second: each process's pid namespace is read once,
+    kept by (pid, start time), and dropped when the process is gone."""
+    own = pid_namespace("self")
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        known = {}
+        found = sandbox_processes([], own, known)
+        assert child.pid in found and os.getpid() in found
+        key = next(k for k in known if k[0] == child.pid)
+        assert known[key] == own
+        # what is kept is believed: no namespace is read again (so this child and its ancestors,
+        # through which it was also found, are no members now)
+        known.update({k: own + 1 for k in known})
+        again = sandbox_processes([], own, known)
+        assert child.pid not in again and os.getpid() not in again
+        assert child.pid in sandbox_processes([os.getpid()], None)   # below a root: no namespace needed
+    finally:
+        child.communicate(b"")
+    sandbox_processes([], own, known)
+    assert not [k for k in known if k[0] == child.pid]

@@ -30,6 +30,7 @@ class Watchdog:
         self.memory_exceeded = self.disk_exceeded = False
         self._stop = threading.Event()
         self._thread = None
+        self._namespaces = {}  # {(pid, start time): pid namespace} of the last scan
 
     @property
     def exceeded(self):
@@ -57,7 +58,7 @@ class Watchdog:
                 if namespace not in (None, own):
                     self.namespace = namespace
                     break
-        return sandbox_processes([self.root], self.namespace)
+        return sandbox_processes([self.root], self.namespace, self._namespaces)
 
     def stored_bytes(self):
         """What the kernel stores on the host, in all its folders together (counting stops
