@@ -59,6 +59,7 @@ AT_NOTEBOOK = "на конфигурации ноутбука"
 AT_T1 = "при T = 1"
 AT_SHORT = "при T < n_ctx"
 AT_TRAIN = "в режиме обучения с dropout"
+AT_TRAIN_MODE = "в режиме обучения (model.train())"
 AT_EVAL_DROPOUT = "в режиме eval с dropout > 0"
 AT_OTHER = "на других размерах"
 AT_NO_TARGETS = "без targets"
@@ -1162,7 +1163,7 @@ def _train_loss_check(cls, config, findings):
         loss.backward()
     if not loss.requires_grad or module.lm_head.weight.grad is None \
             or module.token_embedding_table.weight.grad is None:
-        findings.add("no_grad", AT_TRAIN, "loss в режиме обучения (model.train()) не передаёт градиент")
+        findings.add("no_grad", AT_TRAIN_MODE, "loss не передаёт градиент")
 
 
 # ----------------------------------------------------------------- findings
