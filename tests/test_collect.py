@@ -237,12 +237,14 @@ def test_a_notebook_handed_in_as_html_or_py_is_named_as_such(tmp_path):
     itself such a copy is just another file."""
     write(tmp_path, "s1/01_head.html", b"<html></html>")
     write(tmp_path, "s1/03_feedforward.py", b"class FeedFoward: pass\n")
+    write(tmp_path, "s1/05_gpt_model - Copy.html", b"<html></html>")   # an editor's copy, exported
     write(tmp_path, "s1/04_block.ipynb")
     write(tmp_path, "s1/04_block.html", b"<html></html>")
     write(tmp_path, "s1/my_notes.txt", b"x")
     student = collect.collect(tmp_path)["s1"]
     assert set(student.notebooks) == {"04_block"}
-    assert student.other_formats == {"01_head": "01_head.html", "03_feedforward": "03_feedforward.py"}
+    assert student.other_formats == {"01_head": "01_head.html", "03_feedforward": "03_feedforward.py",
+                                     "05_gpt_model": "05_gpt_model - Copy.html"}
     assert student.notes == ["не распознаны файлы (2, не проверялись): '04_block.html', 'my_notes.txt'"]
 
 

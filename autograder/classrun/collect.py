@@ -380,12 +380,12 @@ OTHER_FORMATS = (".html", ".htm", ".py", ".pdf", ".txt", ".md", ".docx", ".json"
 
 def exported_notebook(filename):
     """The course notebook ``filename`` is a copy of in another format («01_head.html», «01_head
-    (1).py»: Jupyter's «Download as», printing), or None."""
+    (1).py», «Copy of 01_head.py»: Jupyter's «Download as», printing, an editor's copy), or None."""
     stem, suffix = os.path.splitext(filename)
     if suffix.lower() not in OTHER_FORMATS:
         return None
     name = match_notebook(stem + ".ipynb")
-    return name if name and _COPY.sub("", stem).lower() == name.lower() else None
+    return name if name and _without_copy_marks(stem).strip().lower() == name.lower() else None
 
 
 def _opened(files, student, unpack, unknown):
