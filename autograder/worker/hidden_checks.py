@@ -12,7 +12,7 @@ import time
 
 from ..checks import cases as checks_cases, reference, scoring
 from ..diagnosis import russian_text
-from ..notebooks import grade_id
+from ..notebooks import find_cell
 from . import probe_exchange
 
 
@@ -103,10 +103,13 @@ class HiddenChecks:
 def failed_solution(nb, spec):
     """0 points naming the error of task ``spec``'s solution cell in ``nb``, when that cell failed
     (its class was never defined: «from my_model import Head», a syntax error); else None."""
-    for cell in nb.cells:
-        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-        if grade_id(cell) == spec.solution_id and errors:
-            error = errors[-1]
-            return scoring.failed(spec.key, "solution_failed",
-                                  russian_text(f"{error.get('ename')}: {error.get('evalue')}")[:300])
-    return None
+    try:
+        cell = find_cell(nb, spec.solution_id)
+    except KeyError:  # no solution cell: the probe names the class missing
+        return None
+    errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    if not errors:
+        return None
+    error = errors[-1]
+    return scoring.failed(spec.key, "solution_failed",
+                          russian_text(f"{error.get('ename')}: {error.get('evalue')}")[:300])
