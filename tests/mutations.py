@@ -169,6 +169,16 @@ if targets is not None:
     logits = logits.reshape(B * T, -1)
     loss = F.nll_loss(F.log_softmax(logits, dim=-1), targets.reshape(-1))
 """),
+    "gpt_gathered_log_probabilities": ("gpt_model", """
+B, T = idx.shape
+x = self.token_embedding_table(idx) + self.position_embedding_table(torch.arange(T, device=idx.device))
+logits = self.lm_head(self.ln_f(self.blocks(x)))
+if targets is None:
+    loss = None
+else:
+    log_probs = F.log_softmax(logits, dim=-1)                     # (B, T, V)
+    loss = -log_probs.gather(-1, targets.unsqueeze(-1)).mean()    # the cross-entropy by hand
+"""),
     "gpt_positions_sliced_from_table": ("gpt_model", """
 B, T = idx.shape
 pos_emb = self.position_embedding_table.weight[:T]
