@@ -40,7 +40,7 @@ NEW = {"head": {"mask_not_sliced", "scale_wrong"}, "multihead": {"proj_on_input"
        "feedforward": {"gelu_instead_of_relu"}, "block": {"norm_before_residual", "layernorms_swapped"},
        "gpt_model": {"blocks_not_applied", "logits_last_only", "positions_n_ctx"}}
 WHERE = {"на конфигурации ноутбука", "при T = 1", "при T < n_ctx", "в режиме обучения с dropout",
-         "в режиме обучения (model.train())",
+         "в режиме обучения, model.train()",
          "на других размерах", "в generate", "в режиме eval с dropout > 0", "без targets"}
 
 
@@ -128,7 +128,7 @@ def test_a_mistake_is_not_followed_by_a_claim_it_caused(bug_findings, key):
 
 def test_a_loss_detached_in_training_alone_is_named_in_train_mode(bug_findings):
     found = {f["key"]: f for f in bug_findings["gpt_loss_detached_in_training"]}
-    assert list(found) == ["no_grad"] and found["no_grad"]["where"] == "в режиме обучения (model.train())"
+    assert list(found) == ["no_grad"] and found["no_grad"]["where"] == "в режиме обучения, model.train()"
     assert "loss не передаёт градиент" in found["no_grad"]["message"]
 
 

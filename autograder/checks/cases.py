@@ -77,7 +77,7 @@ def where(case):
     if case["kind"] == "no_targets":
         return "без targets"
     if case["kind"] == "train":
-        return "в режиме обучения (model.train())"
+        return "в режиме обучения, model.train()"
     T = shape[1]
     if T == 1:
         return "при T = 1"

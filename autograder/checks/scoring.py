@@ -175,7 +175,7 @@ def _grad_mistake(cases, got, want):
             if key.startswith("grad.") and key not in g:
                 name = "входа x" if key == "grad.input" else key[5:]
                 if case["train"]:
-                    name += ", в режиме обучения (model.train())"
+                    name += ", в режиме обучения, model.train()"
                 return mistake("no_grad", name)
             if key.startswith("grad.") and not close(g[key], w[key]):
                 return mistake("wrong_grad")
