@@ -112,9 +112,10 @@ def test_bug_is_named(bug_findings, key):
 
 
 # Bugs whose own mistake hides what a check after it judges: that check says nothing (a residual
-# inside the sub-module moves dropout's signature; weights times k or q hide the weights; the
-# loss of the logits that probabilities came from is right).
+# inside the sub-module moves dropout's signature; the net applied twice drops twice; weights
+# times k or q hide the weights; the loss of the logits that probabilities came from is right).
 NO_SECOND_CLAIM = {"mha_residual_inside": "dropout_wrong", "ff_residual": "dropout_wrong",
+                   "ff_net_twice": "dropout_wrong",
                    "head_weights_times_k": "dropout_wrong", "head_weights_times_q": "dropout_wrong",
                    "gpt_probabilities_with_targets": "wrong_loss"}
 
