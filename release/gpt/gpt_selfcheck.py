@@ -876,12 +876,15 @@ def _loss_keys(module, logits, loss, targets):
         return [("wrong_loss", "")]
     if form:
         return [(form, "")]
+    return [] if _loss_reaches_parameters(module, loss) else [("no_grad", "")]
+
+
+def _loss_reaches_parameters(module, loss):
+    """True when ``loss.backward()`` reaches lm_head and the token embeddings of ``module``."""
     if not loss.requires_grad:
-        return [("no_grad", "")]
+        return False
     loss.backward()
-    if module.lm_head.weight.grad is None or module.token_embedding_table.weight.grad is None:
-        return [("no_grad", "")]
-    return []
+    return module.lm_head.weight.grad is not None and module.token_embedding_table.weight.grad is not None
 
 
 def _generate_check(cls, config, findings):
@@ -996,6 +999,8 @@ def _check(task):
         if TASK_TABLE[task]["language_model"]:
             _generate_check(cls, config, findings)
         _grad_check(task, cls, config, findings)
+        if TASK_TABLE[task]["language_model"] and not findings.items:
+            _train_loss_check(cls, config, findings)
     return check
 
 
@@ -1134,7 +1139,6 @@ def _grad_check(task, cls, config, findings):
         findings.add("no_grad", AT_NOTEBOOK)
         return
     if not x.is_floating_point():
-        _train_loss_check(cls, config, findings)
         return
     d = _randn(gen, *x.shape).double()
     xd, eps = x.detach().double(), 1e-6
@@ -1161,10 +1165,7 @@ def _train_loss_check(cls, config, findings):
     loss = result[1]
     if not (torch.is_tensor(loss) and loss.numel() == 1 and loss.is_floating_point()):
         return
-    if loss.requires_grad:
-        loss.backward()
-    if not loss.requires_grad or module.lm_head.weight.grad is None \
-            or module.token_embedding_table.weight.grad is None:
+    if not _loss_reaches_parameters(module, loss):
         findings.add("no_grad", AT_TRAIN_MODE, "loss не передаёт градиент")
 
 
