@@ -67,6 +67,10 @@ def _not_a_notebook(detail=""):
     return InvalidNotebook("not a notebook" + detail, "в файле нет ячеек ноутбука Jupyter")
 
 
+def _not_json():
+    return InvalidNotebook("not JSON", "файл повреждён или обрезан: это не JSON")
+
+
 # ---- load
 
 def load(raw):
@@ -123,7 +127,7 @@ def read(raw):
     try:
         data = json.loads(text, strict=False)
     except RecursionError:
-        raise InvalidNotebook("not JSON", "файл повреждён или обрезан: это не JSON") from None
+        raise _not_json() from None
     except ValueError:
         data, after = _first_document(text)
         if after:
@@ -131,7 +135,7 @@ def read(raw):
         else:   # no whole document: the cells before the cut (or the damage), if any
             data = {"cells": _complete_cells(text), "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
             if data["cells"] is None:
-                raise InvalidNotebook("not JSON", "файл повреждён или обрезан: это не JSON") from None
+                raise _not_json() from None
             found.append(("cut_short", {"count": len(data["cells"])}))
     if not isinstance(data, dict) or not isinstance(data.get("cells", data.get("worksheets")), list):
         raise _not_a_notebook()

@@ -14,6 +14,7 @@ from nbformat.notebooknode import NotebookNode
 
 from ..checks import scoring
 from ..course import HIDDEN_BEGIN, TASK_OF_GRADE_ID
+from ..notebooks import find_cell
 from . import kernel_calls
 from .cell_outputs import error_output, note_output
 from .kernel_session import KernelSession
@@ -21,10 +22,6 @@ from .kernel_session import KernelSession
 
 def grade_meta(cell):
     return cell.get("metadata", {}).get("nbgrader", {})
-
-
-def _cell(nb, grade_id):
-    return next(c for c in nb.cells if grade_meta(c).get("grade_id") == grade_id)
 
 
 def settle_unfinished(step, nb, resources):
@@ -61,10 +58,10 @@ def rescue_task(step, nb, resources, spec):
     """Probe the task's class alone in a fresh kernel: (verdict, outputs) or (None, None)."""
     preamble = NotebookNode(cell_type="code", source=kernel_calls.source("rescue_imports"), metadata={},
                             outputs=[], execution_count=None)
-    tests = copy.deepcopy(_cell(nb, spec.tests_id))
+    tests = copy.deepcopy(find_cell(nb, spec.tests_id))
     tests.source = HIDDEN_BEGIN  # no visible asserts: they need the earlier steps
     alone = NotebookNode(nbformat=4, nbformat_minor=5, metadata=copy.deepcopy(nb.metadata),
-                         cells=[preamble, copy.deepcopy(_cell(nb, spec.solution_id)), tests])
+                         cells=[preamble, copy.deepcopy(find_cell(nb, spec.solution_id)), tests])
     step.session.shut_down()
     session = KernelSession(step.record)
     helper = type(step).for_student(step.record, session)(config=step.config, parent=step.parent, rescue=False)
