@@ -402,6 +402,10 @@ return self.net[3](self.net[1](self.net[0](x)))
 """, "no_second_linear"),
     "ff_relu_at_end": ("feedforward", "return torch.relu(self.net(x))\n", "relu_at_end"),
     "ff_identity": ("feedforward", "return x\n", "identity"),
+    # self.net as the task says, then something more done to its output
+    "ff_layer_norm_after": ("feedforward", "out = self.net(x)\nreturn F.layer_norm(out, out.shape[-1:])\n",
+                            "output_changed"),
+    "ff_output_doubled": ("feedforward", "return 2 * self.net(x)\n", "output_changed"),
     "ff_no_return": ("feedforward", "self.net(x)\n", "no_return"),
     "ff_no_dropout": ("feedforward", "return self.net[2](self.net[1](self.net[0](x)))\n", "no_dropout"),
 
@@ -716,6 +720,20 @@ x = gpt_selfcheck._block_program(self, x, self.sa, self.ffwd, "post", "post", Tr
         "wei = q @ k.transpose(-2, -1) * self.head_size ** -0.5",
         "wei = wei.masked_fill(self.tril[:T, :T] == 0, 0.0)",
         "out = self.dropout(wei) @ v"), "no_softmax"),
+    # another function where softmax belongs: its weights read off the output are a known
+    # function of the scaled, masked scores
+    "head_log_softmax": ("head", _head(
+        "wei = q @ k.transpose(-2, -1) * self.head_size ** -0.5",
+        "wei = wei.masked_fill(self.tril[:T, :T] == 0, float('-inf'))",
+        "wei = F.log_softmax(wei, dim=-1)",
+        "out = self.dropout(wei) @ v"), "softmax_replaced"),
+    "head_sigmoid_unscaled": ("head", _head(
+        "wei = q @ k.transpose(-2, -1)",
+        "wei = wei.masked_fill(self.tril[:T, :T] == 0, float('-inf'))",
+        "out = self.dropout(torch.sigmoid(wei)) @ v"), ("softmax_replaced", "no_scale")),
+    "head_exp_not_normalised": ("head", _head(
+        "wei = (q @ k.transpose(-2, -1) * self.head_size ** -0.5).masked_fill(self.tril[:T, :T] == 0, float('-inf'))",
+        "out = self.dropout(wei.exp()) @ v"), "softmax_replaced"),
     "head_scale_after_softmax": ("head", _head(
         "wei = q @ k.transpose(-2, -1)",
         "wei = wei.masked_fill(self.tril[:T, :T] == 0, float('-inf'))",

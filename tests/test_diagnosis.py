@@ -115,7 +115,8 @@ def test_bug_is_named(bug_findings, key):
 # inside the sub-module moves dropout's signature; the net applied twice drops twice; weights
 # times k or q hide the weights; the loss of the logits that probabilities came from is right).
 NO_SECOND_CLAIM = {"mha_residual_inside": "dropout_wrong", "ff_residual": "dropout_wrong",
-                   "ff_net_twice": "dropout_wrong",
+                   "ff_net_twice": "dropout_wrong", "ff_layer_norm_after": "dropout_wrong",
+                   "ff_output_doubled": "dropout_wrong", "head_log_softmax": "dropout_wrong",
                    "head_weights_times_k": "dropout_wrong", "head_weights_times_q": "dropout_wrong",
                    "gpt_probabilities_with_targets": "wrong_loss"}
 

@@ -136,7 +136,8 @@ HEAD_FORM = {  # property: {what was observed: mistake keys}; the first entry is
              "after_softmax": ("mask_after_softmax",), "inverted": ("inverted_mask",), "next": ("future_leak",),
              "diagonal": ("mask_diagonal",), "finite": ("mask_finite",)},
     "softmax": {"rows": (), "columns": ("softmax_wrong_dim",), "batch": ("softmax_wrong_dim",),
-                "none": ("no_softmax",)},
+                "none": ("no_softmax",), **{name: ("softmax_replaced",) for name in ("log_softmax", "sigmoid",
+                                                                                      "exp", "relu", "tanh")}},
     "scores": {"q @ k^T": (), "k @ q^T": ("q_k_swapped",), "k @ k^T": ("wrong_role",), "q @ q^T": ("wrong_role",),
                "q @ v^T": ("wrong_role",), "v @ k^T": ("wrong_role",), "x @ x^T": ("scores_from_x",)},
     "scale": {"head_size ** -0.5": (), "1": ("no_scale",), "n_embd ** -0.5": ("scale_n_embd",),
@@ -149,7 +150,12 @@ ROLE_DETAIL = {"k @ k^T": "оценки внимания посчитаны из
                "q @ v^T": "ключи посчитаны через self.value(x): k = self.key(x)",
                "v @ k^T": "запросы посчитаны через self.value(x): q = self.query(x)",
                "batch": "softmax посчитан по оси пакета (dim=0): так делает F.softmax(wei) без dim "
-                        "у трёхмерного тензора"}
+                        "у трёхмерного тензора",
+               "log_softmax": "F.log_softmax: это логарифмы весов, а не сами веса",
+               "sigmoid": "torch.sigmoid: он не нормирует строку",
+               "exp": "torch.exp без деления на сумму строки",
+               "relu": "F.relu",
+               "tanh": "torch.tanh"}
 
 
 def _head_setup(config, T, B=2, seed=7):
@@ -241,16 +247,24 @@ def _form_keys(form):
     return found
 
 
+# What a forward may put where softmax belongs, applied to the masked scores (rows of -inf
+# become NaN or inf in the output as they do in the student's).
+NOT_SOFTMAX = {"none": lambda s: s, "log_softmax": lambda s: F.log_softmax(s, dim=-1), "sigmoid": torch.sigmoid,
+               "exp": torch.exp, "relu": F.relu, "tanh": torch.tanh}
+
+
 def _without_softmax(out, scores, v, scales):
-    """The form of ``out`` if it is the masked, scaled scores times v with no softmax at all
-    (the mask filling -inf, which makes NaN and inf, or 0), else None."""
+    """The form of ``out`` if it is the masked, scaled scores times v with no softmax but
+    another function of them, or none at all (``NOT_SOFTMAX``; the mask filling -inf, or 0
+    when there is no function), else None."""
     T = scores.shape[-1]
     future = torch.ones(T, T, dtype=torch.bool).triu(1)
     got = out.detach().double()
-    for label, scale in scales.items():
-        for fill in (float("-inf"), 0.0):
-            if _close(got, (scores * scale).masked_fill(future, fill) @ v):
-                return {"mask": "causal", "softmax": "none", "scores": "q @ k^T", "scale": label}
+    for name, function in NOT_SOFTMAX.items():
+        for label, scale in scales.items():
+            for fill in (float("-inf"), 0.0) if name == "none" else (float("-inf"),):
+                if _close(got, function((scores * scale).masked_fill(future, fill)) @ v):
+                    return {"mask": "causal", "softmax": name, "scores": "q @ k^T", "scale": label}
     return None
 
 
@@ -498,12 +512,27 @@ def _feedforward_probe(cls, config, T, stand_ins=True):
     _, keys = _first_match(out, FEEDFORWARD_OUTPUT, values)
     if keys is not None:
         found += [(key, f"выход формы {tuple(out.shape)}" if out.shape != x.shape else "") for key in keys]
+    elif not found and "lin2" in values:
+        # self.net ran as the task says, and what forward returns is something made of its output
+        found.append(("output_changed", _changed_output(out, values["lin2"])))
     elif not found and (lin1 or lin2):  # (self.net's layers applied functionally: nothing to follow)
         found.append(("wrong_output", ""))
     elif not found and isinstance(getattr(module, "net", None), nn.Module) \
             and not _close(out, _forward(module.net, x)[0]):   # no layer of self.net ran, and it shows
         found.append(("net_not_applied", ""))
     return _output_result(out, None, found, x.shape)
+
+
+def _changed_output(out, y):
+    """What was done to ``y`` to make ``out``, in words a student recognises, or ""."""
+    if out.shape != y.shape:
+        return f"выход формы {tuple(out.shape)} вместо {tuple(y.shape)}"
+    if _close(out, F.layer_norm(y, y.shape[-1:])):
+        return "к нему применён LayerNorm"
+    factor = (out * y).sum() / (y * y).sum().clamp_min(1e-12)
+    if _close(out, factor * y):
+        return f"он умножен на {factor.item():.3g}"
+    return ""
 
 
 # --------------------------------------------------------------------- Block

@@ -90,6 +90,8 @@ SPECIFIC = {
         "softmax_wrong_dim": "softmax по неверной оси: нормируйте по последней оси, F.softmax(wei, dim=-1)",
         "no_softmax": "softmax не применён: веса внимания — F.softmax(wei, dim=-1) после маски, "
                       "иначе -inf из маски даёт в выходе NaN и веса строк не суммируются в 1",
+        "softmax_replaced": "вместо softmax применена другая функция: веса внимания — F.softmax(wei, dim=-1) "
+                            "после маски, каждая их строка суммируется в 1",
         "scale_after_softmax": "масштаб применён после softmax: умножайте на head_size ** -0.5 оценки "
                                "q @ k.transpose(-2, -1) до маски и softmax, а не веса внимания",
         "q_k_swapped": "перепутаны запросы и ключи: оценки внимания — это q @ k.transpose(-2, -1)",
@@ -125,6 +127,8 @@ SPECIFIC = {
         "relu_at_end": "лишняя ReLU на выходе",
         "identity": "forward возвращает вход без изменений",
         "net_twice": "self.net применён дважды: верните self.net(x) один раз",
+        "output_changed": "выход self.net изменён после него: верните self.net(x) как есть (LayerNorm и "
+                          "residual-соединение делает Block)",
         "net_not_applied": "self.net не применяется к x: верните self.net(x) (в нём оба линейных слоя, ReLU "
                            "и dropout)",
         "dropout_wrong": "dropout применён не там или это не dropout: последний слой self.net (Dropout) "
