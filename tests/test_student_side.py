@@ -269,6 +269,19 @@ def test_a_failed_visible_assert_is_named_by_the_diagnosis_with_the_line_it_conc
     assert lines[1].startswith("Ваш код: ячейка, строка") and lines[1].endswith("wei = q @ k.transpose(-2, -1) * C ** -0.5")
 
 
+@pytest.mark.parametrize("body, line", [
+    ("out = self.net(x)\nreturn F.layer_norm(out, out.shape[-1:])\n", "return F.layer_norm(out, out.shape[-1:])"),
+    ("return 2 * self.net(x)\n", "return 2 * self.net(x)")])
+def test_a_feedforward_that_changes_the_nets_output_is_named_at_its_return(body, line):
+    namespace = task_notebook("feedforward", body)
+    error = failure("ffwd = FeedFoward(**config)\nx = torch.randn(2, 5, 64)\n"
+                    "assert torch.allclose(ffwd(x), ffwd.net(x)), 'выход должен быть результатом self.net(x)'\n",
+                    namespace)
+    lines = plain(gpt_errors.explain(error, error.__traceback__, namespace))
+    assert lines[0].startswith("Шаг 03, FeedFoward: выход self.net изменён после него"), lines
+    assert lines[1].startswith("Ваш код: ячейка, строка") and lines[1].endswith(line), lines
+
+
 def test_a_loss_returned_as_a_number_is_named_at_the_line_that_computes_it():
     """``.item()`` on the loss: the visible test's ``loss.dim()`` fails on a float; the message names
     the number and the line is the cross-entropy's, not the first line that mentions loss."""

@@ -126,6 +126,7 @@ _LINE_OF_MISTAKE = [
     (("proj",), r"proj"),
     (("heads", "concat", "interleaved"), r"\bcat\b|stack|heads"),
     (("extra_activation",), r"relu|gelu|tanh"),
+    (("output_changed",), r"^return\b"),
     (("relu", "linear", "identity"), r"net|relu|return"),
     (("norm", "layernorm"), r"\bln"),
     (("residual", "ffwd_first", "parallel"), r"\+|sa\(|ffwd\("),
