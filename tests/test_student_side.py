@@ -447,7 +447,14 @@ TORCH_ERRORS = {
     "argument_twice": (lambda: F.softmax(torch.ones(2), -1, dim=-1), "аргумент dim передан дважды", "multiple values"),
     "tensor_plus_none": (lambda: torch.ones(2) + None, "операцию + нельзя применить к Tensor и NoneType",
                          "unsupported operand"),
+    "forward_calls_itself": (lambda: _calls_itself(torch.ones(2)), "бесконечная рекурсия", "recursion depth"),
 }
+if not torch.cuda.is_available():   # where there is a GPU, .cuda() works
+    TORCH_ERRORS["cuda_without_gpu"] = (lambda: torch.ones(2).cuda(), "GPU (CUDA) здесь нет", "not compiled")
+
+
+def _calls_itself(x):
+    return _calls_itself(x)
 
 
 def _pair():

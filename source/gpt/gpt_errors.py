@@ -242,6 +242,12 @@ _MESSAGE_TRANSLATIONS = [   # Python's and torch's messages
     (r"Expected all tensors to be on the same device[^!;\n]*!?(?: \(when checking argument[^)]*\))?",
      "тензоры на разных устройствах (CPU и GPU): создавайте новые тензоры на устройстве входа, например "
      "torch.arange(T, device=idx.device)"),
+    (r"Torch not compiled with CUDA enabled|Found no NVIDIA driver on your system[^;\n]*|No CUDA GPUs are available",
+     "GPU (CUDA) здесь нет: не пишите в forward .cuda() и device='cuda', создавайте новые тензоры на "
+     "устройстве входа, например torch.arange(T, device=idx.device)"),
+    (r"maximum recursion depth exceeded[^;\n]*",
+     "бесконечная рекурсия: функция вызывает сама себя без конца (например, self(x) или self.forward(x) "
+     "внутри forward)"),
     (r"The expanded size of the tensor \((\d+)\) must match the existing size \((\d+)\) at non-singleton "
      r"dimension (\d+)\.?(?:\s+Target sizes: \[.*?\]\.\s+Tensor sizes: \[.*?\])?",
      r"expand: размер \1 не совпадает с имеющимся \2 по оси \3"),
