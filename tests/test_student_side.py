@@ -448,9 +448,36 @@ TORCH_ERRORS = {
     "tensor_plus_none": (lambda: torch.ones(2) + None, "операцию + нельзя применить к Tensor и NoneType",
                          "unsupported operand"),
     "forward_calls_itself": (lambda: _calls_itself(torch.ones(2)), "бесконечная рекурсия", "recursion depth"),
+    "linear_on_token_ids": (lambda: torch.nn.Linear(3, 2)(torch.ones(2, 3, dtype=torch.long)),
+                            "разные типы данных: Long и Float", "same dtype"),
+    "float_targets": (lambda: F.cross_entropy(torch.randn(4, 5), torch.randn(4)), "номера токенов типа torch.long",
+                      "expected target dtype"),
+    "target_outside_vocabulary": (lambda: F.cross_entropy(torch.randn(4, 5), torch.tensor([0, 1, 2, 7])),
+                                  "цель 7 вне словаря", "out of bounds"),
+    "stack_of_different_shapes": (lambda: torch.stack([torch.ones(2, 3), torch.ones(2, 4)]),
+                                  "тензоры должны быть одной формы", "stack expects"),
+    "tril_of_a_vector": (lambda: torch.tril(torch.ones(3)), "хотя бы с двумя осями", "at least 2"),
+    "matmul_with_a_number": (lambda: torch.tensor(1.0) @ torch.ones(2, 2), "число вместо тензора", "at least 1D"),
+    "backward_twice": (lambda: _backward_twice(), "backward вызван второй раз", "second time"),
+    "numpy_of_a_parameter": (lambda: torch.ones(2, requires_grad=True).numpy(), "numpy() нельзя вызвать",
+                             "requires grad"),
+    "parameter_changed_in_place": (lambda: torch.ones(2, requires_grad=True).add_(1), "изменён на месте",
+                                   "leaf Variable"),
+    "nan_probabilities": (lambda: torch.multinomial(torch.tensor([float("nan"), 1.0]), 1),
+                          "содержат inf, NaN", "probability tensor"),
+    "in_place_cast": (lambda: torch.ones(2, dtype=torch.long).mul_(0.5), "нельзя записать на месте", "can't be cast"),
+    "two_inferred_axes": (lambda: torch.ones(6).view(-1, -1), "-1 можно указать только для одной оси",
+                          "inferred"),
+    "dim_as_a_string": (lambda: F.softmax(torch.ones(2), dim="x"), "аргумент dim должен быть типа int", "must be"),
 }
 if not torch.cuda.is_available():   # where there is a GPU, .cuda() works
     TORCH_ERRORS["cuda_without_gpu"] = (lambda: torch.ones(2).cuda(), "GPU (CUDA) здесь нет", "not compiled")
+
+
+def _backward_twice():
+    loss = (torch.ones(2, requires_grad=True) * 2).sum()
+    loss.backward()
+    loss.backward()
 
 
 def _calls_itself(x):

@@ -242,6 +242,42 @@ _MESSAGE_TRANSLATIONS = [   # Python's and torch's messages
     (r"Expected all tensors to be on the same device[^!;\n]*!?(?: \(when checking argument[^)]*\))?",
      "тензоры на разных устройствах (CPU и GPU): создавайте новые тензоры на устройстве входа, например "
      "torch.arange(T, device=idx.device)"),
+    (r"mat1 and mat2 must have the same dtype, but got (\w+) and (\w+)",
+     r"у перемножаемых матриц разные типы данных: \1 и \2 (целые номера токенов вместо эмбеддингов?)"),
+    (r"expected target dtype to be Long or Byte, but got (\w+)",
+     r"цели (targets) для F.cross_entropy — номера токенов типа torch.long, а получен тип \1: "
+     r"не превращайте targets в float"),
+    (r"Target (-?\d+) is out of bounds\.?",
+     r"цель \1 вне словаря: номера в targets должны быть от 0 до vocab_size - 1"),
+    (r"stack expects each tensor to be equal size, but got (\[.*?\]) at entry (\d+) and (\[.*?\]) at entry (\d+)",
+     r"torch.stack: тензоры должны быть одной формы, а у тензора номер \2 форма \1, у тензора номер \4 — \3"),
+    (r"(\w+): input tensor must have at least 2 dimensions", r"\1: нужен тензор хотя бы с двумя осями"),
+    (r"both arguments to matmul need to be at least 1D, but they are (\w+) and (\w+)",
+     r"в умножении @ оба множителя должны быть тензорами хотя бы с одной осью, а у них \1 и \2 "
+     r"(число вместо тензора?)"),
+    (r"Trying to backward through the graph a second time[^;\n]*",
+     "backward вызван второй раз по тому же графу: вычисляйте потери заново (model(xb, yb)) перед "
+     "каждым loss.backward()"),
+    (r"Can't call numpy\(\) on Tensor that requires grad\.[^;\n]*",
+     "numpy() нельзя вызвать у тензора с градиентом: в forward оставайтесь в torch; для печати или "
+     "графика — tensor.detach().numpy()"),
+    (r"a leaf Variable that requires grad is being used in an in-place operation\.?",
+     "параметр модели изменён на месте (операция с _ в конце имени или +=): не меняйте веса в forward, "
+     "запишите результат в новую переменную"),
+    (r"probability tensor contains either `inf`, `nan` or element < 0",
+     "вероятности для torch.multinomial содержат inf, NaN или отрицательные числа: логиты модели "
+     "содержат NaN или inf (проверьте маску и softmax в Head)"),
+    (r"result type (\w+) can't be cast to the desired output type (\w+)",
+     r"результат типа \1 нельзя записать на месте в тензор типа \2: используйте операцию без _ в конце "
+     r"имени или сначала .float()"),
+    (r"only one dimension can be inferred", "в view или reshape -1 можно указать только для одной оси"),
+    (r"(?:\[enforce fail at [^\]]*\] err == 0\. )?DefaultCPUAllocator: can't allocate memory: you tried to "
+     r"allocate (\d+) bytes\.?(?: Error code \d+ \([^)]*\))?",
+     r"не хватает памяти: код пытается создать тензор в \1 байт (слишком большие размеры?)"),
+    (r"can only concatenate str \(not \"(\w+)\"\) to str",
+     r"строку можно сложить только со строкой, а не с \1: используйте f-строку или str(...)"),
+    (r"(\w+)\(\): argument '(\w+)' \(position \d+\) must be ([\w.]+), not ([\w.]+)",
+     r"\1(): аргумент \2 должен быть типа \3, а не \4"),
     (r"Torch not compiled with CUDA enabled|Found no NVIDIA driver on your system[^;\n]*|No CUDA GPUs are available",
      "GPU (CUDA) здесь нет: не пишите в forward .cuda() и device='cuda', создавайте новые тензоры на "
      "устройстве входа, например torch.arange(T, device=idx.device)"),
