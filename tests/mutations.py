@@ -524,6 +524,14 @@ else:
     # detached where training takes it only (for a log, say): eval mode alone shows nothing
     "gpt_loss_detached_in_training": ("gpt_model", _gpt_loss(
         "loss = F.cross_entropy(logits, targets)\n    if self.training:\n        loss = loss.detach()"), "no_grad"),
+    # a dropout of its own, its p a number: right in eval mode, other logits in training at dropout 0
+    "gpt_dropout_of_its_own_on_embeddings": ("gpt_model", """
+B, T = idx.shape
+x = self.token_embedding_table(idx) + self.position_embedding_table(torch.arange(T, device=idx.device))
+x = F.dropout(x, p=0.1, training=self.training)
+x = self.ln_f(self.blocks(x))
+logits = self.lm_head(x)
+""" + _GPT_FLAT_LOSS + "    loss = F.cross_entropy(logits, targets)\n", "train_differs"),
 
     # Patterns seen in real code (issue 8), one mistake each
     "head_local_mask_not_sliced": ("head", _head(  # only fails for T < n_ctx

@@ -288,6 +288,8 @@ def _grade_language_model(task, cases, got, want):
             found.append(grad)
         else:
             passed.append("loss")
+    elif logits_ok and _only_train_mode_differs(task, cases, got, want, with_targets):
+        found.append(mistake("train_differs"))
     elif logits_ok:
         found += _diagnose_loss(task, cases, got, with_targets)
     elif not all(_loss_of_own_logits(cases[i], got[i]) for i in with_targets):
@@ -352,6 +354,15 @@ def _same_as_with_targets(cases, got, indices):
         if not close(got[i]["logits"], got[pair]["logits"], flat_ok=True):
             return False
     return True
+
+
+def _only_train_mode_differs(task, cases, got, want, indices):
+    """The loss is right in eval mode and, in train mode (dropout 0, so the same values), the
+    cross-entropy of other logits than eval mode's: the forward is random or branches in training."""
+    train = [i for i in indices if cases[i]["train"]]
+    return bool(train) and all(_matches(task, cases[i], got[i], want[i], ["loss"])
+                               for i in indices if not cases[i]["train"]) \
+        and all(_loss_of_own_logits(cases[i], got[i]) for i in train)
 
 
 def _diagnose_loss(task, cases, got, indices):

@@ -169,6 +169,9 @@ SPECIFIC = {
         "nll_on_logits": "nll_loss на сырых логитах: нужен F.cross_entropy (или log_softmax перед nll_loss)",
         "shifted_targets": "цели сдвинуты ещё раз: targets уже сдвинуты в get_batch",
         "mse_loss": "неверная функция потерь: нужна кросс-энтропия",
+        "train_differs": "в режиме обучения (model.train()) логиты другие, чем в режиме eval, хотя dropout = 0: "
+                         "в forward лишний случайный слой (dropout с вероятностью, заданной числом) или ветка "
+                         "if self.training",
     },
 }
 

@@ -1184,14 +1184,22 @@ def _grad_check(task, cls, config, findings):
 
 def _train_loss_check(cls, config, findings):
     """In train mode, as the training loop runs it, the loss too reaches lm_head and the
-    embeddings (the checks before ran in eval mode: ``if self.training: loss = loss.detach()``)."""
+    embeddings (the checks before ran in eval mode: ``if self.training: loss = loss.detach()``),
+    and, at dropout 0, the logits are eval mode's (not a dropout of its own, ``p=0.1``)."""
     module = _build("gpt_model", cls, config, not findings.own_deps).train()
     gen = torch.Generator().manual_seed(19)
     idx, targets = (torch.randint(config["vocab_size"], (2, config["n_ctx"]), generator=gen) for _ in range(2))
     result, crash = _forward(module, idx, targets)
     if crash is not None or not isinstance(result, (tuple, list)) or len(result) != 2:
         return  # what fails here fails in eval mode too, named there (or is beyond this check)
-    loss = result[1]
+    logits, loss = result
+    if config.get("dropout") == 0 and torch.is_tensor(logits):   # then train mode computes what eval mode does
+        with torch.no_grad():
+            evaluated, crash = _forward(module.eval(), idx, targets)
+        module.train()
+        if crash is None and isinstance(evaluated, (tuple, list)) and len(evaluated) == 2 \
+                and torch.is_tensor(evaluated[0]) and not _close(logits, evaluated[0]):
+            findings.add("train_differs", AT_TRAIN_MODE)
     if not (torch.is_tensor(loss) and loss.numel() == 1 and loss.is_floating_point()):
         return
     if not _loss_reaches_parameters(module, loss):
