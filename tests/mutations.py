@@ -524,6 +524,17 @@ else:
     # detached where training takes it only (for a log, say): eval mode alone shows nothing
     "gpt_loss_detached_in_training": ("gpt_model", _gpt_loss(
         "loss = F.cross_entropy(logits, targets)\n    if self.training:\n        loss = loss.detach()"), "no_grad"),
+    # a dropout layer made inside forward: in training mode always, so random in eval mode too
+    "head_dropout_made_in_forward": ("head", _head(
+        "wei = q @ k.transpose(-2, -1) * self.head_size ** -0.5",
+        "wei = wei.masked_fill(self.tril[:T, :T] == 0, float('-inf'))",
+        "out = nn.Dropout(0.1)(F.softmax(wei, dim=-1)) @ v"), ("random_in_eval", "dropout_in_eval")),
+    "gpt_dropout_made_in_forward": ("gpt_model", """
+B, T = idx.shape
+x = self.token_embedding_table(idx) + self.position_embedding_table(torch.arange(T, device=idx.device))
+x = self.ln_f(self.blocks(nn.Dropout(0.2)(x)))
+logits = self.lm_head(x)
+""" + _GPT_FLAT_LOSS + "    loss = F.cross_entropy(logits, targets)\n", "random_in_eval"),
     # a dropout of its own, its p a number: right in eval mode, other logits in training at dropout 0
     "gpt_dropout_of_its_own_on_embeddings": ("gpt_model", """
 B, T = idx.shape

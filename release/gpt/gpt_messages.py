@@ -29,6 +29,9 @@ GENERIC = {
     "no_dropout": "dropout не применяется в режиме обучения: примените self.dropout",
     "dropout_in_eval": "в режиме eval выход с dropout > 0 должен совпадать с выходом без dropout "
                        "(используйте модуль self.dropout, а не F.dropout без training=self.training)",
+    "random_in_eval": "forward случаен в режиме eval: два вызова на одном входе дают разное. Слой, созданный "
+                      "внутри forward (nn.Dropout(p)(x)), всегда в режиме обучения, а F.dropout без "
+                      "training=self.training работает и в eval: используйте слои из __init__ (self.dropout)",
     "dropout_wrong": "dropout применён не там или это не dropout: в режиме обучения dropout обнуляет "
                      "элементы с вероятностью p, а остальные делит на 1 - p",
     "dropout_on_output": "dropout применён к выходу, а не к весам внимания wei",

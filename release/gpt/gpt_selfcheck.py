@@ -1009,6 +1009,26 @@ def _later_scenarios(task, cls, config, findings):
         _scenario(task, cls, cfg, T, where, findings)
 
 
+def _random_in_eval(task, cls, config):
+    """True when two forwards of the class in eval mode on one input give different outputs (a
+    dropout made inside forward, or ``F.dropout`` without ``training=self.training``)."""
+    module = _build(task, cls, config)
+    gen = torch.Generator().manual_seed(23)
+    if TASK_TABLE[task]["language_model"]:
+        x = torch.randint(config["vocab_size"], (2, config["n_ctx"]), generator=gen)
+    else:
+        x = _randn(gen, 2, config["n_ctx"], config["n_embd"])
+    outputs = []
+    with torch.no_grad():
+        for _ in range(2):
+            out, crash = _forward(module, x)
+            out = out[0] if isinstance(out, (tuple, list)) and out else out
+            if crash is not None or not torch.is_tensor(out) or not out.is_floating_point():
+                return False
+            outputs.append(out)
+    return not _close(*outputs)
+
+
 # what the whole forward does wrong: nothing further is checked after it
 _WHOLE = {"not_implemented", "no_return", "not_pair", "pair_swapped", "weights_returned"}
 
@@ -1016,6 +1036,11 @@ _WHOLE = {"not_implemented", "no_return", "not_pair", "pair_swapped", "weights_r
 def _check(task):
     def check(cls, config, findings):
         _unused_parameters(task, cls, config, findings)
+        if _random_in_eval(task, cls, config):   # every output differs: what it shows is chance
+            findings.add("random_in_eval", AT_NOTEBOOK)
+            if TASK_TABLE[task]["dropout"]:
+                _dropout_check(task, cls, config, findings)
+            return
         if task == "head":
             _check_head(cls, config, findings)
         else:
