@@ -524,6 +524,12 @@ else:
     # detached where training takes it only (for a log, say): eval mode alone shows nothing
     "gpt_loss_detached_in_training": ("gpt_model", _gpt_loss(
         "loss = F.cross_entropy(logits, targets)\n    if self.training:\n        loss = loss.detach()"), "no_grad"),
+    # logits from the token embedding's weight (weight tying as written in forward): lm_head unused
+    "gpt_logits_from_the_embedding_weight": ("gpt_model", """
+B, T = idx.shape
+x = self.token_embedding_table(idx) + self.position_embedding_table(torch.arange(T, device=idx.device))
+logits = self.ln_f(self.blocks(x)) @ self.token_embedding_table.weight.T
+""" + _GPT_FLAT_LOSS + "    loss = F.cross_entropy(logits, targets)\n", "unused_parameter"),
     # a dropout layer made inside forward: in training mode always, so random in eval mode too
     "head_dropout_made_in_forward": ("head", _head(
         "wei = q @ k.transpose(-2, -1) * self.head_size ** -0.5",

@@ -409,6 +409,9 @@ def best_verdict(task, verdict_for):
 # forward (the diagnosis) replace them.
 VAGUE = {"wrong_output", "exception", "future_leak", "wrong_shape", "generate_exception",
          "generate_broken", "wrong_grad"}
+# A mistake the grader names by its effect, and the diagnosis's words for its cause: a weight with
+# no gradient because its sub-module is never called (logits from the embedding's weight).
+SAID_BETTER = {"no_grad": {"unused_parameter"}}
 # Verdicts about the submission as a whole: nothing to add to them.
 FINAL = {"not_implemented", "class_missing", "solution_failed", "no_return", "not_pair", "pair_swapped", "probe_failed", "probe_timeout",
          "probe_memory", "probe_disk", "probe_kernel_died", "probe_exit", "probe_no_results", "probe_tampered",
@@ -435,7 +438,7 @@ def with_diagnosis(verdict, findings):
             where = str(finding.get("where", ""))[:80]
             text = known[key] + russian_text(text[len(known[key]):])   # the quoted error, as the kit shows it
             observed[key] = text + (f" ({where})" if where and where not in text else "")
-    specific = [m for m in verdict.mistakes if m[0] not in VAGUE]
+    specific = [m for m in verdict.mistakes if m[0] not in VAGUE and not SAID_BETTER.get(m[0], set()) & set(observed)]
     if not observed or (specific and not {k for k, _ in specific} <= set(observed)):
         return verdict
     mistakes = [[key, text] for key, text in observed.items()]
