@@ -1186,26 +1186,14 @@ def _grad_check(task, cls, config, findings):
         return
     gen = torch.Generator().manual_seed(13)
     module = _build(task, cls, config, not findings.own_deps)
-    called = set()
-    hooks = [m.register_forward_hook(lambda *_, name=name: called.add(name)) for name, m in module.named_modules()]
-    try:
-        done = _backward(task, module, config, gen)
-    finally:
-        for hook in hooks:
-            hook.remove()
+    done = _backward(task, module, config, gen)
     if done is None:
         return
     x, out, w = done
     if not out.requires_grad:
         findings.add("no_grad", AT_NOTEBOOK)
         return
-    own = _own_parameters(module)
-    never = sorted({name.rsplit(".", 1)[0] for name, p in own.items() if p.grad is None} - called)
-    if never and all(own[name].grad is None for name in own if name.rsplit(".", 1)[0] in never):
-        # a sub-module never called and none of its weights used (logits from the embedding's weight)
-        findings.add("unused_parameter", AT_NOTEBOOK, ", ".join(f"self.{name} не вызывается" for name in never))
-        return
-    if (x.is_floating_point() and x.grad is None) or any(p.grad is None for p in own.values()):
+    if (x.is_floating_point() and x.grad is None) or any(p.grad is None for p in _own_parameters(module).values()):
         findings.add("no_grad", AT_NOTEBOOK)
         return
     if not x.is_floating_point():
