@@ -282,6 +282,18 @@ def test_a_feedforward_that_changes_the_nets_output_is_named_at_its_return(body,
     assert lines[1].startswith("Ваш код: ячейка, строка") and lines[1].endswith(line), lines
 
 
+def test_a_mask_sliced_by_a_length_taken_from_the_configuration_names_that_line_as_the_cause():
+    """``T = config['n_ctx']``: the mask is sliced, by n_ctx; the line that took T is the cause."""
+    body = HEAD.replace("B, T, C = x.shape", "B, _, C = x.shape\nT = config['n_ctx']")
+    assert body != HEAD
+    namespace = task_notebook("head", body)
+    error = failure("head = Head(**config)\nassert head(torch.randn(2, 5, 64)).shape == (2, 5, 16)\n", namespace)
+    lines = plain(gpt_errors.explain(error, error.__traceback__, namespace))
+    assert lines[0].startswith("Шаг 01, Head: маска не обрезана до длины входа"), lines
+    assert re.match(r"Скорее всего, причина — ячейка, строка \d+: T = config\['n_ctx'\]: здесь используется n_ctx",
+                    lines[2]), lines
+
+
 def test_a_loss_returned_as_a_number_is_named_at_the_line_that_computes_it():
     """``.item()`` on the loss: the visible test's ``loss.dim()`` fails on a float; the message names
     the number and the line is the cross-entropy's, not the first line that mentions loss."""

@@ -397,9 +397,10 @@ N_CTX_HINT = "здесь используется n_ctx, а вход бывае�
 
 
 def n_ctx_line(cls, finding):
-    """Where forward uses n_ctx, for a crash on inputs shorter than n_ctx or positions taken for
-    all n_ctx (else None)."""
-    if finding.get("key") not in ("exception", "positions_n_ctx") or finding.get("where") != SHORT_INPUT \
+    """Where forward uses n_ctx, for a crash on inputs shorter than n_ctx, a mask of n_ctx rows
+    (T taken from the configuration) or positions taken for all n_ctx (else None)."""
+    if finding.get("key") not in ("exception", "positions_n_ctx", "mask_not_sliced") \
+            or finding.get("where") != SHORT_INPUT \
             or cls is None:
         return None
     return forward_line(cls, "n_ctx", fallback=False)
