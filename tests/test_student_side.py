@@ -481,6 +481,19 @@ TORCH_ERRORS = {
     "two_inferred_axes": (lambda: torch.ones(6).view(-1, -1), "-1 можно указать только для одной оси",
                           "inferred"),
     "dim_as_a_string": (lambda: F.softmax(torch.ones(2), dim="x"), "аргумент dim должен быть типа int", "must be"),
+    "shape_times_a_float": (lambda: torch.ones(2, 3).shape * 0.5, "кортеж или список нельзя умножить на float",
+                            "multiply sequence"),
+    "misspelt_keyword": (lambda: torch.nn.Linear(3, 2, bias_=False), "не принимает аргумент bias_",
+                         "unexpected keyword"),
+    "item_of_many": (lambda: torch.ones(3).item(), ".item() работает только у тензора из одного элемента",
+                     "converted to Scalar"),
+    "len_of_a_number_tensor": (lambda: len(torch.tensor(1.0)), "у тензора без осей", "0-d tensor"),
+    "view_of_none": (lambda: torch.ones(2).view(None), "view(): такие аргументы не подходят", "invalid combination"),
+    "function_in_a_module_list": (lambda: torch.nn.ModuleList([F.relu]), "не слой nn.Module", "Module subclass"),
+    "cat_of_nothing": (lambda: torch.cat([]), "torch.cat получил пустой список", "non-empty"),
+    "permute_of_too_few_axes": (lambda: torch.ones(2, 3, 4).permute(0, 1), "у тензора осей 3, а в новом порядке осей "
+                                "названо 2", "number of dimensions"),
+    "missing_file": (lambda: open("no-such-file.txt"), "файл «no-such-file.txt» не найден", "No such file"),
 }
 if not torch.cuda.is_available():   # where there is a GPU, .cuda() works
     TORCH_ERRORS["cuda_without_gpu"] = (lambda: torch.ones(2).cuda(), "GPU (CUDA) здесь нет", "not compiled")
