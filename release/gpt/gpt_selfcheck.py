@@ -1017,11 +1017,7 @@ def _random_in_eval(task, cls, config):
     """True when two forwards of the class in eval mode on one input give different outputs (a
     dropout made inside forward, or ``F.dropout`` without ``training=self.training``)."""
     module = _build(task, cls, config)
-    gen = torch.Generator().manual_seed(23)
-    if TASK_TABLE[task]["language_model"]:
-        x = torch.randint(config["vocab_size"], (2, config["n_ctx"]), generator=gen)
-    else:
-        x = _randn(gen, 2, config["n_ctx"], config["n_embd"])
+    x = _full_length_input(task, config, torch.Generator().manual_seed(23))
     outputs = []
     with torch.no_grad():
         for _ in range(2):
@@ -1138,11 +1134,9 @@ def _dropout_check(task, cls, config, findings):
 
 def _backward(task, module, config, gen):
     """(x, out, weights of out) after a backward pass of one forward, or None if it fails."""
-    T = config["n_ctx"]
-    if TASK_TABLE[task]["language_model"]:
-        x = torch.randint(config["vocab_size"], (2, T), generator=gen)
-    else:
-        x = _randn(gen, 2, T, config["n_embd"]).requires_grad_(True)
+    x = _full_length_input(task, config, gen)
+    if x.is_floating_point():
+        x.requires_grad_(True)
     out, crash = _forward(module, x)
     if isinstance(out, (tuple, list)) and out:
         out = out[0]
@@ -1152,6 +1146,13 @@ def _backward(task, module, config, gen):
     if out.requires_grad:
         (out * w).sum().backward()
     return x, out, w
+
+
+def _full_length_input(task, config, gen):
+    """A batch of two inputs of n_ctx positions: token ids for a language model, else vectors."""
+    if TASK_TABLE[task]["language_model"]:
+        return torch.randint(config["vocab_size"], (2, config["n_ctx"]), generator=gen)
+    return _randn(gen, 2, config["n_ctx"], config["n_embd"])
 
 
 def _own_parameters(module):
