@@ -442,6 +442,10 @@ x = self.ln2(x + self.ffwd(h))
 x = self.ln1(x + self.ffwd(x))
 x = self.ln2(x + self.sa(x))
 """, "ffwd_first"),
+    "block_ffwd_first_norms_kept": ("block", """
+x = self.ln2(x + self.ffwd(x))
+x = self.ln1(x + self.sa(x))
+""", "ffwd_first"),
     "block_parallel": ("block", """
 h = self.ln1(x + self.sa(x))
 x = self.ln2(h + self.ffwd(x))

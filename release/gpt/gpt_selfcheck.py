@@ -574,7 +574,11 @@ _PLACEMENT_KEYS = {"post": (), "pre": ("pre_norm",), "before": ("norm_before_res
 def _block_programs():
     """Post-norm and each known deviation as (keys, {call: input}, output): the task as data."""
     programs = []
-    for order_keys, (first, second) in (((), ("sa", "ffwd")), (("ffwd_first",), ("ffwd", "sa"))):
+    # ``norms``: the LayerNorm after the first and after the second sublayer. They are swapped
+    # when sa's is not ln1 or ffwd's not ln2, whichever comes first: ln2(x + ffwd(x)) then
+    # ln1(x + sa(x)) has only its order wrong.
+    for order_keys, (first, second), swapped in (((), ("sa", "ffwd"), "ln2 ln1"),
+                                                 (("ffwd_first",), ("ffwd", "sa"), "ln1 ln2")):
         for norm1, norm2 in itertools.product(_PLACEMENT_KEYS, repeat=2):
             for r1, r2, norms, flow in itertools.product((True, False), (True, False),
                                                          ("ln1 ln2", "ln1 ln1", "ln2 ln1"),
@@ -587,7 +591,7 @@ def _block_programs():
                     k for k in _PLACEMENT_KEYS[norm2] if k not in _PLACEMENT_KEYS[norm1])
                 keys += {(False, False): ("no_residual",), (False, True): ("no_sa_residual",),
                          (True, False): ("no_ffwd_residual",)}.get((r1, r2), ())
-                keys += {"ln1 ln1": ("same_layernorm",), "ln2 ln1": ("layernorms_swapped",)}.get(norms, ())
+                keys += {"ln1 ln1": ("same_layernorm",), swapped: ("layernorms_swapped",)}.get(norms, ())
                 keys += {"parallel": ("parallel_branches",), "residual_from_input": ("residual_from_input",)}.get(flow, ())
                 program = _Program()
                 h = program.sublayer({"x"}, {"x"}, first, n1, r1, norm1)
