@@ -476,6 +476,18 @@ B, T = idx.shape
 x = self.token_embedding_table(idx) + self.position_embedding_table(torch.arange(T))
 logits = self.lm_head(self.blocks(x))
 """ + _GPT_FLAT_LOSS + "    loss = F.cross_entropy(logits, targets)\n", "no_final_layernorm"),
+    "gpt_residual_around_each_block": ("gpt_model", """
+B, T = idx.shape
+x = self.token_embedding_table(idx) + self.position_embedding_table(torch.arange(T, device=idx.device))
+for block in self.blocks:
+    x = x + block(x)
+logits = self.lm_head(self.ln_f(x))
+""" + _GPT_FLAT_LOSS + "    loss = F.cross_entropy(logits, targets)\n", "residual_around_blocks"),
+    "gpt_residual_around_the_blocks_without_ln_f": ("gpt_model", """
+B, T = idx.shape
+x = self.token_embedding_table(idx) + self.position_embedding_table(torch.arange(T, device=idx.device))
+logits = self.lm_head(x + self.blocks(x))
+""" + _GPT_FLAT_LOSS + "    loss = F.cross_entropy(logits, targets)\n", ("residual_around_blocks", "no_final_layernorm")),
     "gpt_softmax_before_loss": ("gpt_model", _gpt_loss(
         "loss = F.cross_entropy(F.softmax(logits, dim=-1), targets)"), "softmax_before_loss"),
     "gpt_sum_reduction": ("gpt_model", _gpt_loss(

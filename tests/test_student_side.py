@@ -217,6 +217,7 @@ def test_the_setup_cell_in_colab_without_the_kit_says_what_to_upload(tmp_path, m
 # ---- errors in Russian
 
 HEAD = notebooks.solution_body(notebooks.read(SOURCE / "01_head.ipynb"), "head")
+GPT = notebooks.solution_body(notebooks.read(SOURCE / "05_gpt_model.ipynb"), "gpt_model")
 CONFIG = dict(n_ctx=32, n_embd=64, n_head=4, head_size=16, n_layer=4, dropout=0.0, vocab_size=65)
 _cells = iter(range(100, 10**6))
 
@@ -280,6 +281,17 @@ def test_a_feedforward_that_changes_the_nets_output_is_named_at_its_return(body,
     lines = plain(gpt_errors.explain(error, error.__traceback__, namespace))
     assert lines[0].startswith("Шаг 03, FeedFoward: выход self.net изменён после него"), lines
     assert lines[1].startswith("Ваш код: ячейка, строка") and lines[1].endswith(line), lines
+
+
+def test_a_residual_around_the_blocks_is_named_at_its_line_not_at_the_embeddings_sum():
+    """``x = x + block(x)``: the line shown is the block's, though the embeddings' sum comes first."""
+    body = GPT.replace("x = self.blocks(x)", "for block in self.blocks:\n    x = x + block(x)")
+    assert body != GPT
+    namespace = task_notebook("gpt_model", body)
+    error = failure('assert False, "проверьте forward"\n', namespace)
+    lines = plain(gpt_errors.explain(error, error.__traceback__, namespace))
+    assert lines[0].startswith("Шаг 05, GPTModel: лишнее residual-соединение вокруг блоков"), lines
+    assert lines[1].startswith("Ваш код: ячейка, строка") and lines[1].endswith("x = x + block(x)"), lines
 
 
 def test_a_mask_sliced_by_a_length_taken_from_the_configuration_names_that_line_as_the_cause():

@@ -129,6 +129,7 @@ _LINE_OF_MISTAKE = [
     (("output_changed",), r"^return\b"),
     (("relu", "linear", "identity"), r"net|relu|return"),
     (("norm", "layernorm"), r"\bln"),
+    (("residual_around_blocks",), r"block.*\+|\+.*block"),
     (("residual", "ffwd_first", "parallel"), r"\+|sa\(|ffwd\("),
     (("positional", "positions"), r"position"),
     (("final_layernorm",), r"ln_f|blocks"),

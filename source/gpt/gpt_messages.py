@@ -161,6 +161,8 @@ SPECIFIC = {
         "final_layernorm_misplaced": "финальный LayerNorm self.ln_f применён до блоков: он нормирует выход "
                                      "self.blocks, logits = self.lm_head(self.ln_f(self.blocks(x)))",
         "blocks_not_applied": "блоки трансформера не применены: пропустите x через self.blocks",
+        "residual_around_blocks": "лишнее residual-соединение вокруг блоков: Block сам прибавляет свой вход "
+                                  "(x + ...), в GPTModel блоки применяются подряд: x = self.blocks(x)",
         "logits_depend_on_targets": "логиты зависят от targets: с targets и без них forward должен давать "
                                     "одни и те же логиты, targets нужны только для loss",
         "logits_last_only": "логиты посчитаны только для последней позиции (x[:, -1, :]): нужны логиты "

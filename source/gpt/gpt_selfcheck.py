@@ -820,6 +820,11 @@ def _gpt_flow(trace, module, idx, logits, with_targets):
         point, last_only = _which_point(got, points, order[:order.index(expected) + 1])
         if last_only and "logits_last_only" not in [k for k, _ in found]:
             found.append(("logits_last_only", ""))
+        if point is None and expected in ("blocks", "ln_f") and _residual_around_blocks(got, blocks, len(module.blocks)):
+            found += [("no_final_layernorm", "")] if expected == "ln_f" else []
+            found.append(("residual_around_blocks", ""))
+            expected, got = "pos", inputs["pos"]
+            continue
         if point is None:
             return found + [("wrong_input", f"{GPT_CONSUMER[expected]} получает не {_stage_text(expected)}")]
         skipped = order[order.index(point) + 1:order.index(expected) + 1]
@@ -839,6 +844,21 @@ def _gpt_flow(trace, module, idx, logits, with_targets):
             found.append(("blocks_not_applied", "применены не все блоки self.blocks, по одному разу и по порядку"))
         expected = order[order.index(point) - 1]
         got = inputs[expected]
+
+
+def _residual_around_blocks(got, blocks, n_blocks):
+    """True when ``got`` (what ln_f gets) is the blocks' input plus their output: each block
+    given x + block(x) of the one before (``x = x + block(x)`` in a loop), or
+    ``x + self.blocks(x)`` once around them all."""
+    def plus(a, b):
+        return a + b if torch.is_tensor(a) and torch.is_tensor(b) and a.shape == b.shape else None
+
+    if len(blocks) != n_blocks or not blocks:
+        return False
+    if all(_close(after.input, before.output) for before, after in zip(blocks, blocks[1:])):
+        return _close(got, plus(blocks[0].input, blocks[-1].output))
+    return all(_close(after.input, plus(before.input, before.output)) for before, after in zip(blocks, blocks[1:])) \
+        and _close(got, plus(blocks[-1].input, blocks[-1].output))
 
 
 def _functional_call(logits, linear, shape):
