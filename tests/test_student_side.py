@@ -544,6 +544,23 @@ def test_pytorchs_errors_of_the_course_mistakes_are_put_in_russian(name):
     assert "Error" not in quoted and quoted.endswith("; строка 3: x = f(x)"), quoted
 
 
+def test_self_dropout_called_where_it_is_the_configurations_number_is_named_so():
+    """GPTModel's attributes are the configuration's values: nanoGPT's dropout on the embeddings,
+    ``self.dropout(tok_emb + pos_emb)``, calls the number 0.1. Another number called keeps the plain words."""
+    namespace = task_notebook("gpt_model", GPT.replace("x = tok_emb + pos_emb", "x = self.dropout(tok_emb + pos_emb)"))
+    cell("class Block(nn.Module):\n    def __init__(self, **kw):\n        super().__init__()\n"
+         "    def forward(self, x):\n        return x\n", namespace)
+    error = failure("model = GPTModel(**config)\nlogits, loss = model(torch.zeros(2, 5, dtype=torch.long))\n", namespace)
+    lines = plain(gpt_errors.explain(error, error.__traceback__, namespace))
+    number = "self.dropout здесь — число из конфигурации (вероятность dropout), а не слой nn.Dropout"
+    assert lines[0].startswith("Шаг 05, GPTModel: ошибка при выполнении forward (" + number), lines
+    assert lines[1].endswith("x = self.dropout(tok_emb + pos_emb)"), lines
+    quoted = gpt_errors.russian_text("TypeError: 'float' object is not callable; строка 51: x = self.dropout(x)")
+    assert quoted.startswith(number) and quoted.endswith("; строка 51: x = self.dropout(x)"), quoted
+    other = gpt_errors.russian_text("TypeError: 'int' object is not callable; строка 51: x = self.n_embd(x)")
+    assert other.startswith("объект типа int нельзя вызвать как функцию"), other
+
+
 def test_only_the_stubs_not_implemented_error_says_the_solution_is_unwritten():
     assert gpt_errors.in_russian(NotImplementedError()).startswith("решение ещё не написано")
     with pytest.raises(NotImplementedError) as caught:

@@ -185,7 +185,15 @@ def forward_line(cls, key, fallback=True):
 
 # ------------------------------------------------------------ Python's words
 
-_MESSAGE_TRANSLATIONS = [   # Python's and torch's messages
+# Messages whose Russian depends on the line that raised them: matched on "message; строка N: code",
+# as the grader's probe reports an error and as ``in_russian`` builds it from the traceback.
+_LINE_TRANSLATIONS = [
+    (r"'(?:float|int)' object is not callable(?=; строка \d+: .*\bself\.dropout\s*\()",
+     "self.dropout здесь — число из конфигурации (вероятность dropout), а не слой nn.Dropout: вызвать его "
+     "нельзя; своего слоя dropout у этого класса нет (он есть в Head, MultiHeadAttention и FeedFoward)"),
+]
+
+_MESSAGE_TRANSLATIONS = _LINE_TRANSLATIONS + [   # Python's and torch's messages
     (r"The size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\) at non-singleton dimension (\d+)",
      r"размеры тензоров не совпадают: \1 и \2 по оси \3"),
     (r"Expected target size \[(.*?)\], got \[(.*?)\]",
@@ -385,6 +393,11 @@ def in_russian(error):
         return f"нет ключа {error.args[0]!r}" if error.args else _KINDS["KeyError"]
     text = error.msg if isinstance(error, SyntaxError) else str(error)
     text = (text or "").strip().split("\n")[0]
+    raised = _raising_line(error)
+    for pattern, russian in _LINE_TRANSLATIONS if raised else ():
+        match = re.search(pattern, f"{text}; строка {raised[0]}: {raised[1]}")
+        if match:
+            return match.expand(russian)
     for pattern, russian in _TRANSLATIONS:
         match = re.search(pattern, text)
         if match:
@@ -395,6 +408,17 @@ def in_russian(error):
         if cls.__name__ in _KINDS:
             return _KINDS[cls.__name__]
     return "ошибка при выполнении"
+
+
+def _raising_line(error):
+    """(line number, code) of the line that raised ``error``, or None."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return None
+    code = code_line(tb.tb_frame.f_code.co_filename, tb.tb_lineno)
+    return (tb.tb_lineno, code) if code else None
 
 
 def russian_text(text):
