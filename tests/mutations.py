@@ -270,6 +270,11 @@ BUGS = {
         "wei = F.softmax(q @ k.transpose(-2, -1) * self.head_size ** -0.5, dim=-1)",
         "wei = wei.masked_fill(self.tril[:T, :T] == 0, 0.0)",
         "out = self.dropout(wei) @ v"), "mask_after_softmax"),
+    "head_mask_with_inf_after_softmax": ("head", _head(   # softmax and the mask's line swapped
+        "wei = q @ k.transpose(-2, -1) * self.head_size ** -0.5",
+        "wei = F.softmax(wei, dim=-1)",
+        "wei = wei.masked_fill(self.tril[:T, :T] == 0, float('-inf'))",
+        "out = self.dropout(wei) @ v"), "mask_after_softmax"),
     "head_no_scale": ("head", _head(
         "wei = q @ k.transpose(-2, -1)",
         "wei = wei.masked_fill(self.tril[:T, :T] == 0, float('-inf'))",

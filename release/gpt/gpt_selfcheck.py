@@ -196,6 +196,9 @@ def _head_probe(cls, config, T, stand_ins=True):
         return _output_result(out, crash, [])
     xd = x.double()
     q, k, v = (xd @ weights[name].double().T for name in ("query", "key", "value"))
+    if _masked_after_softmax_with_inf(out, F.softmax(q @ k.transpose(-2, -1) * hs ** -0.5, dim=-1)):
+        return _Result([("mask_after_softmax", "-inf в весах после softmax: выход — NaN во всех позициях, "
+                                               "кроме последней")])
     o = torch.nan_to_num(out.detach().double(), nan=0.0, posinf=0.0, neginf=0.0)
     if tuple(o.shape) == tuple(x.shape):
         sources = {"x": xd}
@@ -233,6 +236,18 @@ def _head_probe(cls, config, T, stand_ins=True):
         leak = wei.triu(1).abs().max().item() > 1e-6
         return _Result(found + [("future_leak" if leak else "wrong_output", "")])
     return _Result(found + _form_keys(form))
+
+
+def _masked_after_softmax_with_inf(out, weights):
+    """True for the output of the task's ``weights`` masked with -inf after softmax: every row
+    but the last has a -inf weight, so its whole output row is NaN (or infinite); the last row,
+    masked nowhere, is finite and shows the task's weights (``_head_setup``: out[..., :T] = wei)."""
+    B, T, _ = weights.shape
+    if out.dim() != 3 or tuple(out.shape[:2]) != (B, T) or out.shape[2] < T or T < 2:
+        return False
+    finite_rows = torch.isfinite(out.detach()).all(-1)
+    return not bool(finite_rows[:, :-1].any()) and bool(finite_rows[:, -1].all()) \
+        and _close(out.detach()[:, -1, :T].double(), weights[:, -1])
 
 
 def _form_keys(form):
