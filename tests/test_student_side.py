@@ -438,6 +438,8 @@ TORCH_ERRORS = {
                    "цели для F.cross_entropy должны быть одномерными", "multi-target"),
     "layernorm_size": (lambda: torch.nn.LayerNorm(64)(torch.ones(2, 3, 65)),
                        "LayerNorm ждёт последнюю ось размера 64, а получил тензор формы [2, 3, 65]", "normalized_shape"),
+    "cat_of_modules": (lambda: torch.cat([torch.nn.Linear(2, 2)], dim=-1),
+                       "элемент номер 0 — не тензор, а Linear", "expected Tensor"),
     "cat_dimensions": (lambda: torch.cat([torch.ones(2, 3), torch.ones(2, 3, 4)], dim=-1),
                        "разное число осей: 2 и 3", "same number"),
     "cat_sizes": (lambda: torch.cat([torch.ones(2, 3, 4), torch.ones(2, 5, 4)], dim=-1),

@@ -303,6 +303,9 @@ _MESSAGE_TRANSLATIONS = _LINE_TRANSLATIONS + [   # Python's and torch's messages
     (r"(\S+) is not a Module subclass",
      r"\1 — не слой nn.Module: в nn.ModuleList и nn.Sequential кладут слои (nn.Linear, nn.ReLU, ...)"),
     (r"torch\.cat\(\): expected a non-empty list of Tensors", "torch.cat получил пустой список: в нём нет ни одного тензора"),
+    (r"expected Tensor as element (\d+) in argument \d+, but got (\w+)",
+     r"в списке для torch.cat или torch.stack элемент номер \1 — не тензор, а \2: передайте тензоры "
+     r"(для голов — их выходы, [h(x) for h in self.heads], а не сами модули)"),
     (r"permute\(\w*\): number of dimensions in the tensor input does not match the length of the desired "
      r"ordering of dimensions i\.e\. input\.dim\(\) = (\d+) is not equal to len\(dims\) = (\d+)",
      r"permute: у тензора осей \1, а в новом порядке осей названо \2"),
