@@ -363,6 +363,20 @@ _MESSAGE_TRANSLATIONS = _LINE_TRANSLATIONS + [   # Python's and torch's messages
     (r"'([\w.]+)' object cannot be interpreted as an integer",
      r"значение типа \1 нельзя использовать как целое число (номер или размер)"),
     (r"index (-?\d+) is out of range", r"индекс \1 за пределами списка (номера начинаются с 0)"),
+    (r"(\w+)\(\): argument '\w+' failed to unpack the object at pos (\d+) with error "
+     r"\"type must be tuple of ints,\s*but got (\w+)\"",
+     r"\1(): размеры должны быть целыми числами, а \2-й из них — \3 (деление / даёт float: делите нацело, //)"),
+    (r"(\w+)\(\): argument '(\w+)' \(position \d+\) must be tuple of ints, not (\w+)",
+     r"\1(): аргумент \2 должен быть кортежем целых чисел, например (n_embd,), а не \3"),
+    (r"dropout probability has to be between 0 and 1, but got ([\w.+-]+)",
+     r"вероятность dropout должна быть от 0 до 1, а получено \1"),
+    (r"too many indices for tensor of dimension (\d+)", r"индексов больше, чем осей у тензора (у него осей: \1)"),
+    (r"invalid multinomial distribution \(sum of probabilities <= 0\)",
+     "torch.multinomial: сумма вероятностей не больше нуля (передайте softmax логитов, а не сами логиты)"),
+    (r"expand\(.*?\): the number of sizes provided \((\d+)\) must be greater or equal to the number of "
+     r"dimensions in the tensor \((\d+)\)", r"expand: задано размеров \1, а осей у тензора \2"),
+    (r"(\w+)\(\): could not infer output dtype\. \w+ dtype must be either a floating point or complex dtype\. "
+     r"Got: (\w+)", r"\1() считается только для вещественных тензоров, а этот типа \2: приведите его к float (.float())"),
     (r"(\w+)\(\) takes (\d+) positional arguments? but (\d+) (?:were|was) given",
      r"\1 принимает \2 аргумента(ов), а передано \3"),
     (r"(\w+)\(\) missing (\d+) required positional argument", r"\1: не передан обязательный аргумент"),
