@@ -122,6 +122,8 @@ def test_strict_shapes_flat_output_is_wrong_except_for_logits_with_targets():
 
 def test_leftover_torch_state_changes_no_verdict():
     body = reference_bodies()["feedforward"]
+    for own_deps in (False, True):  # made outside the leftover state, as the grader makes them:
+        _cases("feedforward", own_deps)  # made here, they were cached for later tests of this process
     torch.set_grad_enabled(False)
     torch.set_default_dtype(torch.float64)
     try:
