@@ -218,6 +218,9 @@ def test_the_setup_cell_in_colab_without_the_kit_says_what_to_upload(tmp_path, m
 
 HEAD = notebooks.solution_body(notebooks.read(SOURCE / "01_head.ipynb"), "head")
 GPT = notebooks.solution_body(notebooks.read(SOURCE / "05_gpt_model.ipynb"), "gpt_model")
+# Step 04's class as a stand-in that returns its input, for GPTModel's cells run in-process
+IDENTITY_BLOCK = ("class Block(nn.Module):\n    def __init__(self, **kw):\n        super().__init__()\n"
+                  "    def forward(self, x):\n        return x\n")
 CONFIG = dict(n_ctx=32, n_embd=64, n_head=4, head_size=16, n_layer=4, dropout=0.0, vocab_size=65)
 _cells = iter(range(100, 10**6))
 
@@ -309,12 +312,10 @@ def test_a_mask_sliced_by_a_length_taken_from_the_configuration_names_that_line_
 def test_a_loss_returned_as_a_number_is_named_at_the_line_that_computes_it():
     """``.item()`` on the loss: the visible test's ``loss.dim()`` fails on a float; the message names
     the number and the line is the cross-entropy's, not the first line that mentions loss."""
-    reference = notebooks.solution_body(notebooks.read(SOURCE / "05_gpt_model.ipynb"), "gpt_model")
-    body = reference.replace("loss = F.cross_entropy(logits, targets)", "loss = F.cross_entropy(logits, targets).item()")
-    assert body != reference and "loss = None" in body
+    body = GPT.replace("loss = F.cross_entropy(logits, targets)", "loss = F.cross_entropy(logits, targets).item()")
+    assert body != GPT and "loss = None" in body
     namespace = task_notebook("gpt_model", body)
-    cell("class Block(nn.Module):\n    def __init__(self, **kw):\n        super().__init__()\n"
-         "    def forward(self, x):\n        return x\n", namespace)
+    cell(IDENTITY_BLOCK, namespace)
     error = failure("model = GPTModel(**config)\nidx = torch.zeros(2, 8, dtype=torch.long)\n"
                     "logits, loss = model(idx, idx)\nassert loss.dim() == 0\n", namespace)
     lines = plain(gpt_errors.explain(error, error.__traceback__, namespace))
@@ -327,8 +328,7 @@ def test_a_crash_on_short_inputs_points_at_the_line_using_n_ctx():
     body = reference = notebooks.solution_body(notebooks.read(SOURCE / "05_gpt_model.ipynb"), "gpt_model")
     body = reference.replace("torch.arange(T, device=idx.device)", "torch.arange(self.n_ctx)")
     namespace = task_notebook("gpt_model", body)
-    cell("class Block(nn.Module):\n    def __init__(self, **kw):\n        super().__init__()\n"
-         "    def forward(self, x):\n        return x\n", namespace)
+    cell(IDENTITY_BLOCK, namespace)
     error = failure("model = GPTModel(**config)\nmodel(torch.zeros(2, 5, dtype=torch.long))\n", namespace)
     lines = plain(gpt_errors.explain(error, error.__traceback__, namespace))
     # the cause by name (the diagnosis), the symptom translated, the line that uses n_ctx shown
@@ -582,8 +582,7 @@ def test_self_dropout_called_where_it_is_the_configurations_number_is_named_so()
     """GPTModel's attributes are the configuration's values: nanoGPT's dropout on the embeddings,
     ``self.dropout(tok_emb + pos_emb)``, calls the number 0.1. Another number called keeps the plain words."""
     namespace = task_notebook("gpt_model", GPT.replace("x = tok_emb + pos_emb", "x = self.dropout(tok_emb + pos_emb)"))
-    cell("class Block(nn.Module):\n    def __init__(self, **kw):\n        super().__init__()\n"
-         "    def forward(self, x):\n        return x\n", namespace)
+    cell(IDENTITY_BLOCK, namespace)
     error = failure("model = GPTModel(**config)\nlogits, loss = model(torch.zeros(2, 5, dtype=torch.long))\n", namespace)
     lines = plain(gpt_errors.explain(error, error.__traceback__, namespace))
     number = "self.dropout здесь — число из конфигурации (вероятность dropout), а не слой nn.Dropout"

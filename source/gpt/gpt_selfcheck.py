@@ -853,12 +853,16 @@ def _gpt_flow(trace, module, idx, logits, with_targets):
                                          f"{_stage_text(expected)}: пропущены " + ", ".join(GPT_SKIPPED[s] for s in skipped)))
         if point in ("tok", "pos"):
             return found
-        if point == "blocks" and (len(blocks) != len(module.blocks) or any(
-                not _close(after.input, before.output) for before, after in zip(blocks, blocks[1:]))
-                or [c.role for c in blocks] != [f"block{i}" for i in range(len(module.blocks))]):
+        if point == "blocks" and (len(blocks) != len(module.blocks) or not _chained(blocks)
+                                  or [c.role for c in blocks] != [f"block{i}" for i in range(len(module.blocks))]):
             found.append(("blocks_not_applied", "применены не все блоки self.blocks, по одному разу и по порядку"))
         expected = order[order.index(point) - 1]
         got = inputs[expected]
+
+
+def _chained(blocks):
+    """True when each recorded block got the output of the one before it."""
+    return all(_close(after.input, before.output) for before, after in zip(blocks, blocks[1:]))
 
 
 def _residual_around_blocks(got, blocks, n_blocks):
@@ -870,7 +874,7 @@ def _residual_around_blocks(got, blocks, n_blocks):
 
     if len(blocks) != n_blocks or not blocks:
         return False
-    if all(_close(after.input, before.output) for before, after in zip(blocks, blocks[1:])):
+    if _chained(blocks):
         return _close(got, plus(blocks[0].input, blocks[-1].output))
     return all(_close(after.input, plus(before.input, before.output)) for before, after in zip(blocks, blocks[1:])) \
         and _close(got, plus(blocks[-1].input, blocks[-1].output))
